@@ -1,0 +1,44 @@
+# Two entry points: `make run` (install, build the index if missing, serve) and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install install-dev browser run test lint eval bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch==2.13.0 is pinned in pyproject.toml: pip takes the CPU wheel from local disk.
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+# The browser test drives Debian's chromium headless (never `playwright install`).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else echo "browser tests need: sudo apt-get install -y chromium fonts-noto-cjk"; fi; fi
+
+run: install
+	$(BIN)/python app.py
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: install-dev browser lint
+	$(BIN)/pytest -q
+
+eval: install
+	$(BIN)/retriever eval eval/gold_test.jsonl
+
+bench: install
+	$(BIN)/retriever bench --repeat 10
+
+clean:
+	rm -rf index/current index/builds reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,106 @@
+"""Typed records shared by every stage: Clause, Hit, DepartmentAnswer, Answer.
+
+Data flows one way (parse → segment → embed → index → search → present/evaluate);
+each stage hands the next one of these frozen records, never a bare tuple or dict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+#: Department recorded for 第七条, the duties every department shares.
+SHARED_DEPARTMENT = "各部门（共同职责）"
+
+#: Search pipelines, from the simplest to the complete engine.
+Mode = Literal["bm25", "dense", "hybrid", "full"]
+MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid", "full")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """The unit of retrieval: one numbered item, or a whole article without items.
+
+    Attributes:
+        id: ``"18.7"`` for 第十八条（七）, ``"59"`` for an article without items,
+            prefixed ``"<document>#"`` when several documents are loaded.
+        document: the document id (the seed file's stem).
+        title: the document's title (its ``# `` heading line).
+        chapter: the chapter heading, e.g. ``"第二章 各部门安全生产职责"``.
+        article: the article number (第十八条 → 18).
+        item: the item number (（七） → 7), or None for an article without items.
+        department: the department named in the article heading
+            (``"自治区公安厅"``), :data:`SHARED_DEPARTMENT` for shared duties,
+            or None for a general article.
+        text: the clause text, whitespace-trimmed, without the item marker.
+        citation: ``"第十八条第（七）项"`` or ``"第五十九条"``.
+    """
+
+    id: str
+    document: str
+    title: str
+    chapter: str
+    article: int
+    item: int | None
+    department: str | None
+    text: str
+    citation: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked clause in an answer.
+
+    Attributes:
+        clause: the clause found.
+        score: the final score (higher is better; comparable within one answer).
+        rank: 1-based position in the answer.
+        matched_terms: query terms (after expansion) that occur in the clause text.
+        nearest_only: True when the query is out of scope and this is only the
+            nearest clause, not an answer.
+    """
+
+    clause: Clause
+    score: float
+    rank: int
+    matched_terms: tuple[str, ...] = ()
+    nearest_only: bool = False
+
+
+@dataclass(frozen=True)
+class DepartmentAnswer:
+    """A department ranked by the evidence of its clauses among the hits."""
+
+    department: str
+    score: float
+    clauses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a search returns: the departments first, then the clauses.
+
+    Attributes:
+        query: the query as given.
+        normalized_query: the query after cleaning and Traditional→Simplified.
+        route: how it was answered: ``"citation"`` (a direct reference such as
+            第三十三条第五项), ``"department"`` (a question about one department's
+            duties) or ``"search"`` (ranked retrieval).
+        in_scope: False when nothing in the corpus answers the question.
+        departments: departments ranked, each with its supporting clause ids.
+        hits: the ranked clauses (marked ``nearest_only`` when out of scope).
+        detected_departments: departments the query names (by name or alias).
+        expansions: lexicon terms added to the query.
+        mode: the pipeline that produced the answer.
+    """
+
+    query: str
+    normalized_query: str
+    route: Literal["citation", "department", "search"]
+    in_scope: bool
+    departments: tuple[DepartmentAnswer, ...]
+    hits: tuple[Hit, ...]
+    detected_departments: tuple[str, ...] = ()
+    expansions: tuple[str, ...] = ()
+    mode: Mode = "full"
+    notes: tuple[str, ...] = field(default=())

@@ -1,0 +1,410 @@
+"""Query understanding, hybrid retrieval, fusion, department answer, out-of-scope signal.
+
+Three routes answer a query:
+
+* **citation**: 第三十三条第五项, 第33条, 33.5 → that clause (or article) first;
+* **department**: 人社厅有哪些安全生产职责？ → every clause of that department;
+* **search**: dense (FAISS) and BM25 (jieba tokens) rankings fused, with lexicon
+  query expansion and a boost for departments the query names.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever.embed import Embedder
+from retriever.errors import IndexMissingError, QueryError
+from retriever.lexicon import Lexicon
+from retriever.parse import chinese_to_int, make_clause_id
+from retriever.records import MODES, Answer, Clause, DepartmentAnswer, Hit, Mode
+from retriever.segment import STOPWORDS, Segmenter
+from retriever.store import StoredIndex
+
+MAX_QUERY_CHARS = 500
+MAX_K = 100
+
+_NUM = "零〇一二两三四五六七八九十百千\\d"
+_CITATION = re.compile(
+    rf"第\s*([{_NUM}]+)\s*条(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*(?:项|款)?)?"
+)
+_BARE_ID = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,2})(?![\d.])")
+_ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_SEARCHABLE = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
+
+# Words that, around a department name, still ask "what are all its duties".
+_DEPARTMENT_FRAME = frozenset(
+    """安全 生产 安全生产 职责 工作 负责 哪些 什么 主要 具体 内容 任务 责任 监管 管理 安全监管 安全管理
+    有 管 干 做 包括 包含 承担 履行 一下 全部 所有 列出 列举 都 的 是 吗 呢 啥 方面 事 事情 事项 条款 规定
+    duties duty responsibilities responsibility responsible what does do safety list all are the its of for
+    is in on role roles""".split()
+)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Knobs of the full engine (tuned on the dev split only).
+
+    Attributes:
+        rrf_k: the RRF constant for the hybrid mode.
+        dense_weight / bm25_weight: weights of the normalised scores in the full mode.
+        expansion_weight: weight of lexicon-expansion terms relative to query terms in BM25.
+        department_boost: added to clauses of a department the query names.
+        candidates: how many units each retriever contributes before fusion.
+        department_depth: how many top hits vote for the department answer.
+        min_dense: below this best cosine (without lexical evidence) a query is out of scope.
+        min_dense_strong: at or above this best cosine a query is in scope regardless.
+    """
+
+    rrf_k: int = 60
+    dense_weight: float = 0.6
+    bm25_weight: float = 0.4
+    expansion_weight: float = 0.5
+    department_boost: float = 0.25
+    candidates: int = 60
+    department_depth: int = 5
+    min_dense: float = 0.80
+    min_dense_strong: float = 0.86
+
+
+@dataclass(frozen=True)
+class QueryAnalysis:
+    """What the engine understood of a query before retrieving."""
+
+    text: str
+    tokens: tuple[str, ...]
+    words: tuple[str, ...]
+    expansions: tuple[str, ...]
+    departments: tuple[str, ...]
+    citation: tuple[int, int | None] | None
+
+
+def validate_query(query: object) -> str:
+    """Return the query stripped, or raise :class:`QueryError` saying what is wrong."""
+    if not isinstance(query, str):
+        raise QueryError(f"the query must be text, not {type(query).__name__}.", "Send the question as a string.")
+    text = query.strip()
+    if not text:
+        raise QueryError("the query is empty.", "Type a question, e.g. 电动车充电归哪个部门管？")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}.",
+                         "Ask one question at a time, in a sentence or two.")
+    if _CONTROL.search(text) or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
+        raise QueryError("the query contains control characters or binary data.",
+                         "Send plain text (UTF-8) without control characters.")
+    if text.count("\ufffd") > max(2, len(text) // 10):
+        raise QueryError("the query looks like mis-decoded binary data (many U+FFFD characters).",
+                         "Send the question as UTF-8 text.")
+    if not _SEARCHABLE.search(text):
+        raise QueryError("the query has no words to search for (only punctuation or symbols).",
+                         "Ask with words, e.g. 网吧的安全检查归哪个部门？")
+    return text
+
+
+class Searcher:
+    """Answers questions over one loaded index.
+
+    Args:
+        index: the loaded, checked index.
+        embedder: the model the index was built with.
+        lexicon: departments, aliases and synonyms.
+        segmenter: the tokenizer the index was built with.
+        settings: fusion and threshold settings.
+    """
+
+    def __init__(self, index: StoredIndex, embedder: Embedder, lexicon: Lexicon, segmenter: Segmenter,
+                 settings: SearchSettings | None = None) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.lexicon = lexicon
+        self.segmenter = segmenter
+        self.settings = settings or SearchSettings()
+        self.clauses: tuple[Clause, ...] = index.clauses
+        self.manifest: dict[str, Any] = index.manifest
+        self._row = {clause.id: row for row, clause in enumerate(self.clauses)}
+        self._department_rows: dict[str, list[int]] = defaultdict(list)
+        for row, clause in enumerate(self.clauses):
+            if clause.department:
+                self._department_rows[clause.department].append(row)
+        self._documents = sorted({c.document for c in self.clauses})
+
+    @cached_property
+    def _converter(self) -> Any:
+        import opencc
+
+        return opencc.OpenCC("t2s")
+
+    # ----- lookups -------------------------------------------------------------------
+    def clause(self, clause_id: str) -> Clause:
+        """The clause with this id. Raises KeyError if there is none."""
+        return self.clauses[self._row[clause_id]]
+
+    def article(self, clause_id: str) -> list[Clause]:
+        """Every clause of the article that ``clause_id`` belongs to, in order."""
+        clause = self.clause(clause_id)
+        return [c for c in self.clauses if c.document == clause.document and c.article == clause.article]
+
+    def departments(self) -> list[str]:
+        """Distinct departments in corpus order."""
+        return list(self._department_rows)
+
+    # ----- query understanding -------------------------------------------------------
+    def normalize(self, text: str) -> str:
+        """NFKC (full-width → half-width), Traditional → Simplified, lower-case ASCII."""
+        text = unicodedata.normalize("NFKC", text)
+        return str(self._converter.convert(text)).lower()
+
+    def analyze(self, query: str) -> QueryAnalysis:
+        """Normalise a validated query and find its citation, departments and expansions."""
+        text = self.normalize(query)
+        return QueryAnalysis(
+            text=text,
+            tokens=tuple(self.segmenter.tokens(text)),
+            words=tuple(w for w in self.segmenter.words(text) if w.lower() not in STOPWORDS),
+            expansions=tuple(self.lexicon.expand(text)),
+            departments=tuple(d for d in self.lexicon.detect_departments(text) if d in self._department_rows),
+            citation=_find_citation(text),
+        )
+
+    # ----- search ----------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: Mode = "full") -> Answer:
+        """Answer a question: departments first, then ranked clauses.
+
+        Args:
+            query: the question, in Chinese (Simplified or Traditional) or English.
+            k: how many clauses to return (a department question returns all of its clauses).
+            department: only return clauses of this department.
+            mode: ``bm25``, ``dense``, ``hybrid`` or ``full`` (the engine).
+
+        Raises:
+            QueryError: the query, k, department or mode is invalid.
+        """
+        text = validate_query(query)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+            raise QueryError(f"k must be an integer from 1 to {MAX_K}, not {k!r}.", "Ask for fewer results.")
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}.", f"Use one of: {', '.join(MODES)}.")
+        if department is not None and department not in self._department_rows:
+            raise QueryError(f"unknown department {department!r}.",
+                             "List the departments with GET /v1/departments or `retriever departments`.")
+        analysis = self.analyze(text)
+        if mode == "full":
+            if analysis.citation is not None:
+                answer = self._answer_citation(query, analysis, k, department)
+                if answer is not None:
+                    return answer
+            if department is None and self._is_department_question(analysis):
+                return self._answer_department(query, analysis)
+        scores, in_scope = self._retrieve(analysis, mode, department)
+        return self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search")
+
+    def _is_department_question(self, analysis: QueryAnalysis) -> bool:
+        """One department named, and nothing else asked than its duties."""
+        if len(analysis.departments) != 1:
+            return False
+        rest = analysis.text
+        for name in self._mentions(analysis.text, analysis.departments[0]):
+            rest = rest.replace(name, " ")
+        words = [w for w in self.segmenter.words(rest) if w.lower() not in STOPWORDS]
+        return all(w.lower() in _DEPARTMENT_FRAME for w in words)
+
+    def _mentions(self, text: str, department: str) -> list[str]:
+        """The spellings of ``department`` (name, aliases, English) that occur in ``text``."""
+        for entry in self.lexicon.departments:
+            if entry.name == department:
+                names = (entry.name, *entry.aliases, *entry.english)
+                return sorted((n.lower() for n in names if n and n.lower() in text), key=len, reverse=True)
+        return [department]
+
+    def _retrieve(self, analysis: QueryAnalysis, mode: Mode, department: str | None) -> tuple[np.ndarray, bool]:
+        """Clause scores for one mode (higher is better) and the in-scope signal."""
+        n = len(self.clauses)
+        s = self.settings
+        bm25 = self.index.lexical.scores(list(analysis.tokens)) if mode != "dense" else np.zeros(n, np.float32)
+        dense_query = analysis.text
+        if mode == "full" and analysis.expansions:
+            dense_query = f"{analysis.text} （{'，'.join(analysis.expansions)}）"
+        dense = self._dense_clause_scores(dense_query) if mode != "bm25" else np.zeros(n, np.float32)
+        in_scope = True
+        if mode == "bm25":
+            scores = bm25
+        elif mode == "dense":
+            scores = dense
+        elif mode == "hybrid":
+            scores = _rrf([dense, bm25], s.rrf_k)
+        else:
+            expansion_tokens = [t for t in self.segmenter.tokens(" ".join(analysis.expansions))
+                                if t not in analysis.tokens]
+            if expansion_tokens:
+                bm25 = bm25 + s.expansion_weight * self.index.lexical.scores(expansion_tokens)
+            scores = s.dense_weight * _minmax(dense) + s.bm25_weight * _minmax(bm25)
+            for name in analysis.departments:
+                scores[self._department_rows[name]] += s.department_boost
+            in_scope = self._in_scope(analysis, dense)
+        if department is not None:
+            mask = np.full(n, -np.inf, dtype=np.float64)
+            mask[self._department_rows[department]] = 0.0
+            scores = scores + mask
+        return np.asarray(scores, dtype=np.float64), in_scope
+
+    def _dense_clause_scores(self, text: str) -> np.ndarray:
+        vector = self.embedder.encode_queries([text])[0]
+        unit_scores = self.index.dense.scores(vector)
+        clause_scores = np.full(len(self.clauses), -1.0, dtype=np.float32)
+        np.maximum.at(clause_scores, self.index.unit_clause, unit_scores)
+        return clause_scores
+
+    def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray) -> bool:
+        """Whether the corpus answers the query: a close clause, or lexicon evidence."""
+        best = float(dense.max()) if dense.size else 0.0
+        if best >= self.settings.min_dense_strong:
+            return True
+        evidence = bool(analysis.expansions or analysis.departments)
+        return evidence and best >= self.settings.min_dense - 0.03 or best >= self.settings.min_dense
+
+    # ----- answers ----------------------------------------------------------------------
+    def _answer_citation(self, query: str, analysis: QueryAnalysis, k: int,
+                         department: str | None) -> Answer | None:
+        article, item = analysis.citation or (0, None)
+        rows: list[int] = []
+        for document in self._documents:
+            prefix = document if len(self._documents) > 1 else None
+            wanted = make_clause_id(article, item, prefix)
+            if wanted in self._row:
+                rows.append(self._row[wanted])
+            rows.extend(r for r, c in enumerate(self.clauses)
+                        if c.document == document and c.article == article and r not in rows)
+        if department is not None:
+            rows = [r for r in rows if self.clauses[r].department == department]
+        if not rows:
+            return None
+        hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
+                     for rank, r in enumerate(rows[:max(k, 1)], start=1))
+        return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
+                      departments=_department_answer(hits, len(hits)), hits=hits,
+                      detected_departments=analysis.departments, expansions=analysis.expansions)
+
+    def _answer_department(self, query: str, analysis: QueryAnalysis) -> Answer:
+        name = analysis.departments[0]
+        rows = self._department_rows[name]
+        hits = tuple(Hit(clause=self.clauses[r], score=1.0, rank=rank) for rank, r in enumerate(rows, start=1))
+        return Answer(query=query, normalized_query=analysis.text, route="department", in_scope=True,
+                      departments=(DepartmentAnswer(name, 1.0, tuple(h.clause.id for h in hits)),), hits=hits,
+                      detected_departments=analysis.departments, expansions=analysis.expansions)
+
+    def _assemble(self, query: str, analysis: QueryAnalysis, scores: np.ndarray, k: int, mode: Mode, *,
+                  in_scope: bool, route: str) -> Answer:
+        order = [int(r) for r in np.argsort(-scores, kind="stable") if np.isfinite(scores[r])][:k]
+        terms = tuple(dict.fromkeys((*analysis.words, *analysis.expansions)))
+        hits = tuple(
+            Hit(clause=self.clauses[r], score=float(scores[r]), rank=rank,
+                matched_terms=tuple(t for t in terms if len(t) > 1 and t in self.clauses[r].text.lower()),
+                nearest_only=not in_scope)
+            for rank, r in enumerate(order, start=1)
+        )
+        departments = _department_answer(hits, self.settings.department_depth) if in_scope else ()
+        return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
+                      departments=departments, hits=hits, detected_departments=analysis.departments,
+                      expansions=analysis.expansions, mode=mode)
+
+
+def _find_citation(text: str) -> tuple[int, int | None] | None:
+    """A clause reference in the query: 第三十三条第五项, 第33条, 33.5, article 33(5)."""
+    for pattern in (_CITATION, _ARTICLE_EN, _BARE_ID):
+        if m := pattern.search(text):
+            try:
+                article = chinese_to_int(m.group(1))
+                item = chinese_to_int(m.group(2)) if m.group(2) else None
+            except ValueError:
+                continue
+            return article, item
+    return None
+
+
+def _minmax(scores: np.ndarray) -> np.ndarray:
+    low, high = float(scores.min()), float(scores.max())
+    if high - low < 1e-9:
+        return np.zeros_like(scores, dtype=np.float64)
+    return (scores.astype(np.float64) - low) / (high - low)
+
+
+def _rrf(rankings: Sequence[np.ndarray], k: int) -> np.ndarray:
+    """Reciprocal rank fusion of several score vectors over the same clauses."""
+    fused = np.zeros(len(rankings[0]), dtype=np.float64)
+    for scores in rankings:
+        ranks = np.empty(len(scores), dtype=np.int64)
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        fused += 1.0 / (k + ranks)
+    return fused
+
+
+def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswer, ...]:
+    """Rank departments by the discounted scores of their clauses among the top hits."""
+    totals: dict[str, float] = defaultdict(float)
+    support: dict[str, list[str]] = defaultdict(list)
+    for hit in hits[:depth]:
+        if hit.clause.department is None:
+            continue
+        totals[hit.clause.department] += max(hit.score, 0.0) / math.log2(hit.rank + 1)
+        support[hit.clause.department].append(hit.clause.id)
+    ranked = sorted(totals, key=lambda d: -totals[d])
+    return tuple(DepartmentAnswer(d, totals[d], tuple(support[d])) for d in ranked)
+
+
+def open_searcher(
+    index_dir: Path | None = None,
+    *,
+    seeds_dir: Path | None = None,
+    model: str | None = None,
+    build_if_missing: bool = False,
+    embedder: Embedder | None = None,
+    settings: SearchSettings | None = None,
+    progress: Any = None,
+) -> Searcher:
+    """Load (or build, if asked and missing) the index and return a ready :class:`Searcher`.
+
+    Args:
+        index_dir: the index root (default ``index/``).
+        seeds_dir: the regulations the index must match (default ``seeds/``).
+        model: the embedding model (default: the built-in multilingual-e5-small).
+        build_if_missing: build the index when there is none (a stale one is not rebuilt).
+        embedder: use this embedder instead of loading ``model`` (tests).
+        settings: engine settings.
+        progress: forwarded to :func:`retriever.store.build_index`.
+
+    Raises:
+        IndexStateError: the index is missing (and not built), stale or corrupt.
+    """
+    from retriever.embed import SentenceTransformerEmbedder
+    from retriever.lexicon import load_lexicon
+    from retriever.store import build_index, load_index
+
+    index_dir = index_dir or Path("index")
+    seeds_dir = seeds_dir or Path("seeds")
+    lexicon = load_lexicon()
+    segmenter = Segmenter(lexicon.user_words())
+    embedder = embedder or SentenceTransformerEmbedder(model)
+    try:
+        index = load_index(index_dir, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
+                           model_id=embedder.model_id)
+    except IndexMissingError:
+        if not build_if_missing:
+            raise
+        build_index(seeds_dir, index_dir, embedder, lexicon, segmenter, progress=progress)
+        index = load_index(index_dir, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
+                           model_id=embedder.model_id)
+    return Searcher(index, embedder, lexicon, segmenter, settings)
+
+
+__all__ = ["MAX_K", "MAX_QUERY_CHARS", "QueryAnalysis", "SearchSettings", "Searcher", "open_searcher",
+           "validate_query"]

@@ -1,0 +1,364 @@
+"""The index folder: build, manifest, atomic replace, load with checks.
+
+Layout of an index root (default ``index/``)::
+
+    index/
+      current -> builds/20261128T231500-1234   (symlink, swapped atomically)
+      builds/20261128T231500-1234/
+        clauses.jsonl   one Clause per line
+        units.json      dense units: clause row + text (clauses and their sentences)
+        dense.faiss     FAISS IndexFlatIP over the unit vectors
+        bm25/           bm25s arrays (.npy) and vocabulary (JSON)
+        manifest.json   written last: versions, model, checksums, counts, files
+
+A build writes a fresh folder and only then repoints ``current``, so a reader
+sees either the old index or the new one, never half of one, and an interrupted
+build leaves the old index in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retriever import __version__
+from retriever.dense import DenseIndex
+from retriever.embed import Embedder
+from retriever.errors import IndexMissingError, IndexStateError
+from retriever.lexical import LexicalIndex
+from retriever.lexicon import Lexicon
+from retriever.parse import parse_corpus, seed_files
+from retriever.records import Clause
+from retriever.segment import SEGMENTER_VERSION, Segmenter
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CURRENT = "current"
+BUILDS = "builds"
+REBUILD_HINT = "Run `retriever build` to rebuild the index."
+
+# Long items are also indexed sentence by sentence, so a query that matches one
+# duty among several in an item is not diluted by the rest.
+_SENTENCE_SPLIT = re.compile(r"(?<=[；;。])")
+_MIN_SENTENCE_CHARS = 8
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A piece of text embedded for dense search, pointing back to its clause row."""
+
+    clause: int
+    text: str
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """An index loaded into memory and checked against its manifest."""
+
+    root: Path
+    folder: Path
+    manifest: dict[str, Any]
+    clauses: tuple[Clause, ...]
+    units: tuple[Unit, ...]
+    unit_clause: np.ndarray
+    dense: DenseIndex
+    lexical: LexicalIndex
+
+
+def department_prefix(clause: Clause) -> str:
+    """The context a clause carries into its embedding and BM25 text: its department."""
+    return f"{clause.department}职责：" if clause.department else ""
+
+
+def clause_units(clauses: Sequence[Clause]) -> list[Unit]:
+    """Dense units: each whole clause, plus each sentence of multi-sentence clauses."""
+    units: list[Unit] = []
+    for row, clause in enumerate(clauses):
+        prefix = department_prefix(clause)
+        units.append(Unit(row, prefix + clause.text))
+        sentences = [s.strip() for s in _SENTENCE_SPLIT.split(clause.text) if len(s.strip()) >= _MIN_SENTENCE_CHARS]
+        if len(sentences) > 1:
+            units.extend(Unit(row, prefix + sentence) for sentence in sentences)
+    return units
+
+
+def lexical_text(clause: Clause) -> str:
+    """The text BM25 indexes for a clause: department heading plus clause text."""
+    return department_prefix(clause) + clause.text
+
+
+def corpus_fingerprint(seeds_dir: Path) -> dict[str, Any]:
+    """Checksums of every seed file, and one over all of them."""
+    documents = []
+    total = hashlib.sha256()
+    for path in seed_files(seeds_dir):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        documents.append({"id": path.stem, "file": path.name, "sha256": digest})
+        total.update(f"{path.name}\0{digest}\n".encode())
+    return {"checksum": total.hexdigest(), "documents": documents}
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _build_lock(root: Path) -> Iterator[None]:
+    """One build at a time per index root (a second one waits)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".build.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_index(
+    seeds_dir: Path,
+    root: Path,
+    embedder: Embedder,
+    lexicon: Lexicon,
+    segmenter: Segmenter,
+    *,
+    progress: Progress | None = None,
+    strict: bool = False,
+) -> dict[str, Any]:
+    """Parse the seeds, embed and index them, and swap the result into ``root``.
+
+    Args:
+        seeds_dir: folder of regulation ``.txt`` files.
+        root: the index root (``index/``).
+        embedder: encodes the clause units.
+        lexicon: recorded in the manifest (its checksum makes the index stale when it changes).
+        segmenter: tokenises clauses for BM25.
+        progress: called as ``progress(stage, done, total)``.
+        strict: refuse to build when the parser reports unplaced lines.
+
+    Returns:
+        The manifest written.
+
+    Raises:
+        SeedError: a seed file is unreadable or holds no articles, or (strict) has problems.
+    """
+    from retriever.errors import SeedError
+
+    started = time.perf_counter()
+    clauses, problems = parse_corpus(seeds_dir)
+    if strict and problems:
+        raise SeedError("the seeds have lines the parser cannot place:\n" + "\n".join(problems),
+                        "Fix those lines or build without --strict.")
+    units = clause_units(clauses)
+    batch = 64
+    vectors = []
+    for start in range(0, len(units), batch):
+        vectors.append(embedder.encode_clauses([u.text for u in units[start:start + batch]]))
+        if progress:
+            progress("embed", min(start + batch, len(units)), len(units))
+    matrix = np.vstack(vectors).astype(np.float32)
+    if matrix.shape != (len(units), embedder.dimension):
+        raise IndexStateError(f"the model returned vectors of shape {matrix.shape}, "
+                              f"expected ({len(units)}, {embedder.dimension}).", "Check --model.")
+    dense = DenseIndex.build(matrix)
+    lexical = LexicalIndex.build(segmenter.tokens_many([lexical_text(c) for c in clauses]))
+    if progress:
+        progress("bm25", len(clauses), len(clauses))
+
+    with _build_lock(root):
+        builds = root / BUILDS
+        builds.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        tmp = builds / f".tmp-{stamp}-{os.getpid()}"
+        final = builds / f"{stamp}-{os.getpid()}"
+        try:
+            tmp.mkdir()
+            with (tmp / "clauses.jsonl").open("w", encoding="utf-8") as handle:
+                for clause in clauses:
+                    handle.write(json.dumps(asdict(clause), ensure_ascii=False) + "\n")
+            (tmp / "units.json").write_text(
+                json.dumps([{"clause": u.clause, "text": u.text} for u in units], ensure_ascii=False),
+                encoding="utf-8")
+            dense.save(tmp / "dense.faiss")
+            lexical.save(tmp / "bm25")
+            files = {str(p.relative_to(tmp)): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "package_version": __version__,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "build_seconds": round(time.perf_counter() - started, 3),
+                "model": {"id": embedder.model_id, "dimension": embedder.dimension},
+                "segmenter": {"version": SEGMENTER_VERSION, "checksum": segmenter.checksum},
+                "lexicon": {"checksum": lexicon.checksum},
+                "corpus": corpus_fingerprint(seeds_dir),
+                "counts": {
+                    "documents": len({c.document for c in clauses}),
+                    "clauses": len(clauses),
+                    "units": len(units),
+                    "departments": len({c.department for c in clauses if c.department}),
+                },
+                "parse_problems": problems,
+                "files": files,
+            }
+            # The manifest is written last: a folder without one is an unfinished build.
+            _write_json_durably(tmp / MANIFEST, manifest)
+            os.replace(tmp, final)
+            _point_current(root, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        _remove_old_builds(root, keep=final)
+    return manifest
+
+
+def _write_json_durably(path: Path, data: dict[str, Any]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _point_current(root: Path, target: Path) -> None:
+    """Atomically repoint ``root/current`` at ``target`` (symlink + rename)."""
+    link = root / f".{CURRENT}.tmp-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target.relative_to(root))
+    os.replace(link, root / CURRENT)
+
+
+def _remove_old_builds(root: Path, keep: Path) -> None:
+    """Delete finished builds other than ``keep`` (readers hold theirs in memory)."""
+    for folder in (root / BUILDS).iterdir():
+        if folder != keep and not folder.name.startswith(".tmp-"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def read_manifest(root: Path) -> tuple[Path, dict[str, Any]]:
+    """The current build folder and its manifest.
+
+    Raises:
+        IndexStateError: no index, an unfinished build, or an unreadable manifest.
+    """
+    current = root / CURRENT
+    if not current.exists():
+        if root.is_dir() and (root / MANIFEST).exists():
+            current = root  # a plain folder holding one build also loads
+        else:
+            raise IndexMissingError(f"no index in {root}.", REBUILD_HINT)
+    folder = current.resolve()
+    path = folder / MANIFEST
+    if not path.exists():
+        raise IndexStateError(f"index {folder} has no {MANIFEST}: the build was interrupted or files were removed.",
+                              REBUILD_HINT)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexStateError(f"index manifest {path} is corrupt ({exc}).", REBUILD_HINT) from exc
+    if not isinstance(manifest, dict):
+        raise IndexStateError(f"index manifest {path} is not a JSON object.", REBUILD_HINT)
+    return folder, manifest
+
+
+def check_manifest(
+    manifest: dict[str, Any],
+    folder: Path,
+    *,
+    seeds_dir: Path | None = None,
+    lexicon: Lexicon | None = None,
+    segmenter: Segmenter | None = None,
+    model_id: str | None = None,
+) -> None:
+    """Compare a manifest with the files beside it and with what the caller will use.
+
+    Raises:
+        IndexStateError: naming the first mismatch and what to run.
+    """
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexStateError(
+            f"index format version {version!r} in {folder} is not the supported version {FORMAT_VERSION} "
+            f"(built by retriever {manifest.get('package_version', '?')}, this is {__version__}).", REBUILD_HINT)
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise IndexStateError(f"index manifest in {folder} lists no files.", REBUILD_HINT)
+    for name, digest in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexStateError(f"index file {path} is missing.", REBUILD_HINT)
+        if _sha256_file(path) != digest:
+            raise IndexStateError(f"index file {path} is corrupt (its checksum does not match the manifest).",
+                                  REBUILD_HINT)
+    if seeds_dir is not None:
+        built = manifest.get("corpus", {})
+        now = corpus_fingerprint(seeds_dir)
+        if built.get("checksum") != now["checksum"]:
+            old = {d["file"]: d["sha256"] for d in built.get("documents", [])}
+            new = {d["file"]: d["sha256"] for d in now["documents"]}
+            changes = [f"{f} added" for f in new if f not in old]
+            changes += [f"{f} removed" for f in old if f not in new]
+            changes += [f"{f} changed" for f in new if f in old and old[f] != new[f]]
+            raise IndexStateError(f"the index is stale: the seeds in {seeds_dir} changed since it was built "
+                                  f"({', '.join(changes) or 'contents differ'}).", REBUILD_HINT)
+    if lexicon is not None and manifest.get("lexicon", {}).get("checksum") != lexicon.checksum:
+        raise IndexStateError(f"the index is stale: the lexicon {lexicon.source} changed since it was built.",
+                              REBUILD_HINT)
+    if segmenter is not None and manifest.get("segmenter", {}).get("checksum") != segmenter.checksum:
+        raise IndexStateError("the index is stale: it was built with a different segmenter.", REBUILD_HINT)
+    built_model = manifest.get("model", {}).get("id")
+    if model_id is not None and built_model != model_id:
+        raise IndexStateError(f"the index was built with model {built_model!r}, but {model_id!r} is requested.",
+                              f"Run `retriever build --model {model_id}` or use the model the index was built with.")
+
+
+def load_index(
+    root: Path,
+    *,
+    seeds_dir: Path | None = None,
+    lexicon: Lexicon | None = None,
+    segmenter: Segmenter | None = None,
+    model_id: str | None = None,
+) -> StoredIndex:
+    """Load the current index from ``root`` after checking it (see :func:`check_manifest`).
+
+    Raises:
+        IndexStateError: the index is missing, stale, corrupt or of an unknown format.
+    """
+    folder, manifest = read_manifest(root)
+    check_manifest(manifest, folder, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter, model_id=model_id)
+    try:
+        with (folder / "clauses.jsonl").open(encoding="utf-8") as handle:
+            clauses = tuple(Clause(**json.loads(line)) for line in handle if line.strip())
+        units = tuple(Unit(int(u["clause"]), str(u["text"]))
+                      for u in json.loads((folder / "units.json").read_text(encoding="utf-8")))
+        dense = DenseIndex.load(folder / "dense.faiss")
+        lexical = LexicalIndex.load(folder / "bm25")
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise IndexStateError(f"index {folder} cannot be read ({exc}).", REBUILD_HINT) from exc
+    dimension = manifest.get("model", {}).get("dimension")
+    if dense.size != len(units) or dense.dimension != dimension or lexical.size != len(clauses):
+        raise IndexStateError(
+            f"index {folder} is inconsistent: {dense.size} vectors of dimension {dense.dimension} for "
+            f"{len(units)} units (manifest says {dimension}), {lexical.size} BM25 rows for {len(clauses)} clauses.",
+            REBUILD_HINT)
+    unit_clause = np.fromiter((u.clause for u in units), dtype=np.int64, count=len(units))
+    return StoredIndex(root=root, folder=folder, manifest=manifest, clauses=clauses, units=units,
+                       unit_clause=unit_clause, dense=dense, lexical=lexical)

