@@ -541,10 +541,8 @@ def create_app(
             except ValueError as exc:
                 raise ApiError(400, str(exc) + ".", code="invalid_input", param="input") from None
         embedder = searcher.embedder
-        if request.input_type == "passage":
-            vectors = embedder.encode_clauses(texts)
-        else:
-            vectors = embedder.encode_queries(texts)
+        encode = embedder.encode_clauses if request.input_type == "passage" else embedder.encode_queries
+        vectors = encode(texts)
         tokens = sum(embedder.count_tokens(texts))
         return EmbeddingResponse(
             data=[

@@ -181,7 +181,7 @@ def evaluate_command(index_dir: Path, seeds_dir: Path, model: str | None, gold: 
                                  progress=_progress())
         questions = load_gold(gold, clause_ids={c.id for c in searcher.clauses})
         report = evaluate(questions, lambda q, n, m: searcher.search(q, n, mode=m),
-                          modes=modes or MODES, k=k)  # type: ignore[arg-type]
+                          modes=tuple(dict.fromkeys(modes)) or MODES, k=k, gold_path=gold)  # type: ignore[arg-type]
         md, png = write_report(report, out_dir or Path("reports") / gold.stem)
     if as_json:
         click.echo(json.dumps(report_to_dict(report), ensure_ascii=False, indent=2))

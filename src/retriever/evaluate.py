@@ -36,7 +36,7 @@ import math
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +136,9 @@ class QuestionResult:
         top_department: the answer's first department, or None.
         in_scope_predicted: the answer's ``in_scope`` flag.
         gold: the gold question.
-        metrics: per-question values (``None`` where not applicable, e.g.
-            ranking metrics of an out-of-scope question).
+        metrics: per-question values: the ranking metrics and ``dept_acc@1``
+            (``None`` where not applicable, e.g. for an out-of-scope question),
+            and ``oos_correct`` (1.0 when the in-scope flag matches the gold).
         failed: True when any of ``reasons`` applies.
         reasons: why the question failed, one phrase each.
         departments: every department of the answer, best first.
@@ -265,8 +266,7 @@ def load_gold(path: Path, clause_ids: Collection[str] | None = None) -> list[Gol
         hint = "Save the file as UTF-8. " + _GOLD_HINT if bad_encoding else _GOLD_HINT
         count = len(problems)
         raise GoldSetError(
-            f"{path}: {count} problem{'s' if count != 1 else ''} in the gold set:\n"
-            + "\n".join(problems),
+            f"{path}: {count} problem{'s' if count != 1 else ''} in the gold set:\n" + "\n".join(problems),
             problems,
             hint=hint,
         )
@@ -422,9 +422,7 @@ def evaluate(
             or ``k`` below 10.
     """
     if k < MIN_K:
-        raise ValueError(
-            f"k must be at least {MIN_K} (recall@10, mrr@10 and ndcg@10 look at 10 hits), got {k}"
-        )
+        raise ValueError(f"k must be at least {MIN_K} (recall@10, mrr@10 and ndcg@10 look at 10 hits), got {k}")
     if not questions:
         raise ValueError("no questions to evaluate")
     if not modes:
@@ -466,7 +464,7 @@ def evaluate(
         question_count=len(questions),
         in_scope_count=in_scope,
         out_of_scope_count=len(questions) - in_scope,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 
 
@@ -505,9 +503,7 @@ def _ranking_scores(
     run = Run(
         {
             question.qid: (
-                {clause_id: 1.0 / rank for rank, clause_id in enumerate(ids, start=1)}
-                if ids
-                else {_NO_RESULT: 1.0}
+                {clause_id: 1.0 / rank for rank, clause_id in enumerate(ids, start=1)} if ids else {_NO_RESULT: 1.0}
             )
             for question, ids in in_scope
         }
@@ -538,9 +534,7 @@ def _score_mode(
         The mode's metrics, per-tag breakdown and per-question results.
     """
     ranked = {question.qid: _ranked_ids(answer, k) for question, answer, _ in answered}
-    scores = _ranking_scores(
-        [(question, ranked[question.qid]) for question, _, _ in answered if question.in_scope]
-    )
+    scores = _ranking_scores([(question, ranked[question.qid]) for question, _, _ in answered if question.in_scope])
     results: list[QuestionResult] = []
     for question, answer, error in answered:
         departments = tuple(d.department for d in answer.departments) if answer else ()
@@ -548,13 +542,10 @@ def _score_mode(
         # An answer that never came counts as "nothing found": not in scope.
         predicted_in_scope = answer.in_scope if answer is not None else False
         metrics: dict[str, float | None] = {
-            name: scores[name][question.qid] if question.in_scope else None
-            for name in RANKING_METRICS
+            name: scores[name][question.qid] if question.in_scope else None for name in RANKING_METRICS
         }
         metrics["dept_acc@1"] = (
-            float(top_department in question.departments)
-            if question.in_scope and question.departments
-            else None
+            float(top_department in question.departments) if question.in_scope and question.departments else None
         )
         metrics["oos_correct"] = float(predicted_in_scope == question.in_scope)
         reasons = _failure_reasons(question, metrics, top_department, predicted_in_scope, error)
@@ -627,8 +618,8 @@ def _failure_reasons(
         elif not metrics["hit@1"]:
             reasons.append("top-1 clause not relevant")
         if metrics["dept_acc@1"] == 0.0:
-            got = top_department or "no department"
-            reasons.append(f"department {got}, expected {' / '.join(question.departments)}")
+            got = top_department or "none"
+            reasons.append(f"department: got {got}, expected {' / '.join(question.departments)}")
         if not predicted_in_scope:
             reasons.append("answered out of scope, but it is in scope")
     elif predicted_in_scope:
@@ -799,10 +790,14 @@ def format_table(report: EvalReport) -> str:
     for result in failed:
         gold = result.gold
         expected = ", ".join(f"{cid}({grade})" for cid, grade in gold.relevant.items()) or "out of scope"
-        got = ", ".join(
-            f"{cid}({gold.relevant[cid]})" if cid in gold.relevant else cid
-            for cid in result.ranked_ids[:5]
-        )
+        shown = [f"{cid}({gold.relevant[cid]})" if cid in gold.relevant else cid for cid in result.ranked_ids[:5]]
+        # Relevant clauses ranked below the first five still tell how close the engine came.
+        shown += [
+            f"… {cid}({gold.relevant[cid]})@{rank}"
+            for rank, cid in enumerate(result.ranked_ids, start=1)
+            if rank > 5 and cid in gold.relevant
+        ]
+        got = ", ".join(shown)
         tags = f" [{', '.join(result.tags)}]" if result.tags else ""
         lines.append(f"- **{_escape(result.qid)}** {_escape(result.query)}{tags}")
         lines.append(f"  - why: {'; '.join(result.reasons)}")
@@ -839,9 +834,7 @@ def _draw_chart(report: EvalReport, path: Path) -> None:
     axes.set_xticks(range(len(METRIC_NAMES)), list(METRIC_NAMES), rotation=30, ha="right")
     axes.set_ylim(0.0, 1.2)
     axes.set_ylabel("score")
-    axes.set_title(
-        f"duty-retriever evaluation: {report.question_count} questions, k = {report.k}"
-    )
+    axes.set_title(f"duty-retriever evaluation: {report.question_count} questions, k = {report.k}")
     axes.legend(title="mode", fontsize=8, loc="upper right", ncols=count)
     figure.tight_layout()
     figure.savefig(path, format="png")

@@ -300,10 +300,11 @@ def check_manifest(
     files = manifest.get("files")
     if not isinstance(files, dict) or not files:
         raise IndexStateError(f"index manifest in {folder} lists no files.", REBUILD_HINT)
+    for name in files:
+        if not (folder / name).is_file():
+            raise IndexStateError(f"index file {folder / name} is missing.", REBUILD_HINT)
     for name, digest in files.items():
         path = folder / name
-        if not path.is_file():
-            raise IndexStateError(f"index file {path} is missing.", REBUILD_HINT)
         if _sha256_file(path) != digest:
             raise IndexStateError(f"index file {path} is corrupt (its checksum does not match the manifest).",
                                   REBUILD_HINT)

@@ -80,7 +80,7 @@ UI_CSS = """
 .dr-answer ol { margin: 4px 0 0 0; padding-left: 1.4em; }
 .dr-answer li { margin: 4px 0; }
 .dr-dept { font-weight: 700; font-size: 1.08em; }
-.dr-cites { display: block; color: var(--body-text-color-subdued); font-size: 0.95em; }
+.dr-cites { display: block; color: var(--body-text-color); opacity: 0.85; font-size: 0.95em; }
 .dr-meta { color: var(--body-text-color-subdued); font-size: 0.85em; margin-top: 6px; }
 .dr-message.dr-warning { border-color: #d97706; background: rgba(217, 119, 6, 0.10); }
 .dr-message.dr-error { border-color: #dc2626; background: rgba(220, 38, 38, 0.10); }
@@ -104,6 +104,7 @@ UI_CSS = """
 .dr-article ol { list-style: none; margin: 0; padding: 0; }
 .dr-article li { margin: 6px 0; padding: 4px 6px; border-radius: 6px; }
 .dr-article li.dr-focus { background: var(--color-accent-soft); }
+.dr-section { margin: 4px 0 8px 0; font-size: 1.05em; }
 .dr-empty { color: var(--body-text-color-subdued); }
 @media (max-width: 480px) {
   .dr-answer, .dr-card, .dr-article, .dr-message { padding: 10px; }
@@ -218,7 +219,8 @@ def render_hits(answer: Answer) -> str:
             f'<div class="dr-id">条款编号 {html.escape(clause.id)}</div>'
             "</article>"
         )
-    return "".join(cards)
+    title = "最接近的条款（仅供参考）" if not answer.in_scope else "相关条款"
+    return f'<h3 class="dr-section">{title}</h3>' + "".join(cards)
 
 
 def render_article(clauses: Sequence[Clause], focus_id: str | None = None) -> str:
@@ -323,11 +325,12 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
             inputs=[query],
             label="示例问题（点击填入）",
             cache_examples=False,
+            elem_id="dr-examples",
         )
         answer_box = gr.HTML(elem_id="dr-answer")
         hits_box = gr.HTML(elem_id="dr-hits")
         with gr.Accordion("查看整条原文", open=True, elem_id="dr-article-panel"):
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=False):
                 picker = gr.Dropdown(
                     choices=clause_choices,
                     value=None,
