@@ -30,6 +30,10 @@ from retriever.records import Answer, Clause, DepartmentAnswer, Hit
 from retriever.search import MAX_QUERY_CHARS, Searcher
 
 WANGBA = "网吧的安全检查归哪个部门？"
+#: Questions no clause answers; tests take the first the engine calls out of scope, so that
+#: they check how the API reports it, not where the engine's threshold sits today.
+OUT_OF_SCOPE_CANDIDATES = ("如何做红烧肉？", "推荐一部好看的电影", "今天乌鲁木齐的天气怎么样？", "hello world",
+                           "the quick brown fox jumps over the lazy dog")
 CULTURE = "自治区文化和旅游厅"
 KEY = "s3cret-key"
 
@@ -48,6 +52,11 @@ def assert_error(response: Any, status: int, *fragments: str) -> dict[str, Any]:
     for fragment in fragments:
         assert fragment.lower() in error["message"].lower(), error["message"]
     return error
+
+
+def post_json(client: TestClient, path: str, payload: Any) -> Any:
+    """POST ``payload`` as ASCII-escaped JSON, so that even lone surrogates reach the server."""
+    return client.post(path, content=json.dumps(payload).encode(), headers={"content-type": "application/json"})
 
 
 @contextmanager
@@ -148,8 +157,11 @@ def test_search_k_department_and_mode(client: TestClient) -> None:
 
 @pytest.mark.slow
 def test_search_out_of_scope(client: TestClient) -> None:
-    body = client.post("/v1/search", json={"query": "今天乌鲁木齐的天气怎么样？"}).json()
-    assert body["in_scope"] is False
+    bodies = [client.post("/v1/search", json={"query": q}).json() for q in OUT_OF_SCOPE_CANDIDATES]
+    out = [body for body in bodies if body["in_scope"] is False]
+    assert out, "the engine called every out-of-scope candidate in scope"
+    body = out[0]
+    assert body["departments"] == []
     assert body["hits"] and all(hit["nearest_only"] for hit in body["hits"])
 
 
@@ -230,7 +242,7 @@ BAD_SEARCHES: list[tuple[Any, str]] = [
     ({"query": ""}, "empty"),
     ({"query": "   \n "}, "empty"),
     ({"query": "安" * (MAX_QUERY_CHARS + 1)}, f"at most {MAX_QUERY_CHARS}"),
-    ({"query": "安" * 200_000}, f"at most {MAX_QUERY_CHARS}"),
+    ({"query": "安" * 100_000}, f"at most {MAX_QUERY_CHARS}"),
     ({"query": "网吧\x00检查"}, "control characters"),
     ({"query": "\x1b[31m网吧"}, "control characters"),
     ({"query": "\ud800网吧"}, "surrogate"),
@@ -256,7 +268,7 @@ BAD_SEARCHES: list[tuple[Any, str]] = [
 @pytest.mark.slow
 @pytest.mark.parametrize(("payload", "fragment"), BAD_SEARCHES)
 def test_bad_search_requests(client: TestClient, payload: Any, fragment: str) -> None:
-    error = assert_error(client.post("/v1/search", json=payload), 400, fragment)
+    error = assert_error(post_json(client, "/v1/search", payload), 400, fragment)
     assert error["type"] == "invalid_request_error"
 
 
@@ -266,7 +278,7 @@ def test_malformed_bodies(client: TestClient) -> None:
     error = assert_error(client.post("/v1/search", content=b'{"query": "x",', headers=headers), 400, "Malformed JSON")
     assert error["code"] == "invalid_json"
     assert_error(client.post("/v1/search", content=b"\xff\xfe\x00binary", headers=headers), 400)
-    assert_error(client.post("/v1/search", content=b"", headers=headers), 400, "query")
+    assert_error(client.post("/v1/search", content=b"", headers=headers), 400, "body is empty")
     assert_error(client.post("/v1/search", content=b"null", headers=headers), 400)
     assert_error(client.post("/v1/embeddings", content=b"[1, 2", headers=headers), 400, "Malformed JSON")
     # Form-encoded or plain text is not JSON: a clear 400, not a crash.
@@ -333,7 +345,7 @@ def test_bad_embedding_requests(
 ) -> None:
     if payload.get("model") == "M":
         payload = {**payload, "model": real_searcher.embedder.model_id}
-    error = assert_error(client.post("/v1/embeddings", json=payload), 400, fragment)
+    error = assert_error(post_json(client, "/v1/embeddings", payload), 400, fragment)
     assert error["code"] == code
     if code == "model_not_found":
         assert real_searcher.embedder.model_id in error["message"]
@@ -360,7 +372,7 @@ def test_nothing_a_client_sends_is_a_server_error(client: TestClient, real_searc
             for path in ("/v1/search", "/v1/embeddings"):
                 base: dict[str, Any] = {"query": WANGBA} if path == "/v1/search" else {
                     "input": "网吧", "model": real_searcher.embedder.model_id}
-                response = client.post(path, json={**base, field: value})
+                response = post_json(client, path, {**base, field: value})
                 assert response.status_code < 500, (path, field, value, response.text)
                 assert response.headers["content-type"].startswith("application/json")
 
@@ -434,13 +446,17 @@ def test_openai_client_against_real_server(real_searcher: Searcher) -> None:
         assert [len(item.embedding) for item in as_float.data] == [384, 384, 384]
         assert np.allclose(np.array([item.embedding for item in as_float.data]), expected, atol=1e-5)
         assert as_float.usage.total_tokens > 0 and as_float.model == model_id
-        # base64 explicitly, and the client's own default (it asks for base64 and decodes).
-        as_b64 = client.embeddings.create(model=model_id, input=texts, encoding_format="base64")
+        # The client's default: it asks for base64 itself and decodes it to floats.
         default = client.embeddings.create(model=model_id, input=texts)
-        for result in (as_b64, default):
-            vectors = np.array([item.embedding for item in result.data], dtype=np.float32)
-            assert vectors.shape == (3, 384)
-            assert np.allclose(vectors, expected, atol=1e-6)
+        vectors = np.array([item.embedding for item in default.data], dtype=np.float32)
+        assert vectors.shape == (3, 384)
+        assert np.allclose(vectors, expected, atol=1e-6)
+        # Asked for explicitly, base64 is handed back as the string (the client's behaviour).
+        as_b64 = client.embeddings.create(model=model_id, input=texts, encoding_format="base64")
+        raw = [item.embedding for item in as_b64.data]
+        assert all(isinstance(item, str) for item in raw)
+        decoded = np.array([np.frombuffer(base64.b64decode(item), dtype="<f4") for item in raw])
+        assert np.array_equal(decoded, vectors)
         single = client.embeddings.create(model=model_id.rsplit("/", 1)[-1], input="网吧")
         assert len(single.data) == 1 and len(single.data[0].embedding) == 384
         assert [m.id for m in client.models.list()] == [model_id]

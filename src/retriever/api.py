@@ -166,7 +166,9 @@ async def _validation_handler(_request: Request, exc: Exception) -> JSONResponse
     for err in errors[:10]:
         path = _field_path(err.get("loc", ()))
         msg = str(err.get("msg", "invalid value"))
-        if path == "body" and err.get("type") in {"dict_type", "model_attributes_type", "missing"}:
+        if path == "body" and err.get("type") == "missing":
+            msg = "the body is empty: send a JSON object (Content-Type: application/json)"
+        elif path == "body" and err.get("type") in {"dict_type", "model_attributes_type"}:
             msg = "the body must be a JSON object (send Content-Type: application/json)"
         problems.append(f"{path}: {msg}")
     first = errors[0] if errors else {}

@@ -222,12 +222,19 @@ def parse_e5_bin(data: bytes, source: Path) -> E5File:
 
 
 def dequantize_q4_0(raw: bytes | memoryview, count: int) -> np.ndarray:
-    """Expand q4_0 blocks (fp16 scale, byte j = weights j and j+16) to ``count`` float32 weights."""
+    """Expand q4_0 blocks to ``count`` float32 weights: ``(nibble - 8) * scale``, as e5.c's deq_row.
+
+    A block is an fp16 scale and 16 bytes; byte j holds weight j in its low
+    nibble and weight j + 16 in its high nibble.
+    """
     blocks = np.frombuffer(raw, dtype=_Q4_BLOCK, count=count // _QK)
-    scale = blocks["d"].astype(np.float32)[:, None]
-    low = (blocks["qs"] & 0x0F).astype(np.float32) - 8.0
-    high = (blocks["qs"] >> 4).astype(np.float32) - 8.0
-    return (np.concatenate([low, high], axis=1) * scale).reshape(count)
+    out = np.empty((len(blocks), _QK), dtype=np.float32)
+    half = _QK // 2
+    np.bitwise_and(blocks["qs"], 0x0F, out=out[:, :half], casting="unsafe")
+    np.right_shift(blocks["qs"], 4, out=out[:, half:], casting="unsafe")
+    out -= 8.0
+    out *= blocks["d"].astype(np.float32)[:, None]
+    return out.reshape(count)
 
 
 def _tensor(data: bytes, parsed: E5File, name: str, shape: tuple[int, ...], source: Path) -> np.ndarray:
@@ -429,7 +436,7 @@ def build_tokenizer(parsed: E5File) -> Tokenizer:
     # character in e5.c; tokenizers fuses a run of <unk> into one. Isolating
     # such characters keeps them apart and moves no other boundary (no piece
     # can span them anyway).
-    covered = {ord(c) for i, piece in enumerate(vocab.pieces) if i not in specials for c in piece}
+    covered = {ord(c) for c in set("".join(p for i, p in enumerate(vocab.pieces) if i not in specials))}
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.Metaspace(replacement=_META, prepend_scheme="always", split=False),

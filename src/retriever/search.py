@@ -51,6 +51,25 @@ _DEPARTMENT_FRAME = frozenset(
 )
 
 
+# Out-of-scope cues. The regulation assigns duties to departments; it never states
+# amounts, prices, rates or personal procedures. A question that asks "how much"
+# without asking "who", or that has neither a "who" nor a safety/duty word, is
+# answered as out of scope unless a clause is very close.
+_WHO_INTENT = re.compile(
+    r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
+    r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
+    r"responsib|in charge|oversee|supervis"
+)
+_QUANTITY_INTENT = re.compile(
+    r"多少|几[个天年月岁人次级块元]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
+)
+_DOMAIN_WORDS = re.compile(
+    r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
+    r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
+)
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     """Knobs of the full engine (tuned on the dev split only).
@@ -62,8 +81,10 @@ class SearchSettings:
         department_boost: added to clauses of a department the query names.
         candidates: how many units each retriever contributes before fusion.
         department_depth: how many top hits vote for the department answer.
-        min_dense: below this best cosine (without lexical evidence) a query is out of scope.
-        min_dense_strong: at or above this best cosine a query is in scope regardless.
+        min_dense_floor: below this best cosine a query is out of scope whatever it asks.
+        min_dense: with lexicon evidence only (no "who" or duty word), the best cosine
+            must reach this for the query to be in scope.
+        min_dense_strong: at or above this best cosine a query is in scope even without cues.
     """
 
     rrf_k: int = 60
@@ -73,8 +94,9 @@ class SearchSettings:
     department_boost: float = 0.25
     candidates: int = 60
     department_depth: int = 5
-    min_dense: float = 0.80
-    min_dense_strong: float = 0.86
+    min_dense_floor: float = 0.80
+    min_dense: float = 0.86
+    min_dense_strong: float = 0.92
 
 
 @dataclass(frozen=True)
@@ -265,12 +287,20 @@ class Searcher:
         return clause_scores
 
     def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray) -> bool:
-        """Whether the corpus answers the query: a close clause, or lexicon evidence."""
+        """Whether the corpus answers the query (see the cue patterns above)."""
         best = float(dense.max()) if dense.size else 0.0
-        if best >= self.settings.min_dense_strong:
+        s = self.settings
+        if best < s.min_dense_floor:
+            return False
+        text = analysis.text
+        asks_who = bool(_WHO_INTENT.search(text))
+        if _QUANTITY_INTENT.search(text) and not asks_who:
+            return False
+        if asks_who or analysis.departments or _DOMAIN_WORDS.search(text):
             return True
-        evidence = bool(analysis.expansions or analysis.departments)
-        return evidence and best >= self.settings.min_dense - 0.03 or best >= self.settings.min_dense
+        if analysis.expansions and best >= s.min_dense:
+            return True
+        return best >= s.min_dense_strong
 
     # ----- answers ----------------------------------------------------------------------
     def _answer_citation(self, query: str, analysis: QueryAnalysis, k: int,

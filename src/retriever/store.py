@@ -168,16 +168,7 @@ def build_index(
         raise SeedError("the seeds have lines the parser cannot place:\n" + "\n".join(problems),
                         "Fix those lines or build without --strict.")
     units = clause_units(clauses)
-    batch = 64
-    vectors = []
-    for start in range(0, len(units), batch):
-        vectors.append(embedder.encode_clauses([u.text for u in units[start:start + batch]]))
-        if progress:
-            progress("embed", min(start + batch, len(units)), len(units))
-    matrix = np.vstack(vectors).astype(np.float32)
-    if matrix.shape != (len(units), embedder.dimension):
-        raise IndexStateError(f"the model returned vectors of shape {matrix.shape}, "
-                              f"expected ({len(units)}, {embedder.dimension}).", "Check --model.")
+    matrix = _embed_units(embedder, units, progress)
     dense = DenseIndex.build(matrix)
     lexical = LexicalIndex.build(segmenter.tokens_many([lexical_text(c) for c in clauses]))
     if progress:
@@ -227,6 +218,23 @@ def build_index(
                 shutil.rmtree(tmp, ignore_errors=True)
         _remove_old_builds(root, keep=final)
     return manifest
+
+
+def _embed_units(embedder: Embedder, units: Sequence[Unit], progress: Progress | None) -> np.ndarray:
+    """Encode units in batches of similar length (less padding), returned in unit order."""
+    order = sorted(range(len(units)), key=lambda i: len(units[i].text))
+    matrix = np.zeros((len(units), embedder.dimension), dtype=np.float32)
+    batch = 32
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        vectors = embedder.encode_clauses([units[i].text for i in rows])
+        if vectors.shape != (len(rows), embedder.dimension):
+            raise IndexStateError(f"the model returned vectors of shape {vectors.shape}, "
+                                  f"expected ({len(rows)}, {embedder.dimension}).", "Check --model.")
+        matrix[rows] = vectors
+        if progress:
+            progress("embed", min(start + batch, len(order)), len(order))
+    return matrix
 
 
 def _write_json_durably(path: Path, data: dict[str, Any]) -> None:
