@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ class FakeEmbedder:
         self.calls += 1
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            for a, b in zip(text, text[1:], strict=False):
+            for a, b in itertools.pairwise(text):
                 bucket = int.from_bytes(hashlib.md5((a + b).encode()).digest()[:4], "little") % self.dimension
                 out[row, bucket] += 1.0
             norm = np.linalg.norm(out[row])

@@ -38,7 +38,7 @@ def _load(root: Path, seeds: Path, lexicon: Lexicon, segmenter: Segmenter, model
 
 def test_manifest_records_what_was_built(built: Path, seeds_copy: Path, lexicon: Lexicon,
                                          segmenter: Segmenter) -> None:
-    folder, manifest = read_manifest(built)
+    _, manifest = read_manifest(built)
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == {"id": FakeEmbedder.model_id, "dimension": FakeEmbedder.dimension}
     assert manifest["lexicon"]["checksum"] == lexicon.checksum
@@ -76,7 +76,7 @@ def test_stale_seeds(built: Path, seeds_copy: Path, lexicon: Lexicon, segmenter:
     with pytest.raises(IndexStateError, match=rf"stale: the seeds .* changed .*{seed.name} changed"):
         _load(built, seeds_copy, lexicon, segmenter)
     (seeds_copy / "new.txt").write_text("第一条 新文件。\n", encoding="utf-8")
-    with pytest.raises(IndexStateError, match="new.txt added"):
+    with pytest.raises(IndexStateError, match=r"new\.txt added"):
         _load(built, seeds_copy, lexicon, segmenter)
 
 
@@ -89,7 +89,7 @@ def test_lexicon_changed(built: Path, seeds_copy: Path, lexicon: Lexicon, segmen
     source = Path(lexicon.source)
     edited = tmp_path / "lexicon.toml"
     edited.write_text(source.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
-    with pytest.raises(IndexStateError, match="lexicon .* changed since it was built"):
+    with pytest.raises(IndexStateError, match=r"lexicon .* changed since it was built"):
         _load(built, seeds_copy, load_lexicon(edited), segmenter)
 
 
@@ -98,13 +98,13 @@ def test_unknown_format(built: Path, seeds_copy: Path, lexicon: Lexicon, segment
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["format_version"] = 99
     path.write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexStateError, match="format version 99 .* not the supported version 1"):
+    with pytest.raises(IndexStateError, match=r"format version 99 .* not the supported version 1"):
         _load(built, seeds_copy, lexicon, segmenter)
 
 
 def test_corrupt_manifest(built: Path, seeds_copy: Path, lexicon: Lexicon, segmenter: Segmenter) -> None:
     ((built / CURRENT).resolve() / "manifest.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(IndexStateError, match="manifest .* is corrupt") as info:
+    with pytest.raises(IndexStateError, match=r"manifest .* is corrupt") as info:
         _load(built, seeds_copy, lexicon, segmenter)
     assert "retriever build" in info.value.hint
 

@@ -175,7 +175,8 @@ def parse_text(text: str, document: str, source: str = "<text>") -> ParsedRegula
             item = chinese_to_int(m.group(1))
             expected = len(items) + 1
             if item != expected:
-                problems.append(f"{source}:{number}: item （{m.group(1)}） where （{int_to_chinese(expected)}） was expected")
+                problems.append(
+                    f"{source}:{number}: item （{m.group(1)}） where （{int_to_chinese(expected)}） was expected")
             if any(existing == item for existing, _, _ in items):
                 continue
             items.append((item, m.group(2).strip(), number))
