@@ -577,3 +577,33 @@ def test_fake_embeddings_pick_prefix_by_input_type(fake_client: TestClient) -> N
     ).json()
     assert passage["data"][0]["embedding"][1] == 1.0
     assert query["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_concurrent_mixed_load_has_no_errors(real_searcher: Searcher) -> None:
+    """Embeddings (varied lengths, token counts) racing searches: the shared tokenizer must not break."""
+    import httpx
+
+    model_id = real_searcher.embedder.model_id
+    failures: list[str] = []
+
+    def client_loop(worker: int, url: str) -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            for i in range(12):
+                if (worker + i) % 2:
+                    texts = ["安全" * (1 + (worker * 7 + i * 3 + j) % 40) for j in range(1 + (i + worker) % 5)]
+                    response = http.post("/v1/embeddings", json={"input": texts, "model": model_id,
+                                                                  "input_type": "passage" if i % 3 else "query"})
+                else:
+                    response = http.post("/v1/search", json={"query": WANGBA if i % 4 else "光伏电站安全由谁负责？"})
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code} {response.text[:200]}")
+
+    with running_server(create_app(real_searcher, mount_ui=False)) as url:
+        threads = [threading.Thread(target=client_loop, args=(w, url)) for w in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+    assert not failures, failures[:3]

@@ -167,13 +167,15 @@ def departments(index_dir: Path, seeds_dir: Path, model: str | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Report folder (default: reports/<gold file stem>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--readme", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Also replace the summary between <!-- eval:start --> and <!-- eval:end --> in this file.")
 def evaluate_command(index_dir: Path, seeds_dir: Path, model: str | None, gold: Path, modes: tuple[str, ...],
-                     k: int, out_dir: Path | None, as_json: bool) -> None:
+                     k: int, out_dir: Path | None, as_json: bool, readme: Path | None) -> None:
     """Score the engine on a gold set (JSON Lines) and write report.md + chart.png.
 
     Example: retriever eval eval/gold_test.jsonl --mode bm25 --mode full
     """
-    from retriever.evaluate import evaluate, format_table, load_gold, report_to_dict, write_report
+    from retriever.evaluate import evaluate, format_summary, format_table, load_gold, report_to_dict, write_report
     from retriever.search import open_searcher
 
     with _user_errors():
@@ -183,11 +185,24 @@ def evaluate_command(index_dir: Path, seeds_dir: Path, model: str | None, gold: 
         report = evaluate(questions, lambda q, n, m: searcher.search(q, n, mode=m),
                           modes=tuple(dict.fromkeys(modes)) or MODES, k=k, gold_path=gold)  # type: ignore[arg-type]
         md, png = write_report(report, out_dir or Path("reports") / gold.stem)
+    if readme is not None:
+        _replace_between_markers(readme, "eval", format_summary(report))
     if as_json:
         click.echo(json.dumps(report_to_dict(report), ensure_ascii=False, indent=2))
     else:
         click.echo(format_table(report))
         click.echo(f"\nReport: {md}\nChart:  {png}")
+
+
+def _replace_between_markers(path: Path, name: str, body: str) -> None:
+    """Rewrite the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in a file."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        raise click.ClickException(f"{path} has no {start} … {end} markers. Add them where the table belongs.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{start}\n{body}{end}{tail}", encoding="utf-8")
 
 
 @main.command()

@@ -739,6 +739,48 @@ def _headline_mode(report: EvalReport) -> ModeReport:
     return report.modes[-1]
 
 
+def _modes_table(report: EvalReport) -> list[str]:
+    """Markdown rows: one line per mode, one column per metric."""
+    lines = ["| mode | " + " | ".join(METRIC_NAMES) + " |", "|" + "---|" * (len(METRIC_NAMES) + 1)]
+    for mode in report.modes:
+        cells = " | ".join(_cell(mode.metrics[name]) for name in METRIC_NAMES)
+        lines.append(f"| {mode.mode} | {cells} |")
+    return lines
+
+
+def _tag_table(mode: ModeReport) -> list[str]:
+    """Markdown rows: the metrics of one mode restricted to each tag."""
+    if not mode.per_tag:
+        return ["(no tags)"]
+    lines = ["| tag | n | in/out | failed | " + " | ".join(METRIC_NAMES) + " |",
+             "|" + "---|" * (len(METRIC_NAMES) + 4)]
+    for tag, values in mode.per_tag.items():
+        counts = mode.tag_counts.get(tag, {})
+        cells = " | ".join(_cell(values[name]) for name in METRIC_NAMES)
+        lines.append(
+            f"| {_escape(tag)} | {counts.get('questions', 0)} | "
+            f"{counts.get('in_scope', 0)}/{counts.get('out_of_scope', 0)} | "
+            f"{counts.get('failed', 0)} | {cells} |"
+        )
+    return lines
+
+
+def format_summary(report: EvalReport) -> str:
+    """The short Markdown summary for a README: modes × metrics, then per tag for the headline mode."""
+    headline = _headline_mode(report)
+    lines = [
+        f"Gold set `{report.gold_path}`: {report.question_count} questions "
+        f"({report.in_scope_count} in scope, {report.out_of_scope_count} out of scope), k = {report.k}.",
+        "",
+        *_modes_table(report),
+        "",
+        f"Per tag ({headline.mode}):",
+        "",
+        *_tag_table(headline),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def format_table(report: EvalReport) -> str:
     """The report as Markdown: modes × metrics, per tag, then failed questions.
 
@@ -748,8 +790,6 @@ def format_table(report: EvalReport) -> str:
     Returns:
         Markdown text (also readable as plain text), ending with a newline.
     """
-    header = "| mode | " + " | ".join(METRIC_NAMES) + " |"
-    rule = "|" + "---|" * (len(METRIC_NAMES) + 1)
     lines = [
         "# Evaluation",
         "",
@@ -757,30 +797,13 @@ def format_table(report: EvalReport) -> str:
         f"Questions: {report.question_count} "
         f"({report.in_scope_count} in scope, {report.out_of_scope_count} out of scope)",
         "",
-        header,
-        rule,
+        *_modes_table(report),
     ]
-    for mode in report.modes:
-        cells = " | ".join(_cell(mode.metrics[name]) for name in METRIC_NAMES)
-        lines.append(f"| {mode.mode} | {cells} |")
     lines += [""] + [f"- **{name}**: {text}" for name, text in METRIC_DEFINITIONS.items()]
     lines.append("- n/a: undefined for this group (its denominator is zero)")
 
     for mode in report.modes:
-        lines += ["", f"## Per tag — {mode.mode}", ""]
-        if not mode.per_tag:
-            lines.append("(no tags)")
-            continue
-        lines.append("| tag | n | in/out | failed | " + " | ".join(METRIC_NAMES) + " |")
-        lines.append("|" + "---|" * (len(METRIC_NAMES) + 4))
-        for tag, values in mode.per_tag.items():
-            counts = mode.tag_counts.get(tag, {})
-            cells = " | ".join(_cell(values[name]) for name in METRIC_NAMES)
-            lines.append(
-                f"| {_escape(tag)} | {counts.get('questions', 0)} | "
-                f"{counts.get('in_scope', 0)}/{counts.get('out_of_scope', 0)} | "
-                f"{counts.get('failed', 0)} | {cells} |"
-            )
+        lines += ["", f"## Per tag — {mode.mode}", "", *_tag_table(mode)]
 
     headline = _headline_mode(report)
     failed = headline.failed
