@@ -410,6 +410,12 @@ def test_ui_is_mounted_beside_the_api(full_client: TestClient) -> None:
     assert "text/html" in page.headers["content-type"]
     config = full_client.get("/config").json()
     assert config["title"] == "安全生产职责检索"
+    # Gradio at / must not swallow unknown /v1 paths: they stay JSON API errors.
+    good = {"Authorization": f"Bearer {KEY}"}
+    for path in ("/v1", "/v1/", "/v1/nope"):
+        assert assert_error(full_client.get(path, headers=good), 404)["code"] == "route_not_found"
+    assert_error(full_client.get("/v1/search", headers=good), 405)
+    assert full_client.head("/healthz").status_code == 200
     assert "/v1/search" in full_client.get("/openapi.json").json()["paths"]
 
 
@@ -453,9 +459,9 @@ def test_openai_client_against_real_server(real_searcher: Searcher) -> None:
         assert np.allclose(vectors, expected, atol=1e-6)
         # Asked for explicitly, base64 is handed back as the string (the client's behaviour).
         as_b64 = client.embeddings.create(model=model_id, input=texts, encoding_format="base64")
-        raw = [item.embedding for item in as_b64.data]
+        raw: list[Any] = [item.embedding for item in as_b64.data]
         assert all(isinstance(item, str) for item in raw)
-        decoded = np.array([np.frombuffer(base64.b64decode(item), dtype="<f4") for item in raw])
+        decoded = np.array([np.frombuffer(base64.b64decode(str(item)), dtype="<f4") for item in raw])
         assert np.array_equal(decoded, vectors)
         single = client.embeddings.create(model=model_id.rsplit("/", 1)[-1], input="网吧")
         assert len(single.data) == 1 and len(single.data[0].embedding) == 384

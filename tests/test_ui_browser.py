@@ -201,6 +201,21 @@ def test_browser_question_answer_and_out_of_scope(server_url: str, tmp_path: Pat
             expect(answer).to_contain_text("无法检索", timeout=60_000)
             expect(cards).to_have_count(0)
 
+            # The department filter restricts the cards to that department.
+            department = page.locator("#dr-department input")
+            department.click()
+            department.fill("自治区公安厅")
+            page.get_by_role("option", name="自治区公安厅", exact=True).click()
+            expect(department).to_have_value("自治区公安厅")
+            query.fill("安全检查")
+            page.locator("#dr-submit").click()
+            expect(page.locator("#dr-hits .dr-card").first).to_be_visible(timeout=60_000)
+            assert set(page.locator("#dr-hits .dr-card .dr-dept").all_inner_texts()) == {"自治区公安厅"}
+            department.click()
+            department.fill("全部")
+            page.get_by_role("option", name="全部", exact=True).click()
+            expect(department).to_have_value("全部")
+
             # An example question fills the box; a citation question is answered directly.
             page.locator("#dr-examples").get_by_text("第三十三条第五项").click()
             expect(query).to_have_value("第三十三条第五项")

@@ -49,7 +49,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, FastAPI, Request
@@ -62,9 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from retriever.errors import QueryError
 from retriever.present import answer_to_dict, clause_to_dict
 from retriever.records import MODES, Mode
-
-if TYPE_CHECKING:
-    from retriever.search import Searcher
+from retriever.search import MAX_QUERY_CHARS, Searcher, open_searcher
 
 __all__ = [
     "API_PREFIX",
@@ -165,15 +163,6 @@ def engine_gate(searcher: Searcher) -> EngineGate:
         if gate is None:
             gate = _ENGINE_GATES[searcher] = EngineGate()
         return gate
-
-
-def _max_query_chars() -> int:
-    """The searcher's query limit (imported lazily: search.py loads the model stack)."""
-    try:
-        from retriever.search import MAX_QUERY_CHARS
-    except ImportError:  # only while the library is incomplete; the searcher still checks
-        return 500
-    return int(MAX_QUERY_CHARS)
 
 
 # --------------------------------------------------------------------------- errors
@@ -536,7 +525,7 @@ def create_app(
     model_id = searcher.embedder.model_id
     dimension = int(searcher.embedder.dimension)
     aliases = _model_aliases(model_id)
-    max_query = _max_query_chars()
+    max_query = MAX_QUERY_CHARS
     gate = engine_gate(searcher)
 
     app = FastAPI(
@@ -685,14 +674,15 @@ def create_app(
 
     route_table = _v1_route_table(router)
 
-    @router.api_route(
-        "/{rest:path}",
-        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"],
-        include_in_schema=False,
-    )
-    def v1_fallback(request: Request, rest: str) -> None:
-        """Unknown ``/v1`` path → 404, known path with another method → 405 (JSON)."""
-        del rest
+    all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+    @router.api_route("", methods=all_methods, include_in_schema=False)
+    @router.api_route("/{rest:path}", methods=all_methods, include_in_schema=False)
+    def v1_fallback(request: Request) -> None:
+        """Unknown ``/v1`` path → 404, known path with another method → 405 (JSON).
+
+        Without it the UI mounted at ``/`` would answer these with Gradio's own 404.
+        """
         path = request.url.path
         allowed = sorted({m for regex, methods in route_table if regex.match(path) for m in methods})
         if allowed:
@@ -706,6 +696,7 @@ def create_app(
 
     app.include_router(router)
 
+    @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", summary="Liveness and what is served")
     def healthz() -> dict[str, Any]:
         """Status, the model, the clause count and the index manifest (never needs auth)."""
@@ -795,14 +786,16 @@ def serve(
     """
     import uvicorn
 
-    from retriever.search import open_searcher
-
     bind_host, bind_port = _resolve_bind(host, port)
     key = api_key if api_key is not None else os.environ.get("RETRIEVER_API_KEY", "")
-    searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True)
-    sock = _bind(bind_host, bind_port)
+    sock = _bind(bind_host, bind_port)  # first, so that a taken port fails before the model loads
+    try:
+        searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True)
+        app = create_app(searcher, api_key=key or None)
+    except BaseException:
+        sock.close()
+        raise
     actual_port = int(sock.getsockname()[1])
-    app = create_app(searcher, api_key=key or None)
     shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
     url = f"http://{shown_host}:{actual_port}/"
     auth_note = "; /v1 requires a bearer token" if key else ""

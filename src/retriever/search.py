@@ -26,7 +26,7 @@ from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.lexicon import Lexicon
 from retriever.parse import chinese_to_int, make_clause_id
-from retriever.records import MODES, Answer, Clause, DepartmentAnswer, Hit, Mode
+from retriever.records import MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Hit, Mode
 from retriever.segment import STOPWORDS, Segmenter
 from retriever.store import StoredIndex
 
@@ -90,8 +90,8 @@ class SearchSettings:
     rrf_k: int = 60
     dense_weight: float = 0.6
     bm25_weight: float = 0.4
-    expansion_weight: float = 0.5
-    department_boost: float = 0.25
+    expansion_weight: float = 0.3
+    department_boost: float = 0.1
     candidates: int = 60
     department_depth: int = 5
     min_dense_floor: float = 0.80
@@ -385,7 +385,9 @@ def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswe
     for hit in hits[:depth]:
         if hit.clause.department is None:
             continue
-        totals[hit.clause.department] += max(hit.score, 0.0) / math.log2(hit.rank + 1)
+        # 第七条's duties bind every department, so they are weaker evidence of who is responsible.
+        weight = 0.5 if hit.clause.department == SHARED_DEPARTMENT else 1.0
+        totals[hit.clause.department] += weight * max(hit.score, 0.0) / math.log2(hit.rank + 1)
         support[hit.clause.department].append(hit.clause.id)
     ranked = sorted(totals, key=lambda d: -totals[d])
     return tuple(DepartmentAnswer(d, totals[d], tuple(support[d])) for d in ranked)

@@ -346,10 +346,11 @@ def build_ui(searcher: Searcher) -> gr.Blocks:
                 show = gr.Button("显示整条", scale=1, min_width=100, elem_id="dr-show-article")
             article_box = gr.HTML(elem_id="dr-article")
 
+        # Private: the page's own events, not a second API (clients use /v1, which has auth).
         search_outputs = [answer_box, hits_box, picker]
-        submit.click(run_search, [query, department], search_outputs, api_name="search")
+        submit.click(run_search, [query, department], search_outputs, api_visibility="private")
         query.submit(run_search, [query, department], search_outputs, api_visibility="private")
-        show.click(show_article, [picker], [article_box], api_name="article")
+        show.click(show_article, [picker], [article_box], api_visibility="private")
         picker.input(show_article, [picker], [article_box], api_visibility="private")
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo
