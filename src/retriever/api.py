@@ -44,10 +44,7 @@ import base64
 import hmac
 import os
 import socket
-import threading
-import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,6 +52,7 @@ import numpy as np
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -75,10 +73,8 @@ __all__ = [
     "MAX_SEARCH_K",
     "ApiError",
     "EmbeddingRequest",
-    "EngineGate",
     "SearchRequest",
     "create_app",
-    "engine_gate",
     "serve",
 ]
 
@@ -100,70 +96,6 @@ MAX_SEARCH_K = 50
 MAX_CLAUSE_ID_CHARS = 200
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
-
-class EngineGate:
-    """Lets model and search calls run side by side, but token counting only alone.
-
-    The sentence-transformers embedder shares one Hugging Face fast tokenizer
-    whose padding/truncation settings are mutable state: ``encode`` calls all
-    use the same settings and may overlap, but ``count_tokens`` (no padding)
-    racing an ``encode`` yields ragged batches and a 500 under concurrent load.
-    So encodes and searches enter :meth:`shared`, token counts :meth:`exclusive`
-    (which waiting new shared callers let go first). The API's worker threads
-    and the UI's use the same gate, from :func:`engine_gate`.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._active = 0
-        self._exclusive = False
-        self._waiting_exclusive = 0
-
-    @contextmanager
-    def shared(self) -> Iterator[None]:
-        """Run alongside other shared callers."""
-        with self._cond:
-            while self._exclusive or self._waiting_exclusive:
-                self._cond.wait()
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._active -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """Run alone."""
-        with self._cond:
-            self._waiting_exclusive += 1
-            try:
-                while self._exclusive or self._active:
-                    self._cond.wait()
-            finally:
-                self._waiting_exclusive -= 1
-            self._exclusive = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._exclusive = False
-                self._cond.notify_all()
-
-
-_ENGINE_GATES: weakref.WeakKeyDictionary[Any, EngineGate] = weakref.WeakKeyDictionary()
-_ENGINE_GATES_GUARD = threading.Lock()
-
-
-def engine_gate(searcher: Searcher) -> EngineGate:
-    """The one :class:`EngineGate` of ``searcher`` (shared by the API and the UI)."""
-    with _ENGINE_GATES_GUARD:
-        gate = _ENGINE_GATES.get(searcher)
-        if gate is None:
-            gate = _ENGINE_GATES[searcher] = EngineGate()
-        return gate
-
 
 # --------------------------------------------------------------------------- errors
 
@@ -526,9 +458,8 @@ def create_app(
     dimension = int(searcher.embedder.dimension)
     aliases = _model_aliases(model_id)
     max_query = MAX_QUERY_CHARS
-    gate = engine_gate(searcher)
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="duty-retriever",
         summary="Semantic search over the regional safety-duty regulations (who supervises what).",
         description=(
@@ -602,10 +533,8 @@ def create_app(
                 raise ApiError(400, str(exc) + ".", code="invalid_input", param="input") from None
         embedder = searcher.embedder
         encode = embedder.encode_clauses if request.input_type == "passage" else embedder.encode_queries
-        with gate.shared():
-            vectors = encode(texts)
-        with gate.exclusive():
-            tokens = sum(embedder.count_tokens(texts))
+        vectors = encode(texts)
+        tokens = sum(embedder.count_tokens(texts))
         return EmbeddingResponse(
             data=[
                 EmbeddingItem(index=i, embedding=_encode_vector(vectors[i], request.encoding_format))
@@ -639,8 +568,7 @@ def create_app(
             )
         mode: Mode = request.mode if request.mode in MODES else "full"
         try:
-            with gate.shared():
-                answer = searcher.search(request.query, request.k, department=department, mode=mode)
+            answer = searcher.search(request.query, request.k, department=department, mode=mode)
         except QueryError as exc:
             raise ApiError(400, str(exc), code="invalid_query", param="query") from None
         return answer_to_dict(answer)

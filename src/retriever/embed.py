@@ -7,9 +7,12 @@ sentence-transformers prompts.
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +37,65 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text costs (for usage reports)."""
         ...
+
+
+@dataclass
+class _Pending:
+    text: str
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class QueryCoalescer:
+    """Merges concurrent single-query encodes into one batched forward pass.
+
+    The first caller becomes the leader and encodes everything pending; callers
+    arriving meanwhile wait and are served in the next batch. Alone, a caller
+    encodes at once (no waiting window); under load, one forward pass serves many
+    requests, which on a 2-core machine beats many passes fighting for the cores.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32) -> None:
+        self._encode = encode
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._leading = False
+
+    def encode(self, text: str) -> np.ndarray:
+        """The vector of one text, possibly computed in a batch with other callers' texts."""
+        request = _Pending(text)
+        with self._lock:
+            self._pending.append(request)
+            lead = not self._leading
+            self._leading = True
+        if lead:
+            self._drain()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.vector is not None  # set whenever error is None
+        return request.vector
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                if not batch:
+                    self._leading = False
+                    return
+            try:
+                vectors = self._encode([r.text for r in batch])
+            except BaseException as exc:  # every waiter must be woken, whatever went wrong
+                for r in batch:
+                    r.error = exc
+                    r.done.set()
+                continue
+            for r, vector in zip(batch, vectors, strict=True):
+                r.vector = vector
+                r.done.set()
 
 
 class SentenceTransformerEmbedder:
@@ -72,6 +134,10 @@ class SentenceTransformerEmbedder:
         prompts = getattr(self._model, "prompts", {}) or {}
         self._query_prompt = "query" if "query" in prompts else None
         self._clause_prompt = "passage" if "passage" in prompts else ("document" if "document" in prompts else None)
+        # Token counting gets its own tokenizer: it changes padding settings, which
+        # would race with encode() on the shared one under concurrent requests.
+        self._counting_tokenizer: Any = copy.deepcopy(self._model.tokenizer)
+        self._coalescer = QueryCoalescer(lambda texts: self._encode(texts, self._query_prompt))
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> np.ndarray:
         if not texts:
@@ -87,7 +153,12 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode search queries (``query: `` prompt for e5)."""
+        """Encode search queries (``query: `` prompt for e5).
+
+        A single query joins concurrent ones in one forward pass (see :class:`QueryCoalescer`).
+        """
+        if len(texts) == 1:
+            return self._coalescer.encode(texts[0]).reshape(1, -1)
         return self._encode(texts, self._query_prompt)
 
     def encode_clauses(self, texts: Sequence[str]) -> np.ndarray:
@@ -96,5 +167,5 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them (with specials)."""
-        tokenizer = self._model.tokenizer
-        return [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=512)["input_ids"]]
+        encoded = self._counting_tokenizer(list(texts), truncation=True, max_length=512)
+        return [len(ids) for ids in encoded["input_ids"]]

@@ -270,18 +270,14 @@ def _clause_choices(searcher: Searcher) -> list[tuple[str, str]]:
 
 def build_ui(searcher: Searcher) -> gr.Blocks:
     """The Gradio Blocks app over ``searcher`` (mount it, or ``.launch(css=UI_CSS)``)."""
-    from retriever.api import engine_gate
-
     departments = searcher.departments()
     clause_choices = _clause_choices(searcher)
-    gate = engine_gate(searcher)
 
     def run_search(query: str, department: str | None) -> tuple[str, str, Any]:
         """Search and render: (answer box, clause cards, article picker update)."""
         chosen = None if not department or department == ALL_DEPARTMENTS else department
         try:
-            with gate.shared():
-                answer = searcher.search(query or "", DEFAULT_K, department=chosen)
+            answer = searcher.search(query or "", DEFAULT_K, department=chosen)
         except QueryError as error:
             return render_error(error), "", gr.update()
         top = answer.hits[0].clause.id if answer.hits else None
