@@ -613,3 +613,16 @@ def test_concurrent_mixed_load_has_no_errors(real_searcher: Searcher) -> None:
         for thread in threads:
             thread.join(timeout=300)
     assert not failures, failures[:3]
+
+
+def test_listening_socket_disables_nagle() -> None:
+    """Responses on kept-alive connections must not wait for the client's delayed ACK."""
+    import socket
+
+    from retriever.api import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        sock.close()

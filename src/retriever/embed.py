@@ -41,61 +41,79 @@ class Embedder(Protocol):
 
 @dataclass
 class _Pending:
-    text: str
+    texts: list[str]
     done: threading.Event = field(default_factory=threading.Event)
-    vector: np.ndarray | None = None
+    vectors: np.ndarray | None = None
     error: BaseException | None = None
 
 
-class QueryCoalescer:
-    """Merges concurrent single-query encodes into one batched forward pass.
+class Coalescer:
+    """Merges concurrent encode requests into batched forward passes.
 
-    The first caller becomes the leader and encodes everything pending; callers
-    arriving meanwhile wait and are served in the next batch. Alone, a caller
+    A caller that finds no encode running becomes the leader: it encodes what is
+    pending, oldest first, in batches of up to ``max_batch`` texts, until its own
+    request is done, then hands the lead to a waiting caller. Alone, a caller
     encodes at once (no waiting window); under load, one forward pass serves many
-    requests, which on a 2-core machine beats many passes fighting for the cores.
+    requests, which on a 2-core machine beats many passes fighting for the cores,
+    and no caller waits for more than the requests queued ahead of it.
     """
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32) -> None:
         self._encode = encode
         self._max_batch = max_batch
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._pending: list[_Pending] = []
         self._leading = False
 
-    def encode(self, text: str) -> np.ndarray:
-        """The vector of one text, possibly computed in a batch with other callers' texts."""
-        request = _Pending(text)
-        with self._lock:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The (n, d) vectors of ``texts``, possibly computed together with other callers' texts."""
+        request = _Pending(list(texts))
+        with self._cond:
             self._pending.append(request)
-            lead = not self._leading
-            self._leading = True
+            while self._leading and not request.done.is_set():
+                self._cond.wait()
+            lead = not request.done.is_set()
+            if lead:
+                self._leading = True
         if lead:
-            self._drain()
-        request.done.wait()
+            try:
+                while not request.done.is_set():
+                    self._run(self._take_batch())
+            finally:
+                with self._cond:
+                    self._leading = False
+                    self._cond.notify_all()
         if request.error is not None:
             raise request.error
-        assert request.vector is not None  # set whenever error is None
-        return request.vector
+        assert request.vectors is not None  # set whenever error is None
+        return request.vectors
 
-    def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-                if not batch:
-                    self._leading = False
-                    return
-            try:
-                vectors = self._encode([r.text for r in batch])
-            except BaseException as exc:  # every waiter must be woken, whatever went wrong
-                for r in batch:
-                    r.error = exc
-                    r.done.set()
-                continue
-            for r, vector in zip(batch, vectors, strict=True):
-                r.vector = vector
-                r.done.set()
+    def _take_batch(self) -> list[_Pending]:
+        """Whole requests, oldest first, up to ``max_batch`` texts (at least one request)."""
+        with self._cond:
+            batch: list[_Pending] = []
+            size = 0
+            while self._pending and (not batch or size + len(self._pending[0].texts) <= self._max_batch):
+                request = self._pending.pop(0)
+                batch.append(request)
+                size += len(request.texts)
+            return batch
+
+    def _run(self, batch: list[_Pending]) -> None:
+        try:
+            vectors = self._encode([text for request in batch for text in request.texts])
+        except BaseException as exc:  # every waiter must be woken, whatever went wrong
+            for request in batch:
+                request.error = exc
+        else:
+            start = 0
+            for request in batch:
+                request.vectors = vectors[start:start + len(request.texts)]
+                start += len(request.texts)
+        with self._cond:
+            for request in batch:
+                request.done.set()
+            self._cond.notify_all()
 
 
 class SentenceTransformerEmbedder:
@@ -137,7 +155,8 @@ class SentenceTransformerEmbedder:
         # Token counting gets its own tokenizer: it changes padding settings, which
         # would race with encode() on the shared one under concurrent requests.
         self._counting_tokenizer: Any = copy.deepcopy(self._model.tokenizer)
-        self._coalescer = QueryCoalescer(lambda texts: self._encode(texts, self._query_prompt))
+        self._queries = Coalescer(lambda texts: self._encode(texts, self._query_prompt), max_batch=batch_size)
+        self._clauses = Coalescer(lambda texts: self._encode(texts, self._clause_prompt), max_batch=batch_size)
 
     def _encode(self, texts: Sequence[str], prompt_name: str | None) -> np.ndarray:
         if not texts:
@@ -153,17 +172,12 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode search queries (``query: `` prompt for e5).
-
-        A single query joins concurrent ones in one forward pass (see :class:`QueryCoalescer`).
-        """
-        if len(texts) == 1:
-            return self._coalescer.encode(texts[0]).reshape(1, -1)
-        return self._encode(texts, self._query_prompt)
+        """Encode search queries (``query: `` prompt for e5); concurrent calls share forward passes."""
+        return self._queries.encode(texts) if texts else self._encode(texts, self._query_prompt)
 
     def encode_clauses(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode clause texts (``passage: `` prompt for e5)."""
-        return self._encode(texts, self._clause_prompt)
+        """Encode clause texts (``passage: `` prompt for e5); concurrent calls share forward passes."""
+        return self._clauses.encode(texts) if texts else self._encode(texts, self._clause_prompt)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them (with specials)."""

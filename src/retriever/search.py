@@ -166,6 +166,10 @@ class Searcher:
 
         return opencc.OpenCC("t2s")
 
+    def warm_up(self) -> None:
+        """Run one query through every lazy part (jieba, OpenCC, the model) before serving."""
+        self.search("电动车充电归哪个部门管？")
+
     # ----- lookups -------------------------------------------------------------------
     def clause(self, clause_id: str) -> Clause:
         """The clause with this id. Raises KeyError if there is none."""
