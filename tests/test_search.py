@@ -151,3 +151,10 @@ def test_open_searcher_without_index_says_what_to_run(tmp_path: Path) -> None:
 
     with pytest.raises(IndexMissingError, match="no index"):
         open_searcher(tmp_path / "none", seeds_dir=SEEDS, embedder=FakeEmbedder())
+
+
+def test_homophone_typos_are_corrected_and_reported(fake_searcher: Searcher) -> None:
+    answer = fake_searcher.search("妇连有哪些安全生产职责")
+    assert answer.route == "department"
+    assert answer.departments[0].department == "自治区妇女联合会"
+    assert answer.notes == ("已按同音纠正：妇连 → 妇联",)

@@ -45,6 +45,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "query": answer.query,
         "in_scope": answer.in_scope,
         "route": answer.route,
+        "notes": list(answer.notes),
         "departments": [
             {"department": d.department, "score": round(d.score, 6), "clauses": list(d.clauses)}
             for d in answer.departments
@@ -55,7 +56,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
 
 def format_answer(answer: Answer, *, width: int = 100) -> str:
     """A human-readable answer: departments first, then the cited clauses."""
-    lines: list[str] = [f"问题：{answer.query}"]
+    lines: list[str] = [f"问题：{answer.query}", *answer.notes]
     if not answer.in_scope:
         lines.append("⚠ 本规定中没有直接回答这个问题的条款；以下仅为最接近的条款，供参考。")
     elif answer.departments:

@@ -28,6 +28,7 @@ from retriever.lexicon import Lexicon
 from retriever.parse import chinese_to_int, make_clause_id
 from retriever.records import MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Hit, Mode
 from retriever.segment import STOPWORDS, Segmenter
+from retriever.spelling import Correction, HomophoneCorrector
 from retriever.store import StoredIndex
 
 MAX_QUERY_CHARS = 500
@@ -104,6 +105,7 @@ class QueryAnalysis:
     """What the engine understood of a query before retrieving."""
 
     text: str
+    corrections: tuple[Correction, ...]
     tokens: tuple[str, ...]
     words: tuple[str, ...]
     expansions: tuple[str, ...]
@@ -161,6 +163,13 @@ class Searcher:
         self._documents = sorted({c.document for c in self.clauses})
 
     @cached_property
+    def _corrector(self) -> HomophoneCorrector:
+        vocabulary = set(self.lexicon.user_words())
+        for clause in self.clauses:
+            vocabulary.update(self.segmenter.words(clause.text))
+        return HomophoneCorrector(vocabulary, self.segmenter.is_word)
+
+    @cached_property
     def _converter(self) -> Any:
         import opencc
 
@@ -192,9 +201,10 @@ class Searcher:
 
     def analyze(self, query: str) -> QueryAnalysis:
         """Normalise a validated query and find its citation, departments and expansions."""
-        text = self.normalize(query)
+        text, corrections = self._corrector.correct(self.normalize(query))
         return QueryAnalysis(
             text=text,
+            corrections=corrections,
             tokens=tuple(self.segmenter.tokens(text)),
             words=tuple(w for w in self.segmenter.words(text) if w.lower() not in STOPWORDS),
             expansions=tuple(self.lexicon.expand(text)),
@@ -326,7 +336,8 @@ class Searcher:
                      for rank, r in enumerate(rows[:max(k, 1)], start=1))
         return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
                       departments=_department_answer(hits, len(hits)), hits=hits,
-                      detected_departments=analysis.departments, expansions=analysis.expansions)
+                      detected_departments=analysis.departments, expansions=analysis.expansions,
+                      notes=_notes(analysis))
 
     def _answer_department(self, query: str, analysis: QueryAnalysis) -> Answer:
         name = analysis.departments[0]
@@ -334,7 +345,8 @@ class Searcher:
         hits = tuple(Hit(clause=self.clauses[r], score=1.0, rank=rank) for rank, r in enumerate(rows, start=1))
         return Answer(query=query, normalized_query=analysis.text, route="department", in_scope=True,
                       departments=(DepartmentAnswer(name, 1.0, tuple(h.clause.id for h in hits)),), hits=hits,
-                      detected_departments=analysis.departments, expansions=analysis.expansions)
+                      detected_departments=analysis.departments, expansions=analysis.expansions,
+                      notes=_notes(analysis))
 
     def _assemble(self, query: str, analysis: QueryAnalysis, scores: np.ndarray, k: int, mode: Mode, *,
                   in_scope: bool, route: str) -> Answer:
@@ -349,7 +361,12 @@ class Searcher:
         departments = _department_answer(hits, self.settings.department_depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
                       departments=departments, hits=hits, detected_departments=analysis.departments,
-                      expansions=analysis.expansions, mode=mode)
+                      expansions=analysis.expansions, mode=mode, notes=_notes(analysis))
+
+
+def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:
+    """What the user should know about how the query was read."""
+    return tuple(f"已按同音纠正：{c.wrong} → {c.right}" for c in analysis.corrections)
 
 
 def _find_citation(text: str) -> tuple[int, int | None] | None:

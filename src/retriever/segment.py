@@ -47,6 +47,14 @@ class Segmenter:
         digest = hashlib.sha256("\n".join((SEGMENTER_VERSION, *self.user_words)).encode()).hexdigest()
         return digest[:16]
 
+    def is_word(self, text: str) -> bool:
+        """Whether jieba's dictionary (with the lexicon's words) knows ``text`` as a word.
+
+        Entries seen fewer than 10 times in jieba's corpus (连有: 3) are noise, not words.
+        """
+        self._tokenizer.check_initialized()
+        return int(self._tokenizer.FREQ.get(text, 0)) >= 10
+
     def words(self, text: str) -> list[str]:
         """Precise-mode words, punctuation and spaces removed (for term matching)."""
         return [w for w in self._tokenizer.lcut(text, HMM=True) if _TOKEN.search(w)]

@@ -1,0 +1,50 @@
+"""Homophone typo correction."""
+
+from __future__ import annotations
+
+import pytest
+
+from retriever.spelling import Correction, HomophoneCorrector
+
+VOCABULARY = [
+    "核安全", "从事", "妇联", "消防", "消防验收", "人防工程", "锅炉", "锅炉房", "刑事", "形势", "安全生产形势", "事故",
+]
+REAL_WORDS = {"世故", "有哪些", "安全", "验收", "施工"}
+
+
+@pytest.fixture
+def corrector() -> HomophoneCorrector:
+    return HomophoneCorrector(VOCABULARY, REAL_WORDS.__contains__)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected", "corrections"),
+    [
+        ("妇连有哪些职责", "妇联有哪些职责", (Correction("妇连", "妇联"),)),
+        ("商场消放验收找谁", "商场消防验收找谁", (Correction("消放验收", "消防验收"),)),
+        ("人方工程归谁管", "人防工程归谁管", (Correction("人方工程", "人防工程"),)),
+        ("锅路房谁管", "锅炉房谁管", (Correction("锅路房", "锅炉房"),)),
+    ],
+)
+def test_homophone_typos_are_corrected(corrector: HomophoneCorrector, query: str, expected: str,
+                                       corrections: tuple[Correction, ...]) -> None:
+    assert corrector.correct(query) == (expected, corrections)
+
+
+def test_real_words_and_correct_text_are_left_alone(corrector: HomophoneCorrector) -> None:
+    assert corrector.correct("这个人很世故") == ("这个人很世故", ())  # a word, though it sounds like 事故
+    assert corrector.correct("消防验收归谁管") == ("消防验收归谁管", ())
+    assert corrector.correct("English text 123") == ("English text 123", ())
+    # A function word before a real word is not a misspelt word: 和|安全, 从|施工.
+    assert corrector.correct("业务和安全同步") == ("业务和安全同步", ())
+    assert corrector.correct("从施工到运营") == ("从施工到运营", ())
+
+
+def test_ambiguous_sounds_are_not_guessed(corrector: HomophoneCorrector) -> None:
+    # 型事 sounds like both 刑事 and 形势; the longer 安全生产形势 must not decide.
+    assert corrector.correct("安全生产型事案件") == ("安全生产型事案件", ())
+
+
+def test_a_correction_must_keep_half_of_the_characters() -> None:
+    corrector = HomophoneCorrector(["公式"], lambda _: False)
+    assert corrector.correct("攻势") == ("攻势", ())
