@@ -399,6 +399,9 @@ def _rrf(rankings: Sequence[np.ndarray], k: int) -> np.ndarray:
     return fused
 
 
+_DEPARTMENT_SHARE = 0.3
+
+
 def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswer, ...]:
     """Rank departments by the discounted scores of their clauses among the top hits."""
     totals: dict[str, float] = defaultdict(float)
@@ -411,7 +414,9 @@ def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswe
         totals[hit.clause.department] += weight * max(hit.score, 0.0) / math.log2(hit.rank + 1)
         support[hit.clause.department].append(hit.clause.id)
     ranked = sorted(totals, key=lambda d: -totals[d])
-    return tuple(DepartmentAnswer(d, totals[d], tuple(support[d])) for d in ranked)
+    # Departments with a small share of the evidence are noise in an answer, not co-owners.
+    floor = _DEPARTMENT_SHARE * totals[ranked[0]] if ranked else 0.0
+    return tuple(DepartmentAnswer(d, totals[d], tuple(support[d])) for d in ranked if totals[d] >= floor)
 
 
 def open_searcher(
