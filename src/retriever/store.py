@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from retriever import __version__
+from retriever.checksums import sha256_file
 from retriever.dense import DenseIndex
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, IndexStateError
@@ -113,14 +114,6 @@ def corpus_fingerprint(seeds_dir: Path) -> dict[str, Any]:
     return {"checksum": total.hexdigest(), "documents": documents}
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @contextlib.contextmanager
 def _build_lock(root: Path) -> Iterator[None]:
     """One build at a time per index root (a second one waits)."""
@@ -190,7 +183,7 @@ def build_index(
                 encoding="utf-8")
             dense.save(tmp / "dense.faiss")
             lexical.save(tmp / "bm25")
-            files = {str(p.relative_to(tmp)): _sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "package_version": __version__,
@@ -313,7 +306,7 @@ def check_manifest(
             raise IndexStateError(f"index file {folder / name} is missing.", REBUILD_HINT)
     for name, digest in files.items():
         path = folder / name
-        if _sha256_file(path) != digest:
+        if sha256_file(path) != digest:
             raise IndexStateError(f"index file {path} is corrupt (its checksum does not match the manifest).",
                                   REBUILD_HINT)
     if seeds_dir is not None:
