@@ -158,3 +158,26 @@ def test_homophone_typos_are_corrected_and_reported(fake_searcher: Searcher) -> 
     assert answer.route == "department"
     assert answer.departments[0].department == "自治区妇女联合会"
     assert answer.notes == ("已按同音纠正：妇连 → 妇联",)
+
+
+def test_several_documents_prefix_ids_and_cite_every_document(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "000_0181f60559a07f58.txt").write_bytes((SEEDS / "000_0181f60559a07f58.txt").read_bytes())
+    (seeds / "extra.txt").write_text(
+        "# 测试规定\n\n# 第一章 总则\n\n第一条 为测试多文件检索，制定本规定。\n\n"
+        "第二条 自治区测试局职责：\n\n（一）负责测试设备安全监管工作；\n\n（二）负责测试数据统计分析。\n",
+        encoding="utf-8",
+    )
+    searcher = open_searcher(tmp_path / "index", seeds_dir=seeds, embedder=FakeEmbedder(), build_if_missing=True)
+    assert searcher.clause("extra#2.1").department == "自治区测试局"
+    assert searcher.clause("000_0181f60559a07f58#18.7").department == "自治区公安厅"
+    cited = searcher.search("第二条第一项")
+    assert cited.route == "citation"
+    assert cited.hits[0].clause.id in {"000_0181f60559a07f58#2", "extra#2.1"}
+    assert "extra#2.1" in [h.clause.id for h in cited.hits]
+    # A department the lexicon does not list is still found, by full or short name.
+    for question in ("测试局有哪些职责", "自治区测试局的安全职责"):
+        department = searcher.search(question)
+        assert department.route == "department"
+        assert [h.clause.id for h in department.hits] == ["extra#2.1", "extra#2.2"]

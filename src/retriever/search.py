@@ -52,6 +52,9 @@ _DEPARTMENT_FRAME = frozenset(
 )
 
 
+# Regional prefixes of department names; the rest is how people usually say the name.
+_REGION_PREFIXES = ("自治区党委", "自治区", "新疆维吾尔自治区", "新疆", "国家")
+
 # Out-of-scope cues. The regulation assigns duties to departments; it never states
 # amounts, prices, rates or personal procedures. A question that asks "how much"
 # without asking "who", or that has neither a "who" nor a safety/duty word, is
@@ -164,7 +167,7 @@ class Searcher:
 
     @cached_property
     def _corrector(self) -> HomophoneCorrector:
-        vocabulary = set(self.lexicon.user_words())
+        vocabulary = set(self.lexicon.user_words()) | set(self._department_rows) | set(self._unlisted_names)
         for clause in self.clauses:
             vocabulary.update(self.segmenter.words(clause.text))
         return HomophoneCorrector(vocabulary, self.segmenter.is_word)
@@ -208,7 +211,7 @@ class Searcher:
             tokens=tuple(self.segmenter.tokens(text)),
             words=tuple(w for w in self.segmenter.words(text) if w.lower() not in STOPWORDS),
             expansions=tuple(self.lexicon.expand(text)),
-            departments=tuple(d for d in self.lexicon.detect_departments(text) if d in self._department_rows),
+            departments=self._detect_departments(text),
             citation=_find_citation(text),
         )
 
@@ -244,6 +247,36 @@ class Searcher:
         scores, in_scope = self._retrieve(analysis, mode, department)
         return self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search")
 
+    @cached_property
+    def _unlisted_names(self) -> dict[str, str]:
+        """Spellings of corpus departments the lexicon does not list (a new seed's departments).
+
+        The full name, and the name without a regional prefix (自治区测试局 → 测试局) when
+        that short form belongs to one department only.
+        """
+        listed = {d.name for d in self.lexicon.departments}
+        names: dict[str, str] = {}
+        short: dict[str, set[str]] = defaultdict(set)
+        for name in self._department_rows:
+            if name in listed or name == SHARED_DEPARTMENT:
+                continue
+            names[name.lower()] = name
+            for prefix in _REGION_PREFIXES:
+                if name.startswith(prefix) and len(name) - len(prefix) >= 2:
+                    short[name[len(prefix):].lower()].add(name)
+        names.update({alias: next(iter(owners)) for alias, owners in short.items()
+                      if len(owners) == 1 and alias not in names})
+        return names
+
+    def _detect_departments(self, text: str) -> tuple[str, ...]:
+        """Departments the query names: lexicon names and aliases, then unlisted corpus names."""
+        found = [d for d in self.lexicon.detect_departments(text) if d in self._department_rows]
+        for spelling in sorted(self._unlisted_names, key=len, reverse=True):
+            name = self._unlisted_names[spelling]
+            if spelling in text and name not in found:
+                found.append(name)
+        return tuple(found)
+
     def _is_department_question(self, analysis: QueryAnalysis) -> bool:
         """One department named, and nothing else asked than its duties."""
         if len(analysis.departments) != 1:
@@ -256,11 +289,12 @@ class Searcher:
 
     def _mentions(self, text: str, department: str) -> list[str]:
         """The spellings of ``department`` (name, aliases, English) that occur in ``text``."""
+        names: list[str] = [department]
         for entry in self.lexicon.departments:
             if entry.name == department:
-                names = (entry.name, *entry.aliases, *entry.english)
-                return sorted((n.lower() for n in names if n and n.lower() in text), key=len, reverse=True)
-        return [department]
+                names.extend((*entry.aliases, *entry.english))
+        names.extend(alias for alias, owner in self._unlisted_names.items() if owner == department)
+        return sorted({n.lower() for n in names if n and n.lower() in text}, key=len, reverse=True)
 
     def _retrieve(self, analysis: QueryAnalysis, mode: Mode, department: str | None) -> tuple[np.ndarray, bool]:
         """Clause scores for one mode (higher is better) and the in-scope signal."""
