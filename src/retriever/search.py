@@ -83,7 +83,6 @@ class SearchSettings:
         dense_weight / bm25_weight: weights of the normalised scores in the full mode.
         expansion_weight: weight of lexicon-expansion terms relative to query terms in BM25.
         department_boost: added to clauses of a department the query names.
-        candidates: how many units each retriever contributes before fusion.
         department_depth: how many top hits vote for the department answer.
         min_dense_floor: below this best cosine a query is out of scope whatever it asks.
         min_dense: with lexicon evidence only (no "who" or duty word), the best cosine
@@ -96,7 +95,6 @@ class SearchSettings:
     bm25_weight: float = 0.4
     expansion_weight: float = 0.3
     department_boost: float = 0.1
-    candidates: int = 60
     department_depth: int = 5
     min_dense_floor: float = 0.80
     min_dense: float = 0.86
