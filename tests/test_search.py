@@ -59,6 +59,7 @@ def test_citation_route(fake_searcher: Searcher) -> None:
 def test_unknown_citation_falls_back_to_search(fake_searcher: Searcher) -> None:
     answer = fake_searcher.search("第九十九条")
     assert answer.route == "search"
+    assert answer.notes == ("本规定中没有第九十九条，以下为按问题检索的结果。",)
 
 
 def test_department_route(fake_searcher: Searcher) -> None:

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.lexicon import Lexicon
-from retriever.parse import chinese_to_int, make_clause_id
+from retriever.parse import chinese_to_int, make_citation, make_clause_id
 from retriever.records import MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Hit, Mode
 from retriever.segment import STOPWORDS, Segmenter
 from retriever.spelling import Correction, HomophoneCorrector
@@ -235,15 +235,18 @@ class Searcher:
             raise QueryError(f"unknown department {department!r}.",
                              "List the departments with GET /v1/departments or `retriever departments`.")
         analysis = self.analyze(text)
+        notes = _notes(analysis)
         if mode == "full":
             if analysis.citation is not None:
                 answer = self._answer_citation(query, analysis, k, department)
                 if answer is not None:
                     return answer
+                notes += (f"本规定中没有{make_citation(*analysis.citation)}，以下为按问题检索的结果。",)
             if department is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis)
         scores, in_scope = self._retrieve(analysis, mode, department)
-        return self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search")
+        answer = self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search")
+        return answer if answer.notes == notes else replace(answer, notes=notes)
 
     @cached_property
     def _unlisted_names(self) -> dict[str, str]:
