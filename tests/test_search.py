@@ -23,7 +23,8 @@ def fake_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
     [("第三十三条第五项", (33, 5)), ("第三十三条第（五）项是什么", (33, 5)), ("第33条第5项", (33, 5)),
      ("第33条", (33, None)), ("第十八条(七)", (18, 7)), ("33.5", (33, 5)), ("看看 18.7 这一项", (18, 7)),
      ("article 33(5)", (33, 5)), ("Article 59", (59, None)), ("电动车充电归哪个部门管", None),
-     ("50MW以上水电站", None), ("版本1.2.3", None)],
+     ("50MW以上水电站", None), ("版本1.2.3", None), ("第99999条", None), ("第零条", None),
+     ("第一千零一条第三项", None), ("第3条第0项", None)],
 )
 def test_find_citation(text: str, expected: tuple[int, int | None] | None) -> None:
     assert _find_citation(text) == expected
@@ -54,6 +55,10 @@ def test_citation_route(fake_searcher: Searcher) -> None:
     article = fake_searcher.search("第33条", k=20)
     assert [h.clause.id for h in article.hits] == [f"33.{i}" for i in range(1, 11)]
     assert fake_searcher.search("第五十九条").hits[0].clause.id == "59"
+    missing_item = fake_searcher.search("33.99")
+    assert missing_item.route == "citation"
+    assert missing_item.notes == ("第三十三条没有第（九十九）项，以下为该条的全部内容。",)
+    assert missing_item.hits[0].clause.id == "33.1"
 
 
 def test_unknown_citation_falls_back_to_search(fake_searcher: Searcher) -> None:

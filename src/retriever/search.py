@@ -25,7 +25,7 @@ import numpy as np
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.lexicon import Lexicon
-from retriever.parse import chinese_to_int, make_citation, make_clause_id
+from retriever.parse import chinese_to_int, int_to_chinese, make_citation, make_clause_id
 from retriever.records import MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Hit, Mode
 from retriever.segment import STOPWORDS, Segmenter
 from retriever.spelling import Correction, HomophoneCorrector
@@ -356,23 +356,28 @@ class Searcher:
                          department: str | None) -> Answer | None:
         article, item = analysis.citation or (0, None)
         rows: list[int] = []
+        exact = False
         for document in self._documents:
             prefix = document if len(self._documents) > 1 else None
             wanted = make_clause_id(article, item, prefix)
             if wanted in self._row:
                 rows.append(self._row[wanted])
+                exact = True
             rows.extend(r for r, c in enumerate(self.clauses)
                         if c.document == document and c.article == article and r not in rows)
         if department is not None:
             rows = [r for r in rows if self.clauses[r].department == department]
         if not rows:
             return None
+        notes = _notes(analysis)
+        if item is not None and not exact:
+            notes += (f"{make_citation(article, None)}没有第（{int_to_chinese(item)}）项，以下为该条的全部内容。",)
         hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
                      for rank, r in enumerate(rows[:max(k, 1)], start=1))
         return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
                       departments=_department_answer(hits, len(hits)), hits=hits,
                       detected_departments=analysis.departments, expansions=analysis.expansions,
-                      notes=_notes(analysis))
+                      notes=notes)
 
     def _answer_department(self, query: str, analysis: QueryAnalysis) -> Answer:
         name = analysis.departments[0]
@@ -413,6 +418,8 @@ def _find_citation(text: str) -> tuple[int, int | None] | None:
                 item = chinese_to_int(m.group(2)) if m.group(2) else None
             except ValueError:
                 continue
+            if not 0 < article < 1000 or item is not None and not 0 < item < 1000:
+                continue  # no regulation numbers its articles like that
             return article, item
     return None
 
