@@ -418,7 +418,7 @@ def _find_citation(text: str) -> tuple[int, int | None] | None:
                 item = chinese_to_int(m.group(2)) if m.group(2) else None
             except ValueError:
                 continue
-            if not 0 < article < 1000 or item is not None and not 0 < item < 1000:
+            if not 0 < article < 1000 or (item is not None and not 0 < item < 1000):
                 continue  # no regulation numbers its articles like that
             return article, item
     return None
