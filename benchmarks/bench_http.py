@@ -37,6 +37,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from retriever.bench import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Questions for /v1/search: a mix of routes (search, department, citation, out of scope).
@@ -78,13 +80,6 @@ class EndpointResult:
     max_ms: float
     throughput_rps: float
     statuses: dict[str, int] = field(default_factory=dict)
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]
 
 
 def run_endpoint(
@@ -146,7 +141,7 @@ def run_endpoint(
         errors=errors,
         seconds=round(wall, 3),
         p50_ms=round(1000 * statistics.median(ordered), 1) if ordered else float("nan"),
-        p95_ms=round(1000 * _percentile(ordered, 0.95), 1),
+        p95_ms=round(1000 * percentile(ordered, 0.95), 1),
         max_ms=round(1000 * ordered[-1], 1) if ordered else float("nan"),
         throughput_rps=round(len(ordered) / wall, 2) if wall > 0 else 0.0,
         statuses=statuses,

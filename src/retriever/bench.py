@@ -30,7 +30,10 @@ SAMPLE_QUERIES = (
 )
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0–1) with linear interpolation between ranks; NaN for no values."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     position = (len(ordered) - 1) * q
     low = int(position)
@@ -99,7 +102,7 @@ def run_benchmark(*, seeds_dir: Path, model: str | None = None, queries_file: Pa
         "dense_units": manifest["counts"]["units"],
         "queries_timed": len(latencies),
         "query_p50_ms": round(statistics.median(latencies), 1),
-        "query_p95_ms": round(_percentile(latencies, 0.95), 1),
+        "query_p95_ms": round(percentile(latencies, 0.95), 1),
         "query_max_ms": round(max(latencies), 1),
         "peak_rss_mib": round(peak_kib / 1024, 1),
     }
