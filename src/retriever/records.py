@@ -1,4 +1,4 @@
-"""Typed records shared by every stage: Clause, Hit, DepartmentAnswer, Answer.
+"""Typed records shared by every stage: Document, Clause, Hit, DepartmentAnswer, Answer.
 
 Data flows one way (parse → segment → embed → index → search → present/evaluate);
 each stage hands the next one of these frozen records, never a bare tuple or dict.
@@ -12,9 +12,57 @@ from typing import Literal
 #: Department recorded for 第七条, the duties every department shares.
 SHARED_DEPARTMENT = "各部门（共同职责）"
 
+#: What a document is, for ranking by specificity: a duty list assigns duties to named
+#: departments (like the seed), a law is a national or local law or regulation, an
+#: implementing rule details how a law is applied.
+Role = Literal["duty_list", "law", "implementing_rule"]
+ROLES: tuple[Role, ...] = ("duty_list", "law", "implementing_rule")
+
+#: How far a document applies: the whole country, a province (or autonomous region,
+#: or municipality directly under the central government), or a city or county.
+Level = Literal["national", "provincial", "city", "unknown"]
+LEVELS: tuple[Level, ...] = ("national", "provincial", "city", "unknown")
+
 #: Search pipelines, from the simplest to the complete engine.
 Mode = Literal["bm25", "dense", "hybrid", "full"]
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid", "full")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One regulation in the library.
+
+    Attributes:
+        id: the file stem (``安全生产法(2021-06-10)``, ``000_0181f60559a07f58``); gold sets
+            and clause ids depend on it.
+        title: the title taken from the text (``中华人民共和国安全生产法``).
+        short_name: the name people cite it by (``安全生产法``).
+        level: national / provincial / city, from the title and issuer.
+        region: the place the title names (``北京市``, ``深圳经济特区``, ``新疆维吾尔自治区``),
+            or None for national documents.
+        version_date: ISO date of this version (from the file name or the header), or None.
+        role: duty list, law or implementing rule (inferred; ``library.toml`` overrides).
+        header: the lines before the body: subtitle, adoption, amendment, effective dates.
+        source: the file's path relative to the library folder.
+        format: ``txt``, ``md``, ``docx`` or ``pdf``.
+        sha256: checksum of the file's bytes.
+        superseded_by: the id of a newer version of the same regulation in the library.
+        priority: an explicit ranking nudge from ``library.toml`` (0 by default).
+    """
+
+    id: str
+    title: str
+    short_name: str
+    level: Level = "unknown"
+    region: str | None = None
+    version_date: str | None = None
+    role: Role = "law"
+    header: tuple[str, ...] = ()
+    source: str = ""
+    format: str = "txt"
+    sha256: str = ""
+    superseded_by: str | None = None
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -34,6 +82,11 @@ class Clause:
             or None for a general article.
         text: the clause text, whitespace-trimmed, without the item marker.
         citation: ``"第十八条第（七）项"`` or ``"第五十九条"``.
+        paragraph: the paragraph (款) number within the article when the article has
+            several paragraphs (第十条第二款 → 2), else None.
+        departments: every body the clause makes responsible: the heading department
+            for duty lists, the bodies named in the text for laws (``department`` is
+            the first of them).
     """
 
     id: str
@@ -45,6 +98,8 @@ class Clause:
     department: str | None
     text: str
     citation: str
+    paragraph: int | None = None
+    departments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
