@@ -27,6 +27,16 @@ def fake_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
      ("第一千零一条第三项", None), ("第3条第0项", None)],
 )
 def test_find_citation(text: str, expected: tuple[int, int | None] | None) -> None:
+    found = _find_citation(text)
+    assert (found[:2] if found else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("第十条第二款", (10, None, 2)), ("安全生产法第十条第二款第（一）项", (10, 1, 2)), ("第十条", (10, None, None)),
+     ("第三十条第（六）项", (30, 6, None))],
+)
+def test_find_citation_with_paragraph(text: str, expected: tuple[int, int | None, int | None]) -> None:
     assert _find_citation(text) == expected
 
 

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -212,12 +213,53 @@ class EvalReport:
 # --------------------------------------------------------------------- loading
 
 
-def load_gold(path: Path, clause_ids: Collection[str] | None = None) -> list[GoldQuestion]:
+def article_key(clause_id: str) -> str:
+    """The article a clause id belongs to: ``doc#10-2`` → ``doc#10``, ``30.6`` → ``30``."""
+    document, sep, local = clause_id.rpartition("#")
+    return f"{document}{sep}{re.split(r'[-.]', local, maxsplit=1)[0]}"
+
+
+def _qualify(questions: list[GoldQuestion], known_ids: frozenset[str], path: Path, document: str | None,
+             problems: list[str]) -> list[GoldQuestion]:
+    """Prefix unqualified gold ids (``30.6``) with their document when the index is a library.
+
+    The document is ``document`` when given, else the one document of the index that
+    has every unqualified id of the file (a gold set written for one document).
+    """
+    unqualified = {cid for q in questions for cid in q.relevant if "#" not in cid}
+    if not unqualified or all("#" not in cid for cid in known_ids):
+        return questions
+    if document is None:
+        documents = {cid.rpartition("#")[0] for cid in known_ids if "#" in cid}
+        fits = sorted(d for d in documents if all(f"{d}#{cid}" in known_ids for cid in unqualified))
+        if len(fits) != 1:
+            problems.append(f"{path}: the gold ids have no document prefix and the index holds several documents; "
+                            f"{'several' if fits else 'none'} of them fit ({', '.join(fits[:5]) or '-'}). "
+                            "Pass --document with the document these ids refer to.")
+            return questions
+        document = fits[0]
+    qualified = []
+    for question in questions:
+        relevant = {(cid if "#" in cid else f"{document}#{cid}"): grade for cid, grade in question.relevant.items()}
+        for cid in relevant:
+            if cid not in known_ids:
+                problems.append(f"{path}:{question.line}: unknown clause id \"{cid}\" in \"relevant\"")
+        qualified.append(replace(question, relevant=relevant))
+    return qualified
+
+
+def load_gold(path: Path, clause_ids: Collection[str] | None = None, *,
+              document: str | None = None) -> list[GoldQuestion]:
     """Read and validate a gold set, reporting every problem at once.
+
+    A relevant id may name a clause (``安全生产法(2021-06-10)#10-2``) or a whole article
+    (``安全生产法(2021-06-10)#10``: any clause of it matches, the best-ranked one counts).
 
     Args:
         path: the JSON Lines gold file (UTF-8; blank lines are skipped).
-        clause_ids: the corpus clause ids; when given, every relevant id must be one.
+        clause_ids: the corpus clause ids; when given, every relevant id must be one
+            (or one's article), and in a library unqualified ids get a document prefix.
+        document: the document unqualified ids refer to (default: the one that fits).
 
     Returns:
         The questions in file order.
@@ -236,7 +278,7 @@ def load_gold(path: Path, clause_ids: Collection[str] | None = None) -> list[Gol
             hint="Check the path (e.g. eval/gold_dev.jsonl) and its permissions.",
         ) from exc
 
-    known_ids = None if clause_ids is None else frozenset(clause_ids)
+    known_ids = None if clause_ids is None else frozenset(clause_ids) | {article_key(c) for c in clause_ids}
     problems: list[str] = []
     questions: list[GoldQuestion] = []
     first_line_of: dict[str, int] = {}
@@ -262,6 +304,8 @@ def load_gold(path: Path, clause_ids: Collection[str] | None = None) -> list[Gol
 
     if not problems and not questions:
         problems.append(f"{path}:1: the file has no questions (blank lines are skipped)")
+    if not problems and known_ids is not None:
+        questions = _qualify(questions, known_ids, path, document, problems)
     if problems:
         hint = "Save the file as UTF-8. " + _GOLD_HINT if bad_encoding else _GOLD_HINT
         count = len(problems)
@@ -468,15 +512,23 @@ def evaluate(
     )
 
 
-def _ranked_ids(answer: Answer | None, k: int) -> tuple[str, ...]:
-    """The answer's clause ids in rank order, without repeats, at most ``k``."""
+def _ranked_ids(answer: Answer | None, k: int, relevant: Mapping[str, int] | None = None) -> tuple[str, ...]:
+    """The answer's clause ids in rank order, without repeats, at most ``k``.
+
+    A clause whose article (not the clause itself) is judged is reported as that
+    article's id, once: the best-ranked clause of a judged article counts.
+    """
     if answer is None:
         return ()
+    relevant = relevant or {}
     ids: list[str] = []
     # sorted() is stable, so hits sharing a rank keep the order they came in.
     for hit in sorted(answer.hits, key=lambda hit: hit.rank):
-        if hit.clause.id not in ids:
-            ids.append(hit.clause.id)
+        cid = hit.clause.id
+        if cid not in relevant and article_key(cid) in relevant:
+            cid = article_key(cid)
+        if cid not in ids:
+            ids.append(cid)
     return tuple(ids[:k])
 
 
@@ -533,7 +585,7 @@ def _score_mode(
     Returns:
         The mode's metrics, per-tag breakdown and per-question results.
     """
-    ranked = {question.qid: _ranked_ids(answer, k) for question, answer, _ in answered}
+    ranked = {question.qid: _ranked_ids(answer, k, question.relevant) for question, answer, _ in answered}
     scores = _ranking_scores([(question, ranked[question.qid]) for question, _, _ in answered if question.in_scope])
     results: list[QuestionResult] = []
     for question, answer, error in answered:

@@ -113,6 +113,8 @@ class Hit:
         matched_terms: query terms (after expansion) that occur in the clause text.
         nearest_only: True when the query is out of scope and this is only the
             nearest clause, not an answer.
+        group: in a library, ``"duty"`` for a clause of the duty list the answer rests
+            on, ``"basis"`` for a law clause shown as its legal basis, else ``""``.
     """
 
     clause: Clause
@@ -120,6 +122,7 @@ class Hit:
     rank: int
     matched_terms: tuple[str, ...] = ()
     nearest_only: bool = False
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,9 @@ class Answer:
         detected_departments: departments the query names (by name or alias).
         expansions: lexicon terms added to the query.
         mode: the pipeline that produced the answer.
+        notes: what the user should know about how the query was read.
+        documents: the documents the hits come from (for citations with their names).
+        region: the region the question was answered for, or None.
     """
 
     query: str
@@ -159,3 +165,9 @@ class Answer:
     expansions: tuple[str, ...] = ()
     mode: Mode = "full"
     notes: tuple[str, ...] = field(default=())
+    documents: tuple[Document, ...] = ()
+    region: str | None = None
+
+    def document(self, document_id: str) -> Document | None:
+        """The record of one of the answer's documents, or None."""
+        return next((d for d in self.documents if d.id == document_id), None)

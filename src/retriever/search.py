@@ -11,11 +11,12 @@ Three routes answer a query:
 from __future__ import annotations
 
 import math
+import os
 import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,17 @@ import numpy as np
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.lexicon import Lexicon
-from retriever.parse import chinese_to_int, int_to_chinese, make_citation, make_clause_id
-from retriever.records import MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Hit, Mode
+from retriever.parse import chinese_to_int, int_to_chinese, make_citation
+from retriever.records import LEVELS, MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Document, Hit, Mode
+from retriever.routing import (
+    TIER_DUTY_LIST,
+    TIER_NATIONAL,
+    TIER_OTHER_REGION,
+    DocumentMention,
+    find_mentions,
+    same_region,
+    tier,
+)
 from retriever.segment import STOPWORDS, Segmenter
 from retriever.spelling import Correction, HomophoneCorrector
 from retriever.store import StoredIndex
@@ -36,7 +46,7 @@ MAX_K = 100
 
 _NUM = "零〇一二两三四五六七八九十百千\\d"
 _CITATION = re.compile(
-    rf"第\s*([{_NUM}]+)\s*条(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*(?:项|款)?)?"
+    rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
 )
 _BARE_ID = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
@@ -88,6 +98,12 @@ class SearchSettings:
         min_dense: with lexicon evidence only (no "who" or duty word), the best cosine
             must reach this for the query to be in scope.
         min_dense_strong: at or above this best cosine a query is in scope even without cues.
+        named_document_boost: added to clauses of a document the question names.
+        tier_boosts: added to clauses by their document's specificity for the question's
+            region: the region's duty lists, its local regulations, national laws, others.
+        duty_list_share: the department answer comes from the region's duty list when a
+            duty-list clause among the top hits scores at least this share of the best.
+        region: the home region (default: ``RETRIEVER_REGION``, else the library's).
     """
 
     rrf_k: int = 60
@@ -99,6 +115,10 @@ class SearchSettings:
     min_dense_floor: float = 0.80
     min_dense: float = 0.86
     min_dense_strong: float = 0.92
+    named_document_boost: float = 0.5
+    tier_boosts: tuple[float, float, float, float] = (0.12, 0.06, 0.0, 0.0)
+    duty_list_share: float = 0.75
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +132,8 @@ class QueryAnalysis:
     expansions: tuple[str, ...]
     departments: tuple[str, ...]
     citation: tuple[int, int | None] | None
+    paragraph: int | None = None
+    mention: DocumentMention = field(default_factory=DocumentMention)
 
 
 def validate_query(query: object) -> str:
@@ -158,10 +180,20 @@ class Searcher:
         self.manifest: dict[str, Any] = index.manifest
         self._row = {clause.id: row for row, clause in enumerate(self.clauses)}
         self._department_rows: dict[str, list[int]] = defaultdict(list)
+        self._document_rows: dict[str, list[int]] = defaultdict(list)
         for row, clause in enumerate(self.clauses):
-            if clause.department:
-                self._department_rows[clause.department].append(row)
-        self._documents = sorted({c.document for c in self.clauses})
+            self._document_rows[clause.document].append(row)
+            for name in dict.fromkeys((*clause.departments, *((clause.department,) if clause.department else ()))):
+                self._department_rows[name].append(row)
+        self.documents: dict[str, Document] = {d.id: d for d in index.documents}
+        for document_id in self._document_rows:
+            if document_id not in self.documents:
+                title = next(c.title for c in self.clauses if c.document == document_id)
+                self.documents[document_id] = Document(id=document_id, title=title, short_name=title)
+        self._documents = list(self._document_rows)
+        self._row_document = np.array([self._documents.index(c.document) for c in self.clauses], dtype=np.int64)
+        self.home_region: str | None = (self.settings.region or os.environ.get("RETRIEVER_REGION")
+                                        or index.manifest.get("library", {}).get("region") or None)
 
     @cached_property
     def _corrector(self) -> HomophoneCorrector:
@@ -194,6 +226,22 @@ class Searcher:
         """Distinct departments in corpus order."""
         return list(self._department_rows)
 
+    @property
+    def is_library(self) -> bool:
+        """True when more than one document is loaded."""
+        return len(self._documents) > 1
+
+    def document_list(self) -> list[Document]:
+        """The documents in library order."""
+        return [self.documents[d] for d in self._documents]
+
+    def citation(self, clause: Clause) -> str:
+        """The citation of a clause, with its document's name in a library: 《安全生产法》第十条第二款."""
+        if not self.is_library:
+            return clause.citation
+        document = self.documents.get(clause.document)
+        return f"《{document.short_name if document else clause.title}》{clause.citation}"
+
     # ----- query understanding -------------------------------------------------------
     def normalize(self, text: str) -> str:
         """NFKC (full-width → half-width), Traditional → Simplified, lower-case ASCII."""
@@ -203,6 +251,7 @@ class Searcher:
     def analyze(self, query: str) -> QueryAnalysis:
         """Normalise a validated query and find its citation, departments and expansions."""
         text, corrections = self._corrector.correct(self.normalize(query))
+        citation = _find_citation(text)
         return QueryAnalysis(
             text=text,
             corrections=corrections,
@@ -210,11 +259,15 @@ class Searcher:
             words=tuple(w for w in self.segmenter.words(text) if w.lower() not in STOPWORDS),
             expansions=tuple(self.lexicon.expand(text)),
             departments=self._detect_departments(text),
-            citation=_find_citation(text),
+            citation=(citation[0], citation[1]) if citation else None,
+            paragraph=citation[2] if citation else None,
+            mention=find_mentions(text, list(self.documents.values())) if self.is_library else DocumentMention(),
         )
 
     # ----- search ----------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: Mode = "full") -> Answer:
+    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: Mode = "full",
+               document: str | None = None, region: str | None = None, level: str | None = None,
+               include_superseded: bool = False) -> Answer:
         """Answer a question: departments first, then ranked clauses.
 
         Args:
@@ -222,9 +275,14 @@ class Searcher:
             k: how many clauses to return (a department question returns all of its clauses).
             department: only return clauses of this department.
             mode: ``bm25``, ``dense``, ``hybrid`` or ``full`` (the engine).
+            document: only return clauses of this document (an id from :meth:`document_list`).
+            region: answer for this region (default: the place the question names, else the
+                home region); other regions' documents are left out.
+            level: only documents of this level (``national``, ``provincial``, ``city``).
+            include_superseded: also search versions that a newer one in the library replaces.
 
         Raises:
-            QueryError: the query, k, department or mode is invalid.
+            QueryError: the query, k, department, document, level or mode is invalid.
         """
         text = validate_query(query)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
@@ -232,21 +290,70 @@ class Searcher:
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r}.", f"Use one of: {', '.join(MODES)}.")
         if department is not None and department not in self._department_rows:
-            raise QueryError(f"unknown department {department!r}.",
+            raise QueryError(f"unknown department {department[:100]!r}.",
                              "List the departments with GET /v1/departments or `retriever departments`.")
+        if document is not None and document not in self.documents:
+            raise QueryError(f"unknown document {document[:100]!r}.",
+                             "List the documents with GET /v1/documents or `retriever documents`.")
+        if level is not None and level not in LEVELS:
+            raise QueryError(f"unknown level {level[:100]!r}.", f"Use one of: {', '.join(LEVELS)}.")
         analysis = self.analyze(text)
-        notes = _notes(analysis)
+        scope = self._scope(analysis, document, region, level, include_superseded)
+        notes = _notes(analysis) + scope.notes
         if mode == "full":
             if analysis.citation is not None:
-                answer = self._answer_citation(query, analysis, k, department)
+                answer = self._answer_citation(query, analysis, k, department, scope)
                 if answer is not None:
                     return answer
-                notes += (f"本规定中没有{make_citation(*analysis.citation)}，以下为按问题检索的结果。",)
-            if department is None and self._is_department_question(analysis):
-                return self._answer_department(query, analysis)
-        scores, in_scope = self._retrieve(analysis, mode, department)
-        answer = self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search")
+                notes += (f"{'所选法规' if self.is_library else '本规定'}中没有{make_citation(*analysis.citation)}，"
+                          "以下为按问题检索的结果。",)
+            if department is None and document is None and self._is_department_question(analysis):
+                return self._answer_department(query, analysis, scope)
+        scores, in_scope = self._retrieve(analysis, mode, department, scope)
+        if mode == "full" and analysis.mention.unknown_names and not analysis.mention.documents:
+            in_scope = False
+        answer = self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search", scope=scope)
         return answer if answer.notes == notes else replace(answer, notes=notes)
+
+    def _scope(self, analysis: QueryAnalysis, document: str | None, region: str | None, level: str | None,
+               include_superseded: bool) -> _Scope:
+        """Which documents may answer, how specific each is, and what to tell the user about it."""
+        mention = analysis.mention
+        asked_region = region or mention.region
+        effective = asked_region or self.home_region
+        notes: list[str] = []
+        for name in mention.unknown_names:
+            if not mention.documents:
+                notes.append(f"本库未收录《{name}》，以下仅为库内最接近的条款，供参考。")
+        named = set(mention.documents)
+        allowed = np.ones(len(self._documents), dtype=bool)
+        tiers = np.full(len(self._documents), TIER_NATIONAL, dtype=np.int64)
+        for position, document_id in enumerate(self._documents):
+            doc = self.documents[document_id]
+            tiers[position] = tier(doc, effective)
+            if document is not None and document_id != document:
+                allowed[position] = False
+            if level is not None and doc.level != level:
+                allowed[position] = False
+            if doc.superseded_by and not include_superseded and document != document_id:
+                allowed[position] = False
+            if tiers[position] == TIER_OTHER_REGION and document_id not in named and document != document_id:
+                allowed[position] = False
+        if mention.level == "national" and level is None and document is None:
+            allowed &= tiers == TIER_NATIONAL
+        if self.is_library and effective:
+            has_duty_list = any(d.role == "duty_list" for d in self.documents.values())
+            local = [d for d in self.documents.values() if d.region and same_region(d.region, effective)]
+            if has_duty_list and not any(d.role == "duty_list" for d in local):
+                notes.append(f"未载入{effective}的职责清单，以下按国家法律{'和当地法规' if local else ''}回答。")
+        if not allowed.any():
+            notes.append("没有符合所选条件的法规。")
+        return _Scope(allowed=allowed, tiers=tiers, named=tuple(mention.documents), region=effective,
+                      notes=tuple(notes))
+
+    def _allowed_rows(self, scope: _Scope) -> np.ndarray:
+        """A boolean mask over clause rows: which clauses may answer."""
+        return scope.allowed[self._row_document]
 
     @cached_property
     def _unlisted_names(self) -> dict[str, str]:
@@ -297,7 +404,8 @@ class Searcher:
         names.extend(alias for alias, owner in self._unlisted_names.items() if owner == department)
         return sorted({n.lower() for n in names if n and n.lower() in text}, key=len, reverse=True)
 
-    def _retrieve(self, analysis: QueryAnalysis, mode: Mode, department: str | None) -> tuple[np.ndarray, bool]:
+    def _retrieve(self, analysis: QueryAnalysis, mode: Mode, department: str | None,
+                  scope: _Scope) -> tuple[np.ndarray, bool]:
         """Clause scores for one mode (higher is better) and the in-scope signal."""
         n = len(self.clauses)
         s = self.settings
@@ -321,12 +429,19 @@ class Searcher:
             scores = s.dense_weight * _minmax(dense) + s.bm25_weight * _minmax(bm25)
             for name in analysis.departments:
                 scores[self._department_rows[name]] += s.department_boost
-            in_scope = self._in_scope(analysis, dense)
+            if self.is_library:
+                scores = scores + np.asarray(s.tier_boosts, dtype=np.float64)[scope.tiers[self._row_document]]
+                for document_id in scope.named:
+                    scores[self._document_rows[document_id]] += s.named_document_boost
+            allowed_dense = dense[self._allowed_rows(scope)]
+            in_scope = self._in_scope(analysis, allowed_dense if allowed_dense.size else dense)
+        scores = np.asarray(scores, dtype=np.float64)
+        scores[~self._allowed_rows(scope)] = -np.inf
         if department is not None:
             mask = np.full(n, -np.inf, dtype=np.float64)
             mask[self._department_rows[department]] = 0.0
             scores = scores + mask
-        return np.asarray(scores, dtype=np.float64), in_scope
+        return scores, in_scope
 
     def _dense_clause_scores(self, text: str) -> np.ndarray:
         vector = self.embedder.encode_queries([text])[0]
@@ -352,45 +467,71 @@ class Searcher:
         return best >= s.min_dense_strong
 
     # ----- answers ----------------------------------------------------------------------
-    def _answer_citation(self, query: str, analysis: QueryAnalysis, k: int,
-                         department: str | None) -> Answer | None:
+    def _answer_citation(self, query: str, analysis: QueryAnalysis, k: int, department: str | None,
+                         scope: _Scope) -> Answer | None:
         article, item = analysis.citation or (0, None)
+        paragraph = analysis.paragraph
+        allowed = self._allowed_rows(scope)
+        documents = [d for d in self._documents if not scope.named or d in scope.named]
+        # The most specific document first (the home region's duty list, then local, then national).
+        documents.sort(key=lambda d: int(scope.tiers[self._documents.index(d)]))
         rows: list[int] = []
         exact = False
-        for document in self._documents:
-            prefix = document if len(self._documents) > 1 else None
-            wanted = make_clause_id(article, item, prefix)
-            if wanted in self._row:
-                rows.append(self._row[wanted])
-                exact = True
-            rows.extend(r for r, c in enumerate(self.clauses)
-                        if c.document == document and c.article == article and r not in rows)
+        holders: list[str] = []
+        for document_id in documents:
+            in_article = [r for r in self._document_rows[document_id]
+                          if allowed[r] and self.clauses[r].article == article]
+            if not in_article:
+                continue
+            holders.append(document_id)
+            wanted = [r for r in in_article
+                      if (item is None or self.clauses[r].item == item)
+                      and (paragraph is None or (self.clauses[r].paragraph or 1) == paragraph)]
+            exact = exact or (bool(wanted) and (item is not None or paragraph is not None))
+            rows.extend(wanted)
+            rows.extend(r for r in in_article if r not in rows)
         if department is not None:
-            rows = [r for r in rows if self.clauses[r].department == department]
+            rows = [r for r in rows if department in self._departments_of(self.clauses[r])]
         if not rows:
             return None
-        notes = _notes(analysis)
-        if item is not None and not exact:
-            notes += (f"{make_citation(article, None)}没有第（{int_to_chinese(item)}）项，以下为该条的全部内容。",)
+        notes = _notes(analysis) + scope.notes
+        if (item is not None or paragraph is not None) and not exact:
+            asked = (f"第{int_to_chinese(paragraph)}款" if paragraph else "") + (
+                f"第（{int_to_chinese(item)}）项" if item else "")
+            notes += (f"{make_citation(article, None)}没有{asked}，以下为该条的全部内容。",)
+        if len(holders) > 1:
+            names = "、".join(f"《{self.documents[d].short_name}》" for d in holders[:6])
+            notes += (f"多部法规都有{make_citation(article, None)}（{names}{'等' if len(holders) > 6 else ''}），"
+                      "以下按法规分组列出；请在问题中写明法规名称，例如「"
+                      f"{self.documents[holders[0]].short_name}{make_citation(article, None)}」。",)
         hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
                      for rank, r in enumerate(rows[:max(k, 1)], start=1))
         return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
                       departments=_department_answer(hits, len(hits)), hits=hits,
                       detected_departments=analysis.departments, expansions=analysis.expansions,
-                      notes=notes)
+                      notes=notes, documents=self._documents_of(hits), region=scope.region)
 
-    def _answer_department(self, query: str, analysis: QueryAnalysis) -> Answer:
+    def _answer_department(self, query: str, analysis: QueryAnalysis, scope: _Scope) -> Answer:
         name = analysis.departments[0]
-        rows = self._department_rows[name]
+        allowed = self._allowed_rows(scope)
+        rows = [r for r in self._department_rows[name] if allowed[r]]
         hits = tuple(Hit(clause=self.clauses[r], score=1.0, rank=rank) for rank, r in enumerate(rows, start=1))
         return Answer(query=query, normalized_query=analysis.text, route="department", in_scope=True,
                       departments=(DepartmentAnswer(name, 1.0, tuple(h.clause.id for h in hits)),), hits=hits,
                       detected_departments=analysis.departments, expansions=analysis.expansions,
-                      notes=_notes(analysis))
+                      notes=_notes(analysis) + scope.notes, documents=self._documents_of(hits), region=scope.region)
+
+    def _departments_of(self, clause: Clause) -> tuple[str, ...]:
+        return clause.departments or ((clause.department,) if clause.department else ())
+
+    def _documents_of(self, hits: Sequence[Hit]) -> tuple[Document, ...]:
+        return tuple(self.documents[d] for d in dict.fromkeys(h.clause.document for h in hits))
 
     def _assemble(self, query: str, analysis: QueryAnalysis, scores: np.ndarray, k: int, mode: Mode, *,
-                  in_scope: bool, route: str) -> Answer:
-        order = [int(r) for r in np.argsort(-scores, kind="stable") if np.isfinite(scores[r])][:k]
+                  in_scope: bool, route: str, scope: _Scope) -> Answer:
+        finite = np.flatnonzero(np.isfinite(scores))
+        top = finite[np.argsort(-scores[finite], kind="stable")][:k] if finite.size else finite
+        order = [int(r) for r in top]
         terms = tuple(dict.fromkeys((*analysis.words, *analysis.expansions)))
         hits = tuple(
             Hit(clause=self.clauses[r], score=float(scores[r]), rank=rank,
@@ -398,10 +539,38 @@ class Searcher:
                 nearest_only=not in_scope)
             for rank, r in enumerate(order, start=1)
         )
-        departments = _department_answer(hits, self.settings.department_depth) if in_scope else ()
+        depth = self.settings.department_depth
+        evidence = hits
+        if self.is_library and in_scope:
+            hits, evidence = self._by_specificity(hits, scope)
+        departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
                       departments=departments, hits=hits, detected_departments=analysis.departments,
-                      expansions=analysis.expansions, mode=mode, notes=_notes(analysis))
+                      expansions=analysis.expansions, mode=mode, notes=_notes(analysis) + scope.notes,
+                      documents=self._documents_of(hits), region=scope.region)
+
+    def _by_specificity(self, hits: tuple[Hit, ...], scope: _Scope) -> tuple[tuple[Hit, ...], tuple[Hit, ...]]:
+        """Group hits when the region's duty list answers: its clauses are the duty, laws the basis.
+
+        Returns:
+            The hits (with ``group`` set) and the hits the department answer rests on.
+        """
+        depth = self.settings.department_depth
+        if not hits:
+            return hits, hits
+        best = max(h.score for h in hits[:depth])
+        duty = [h for h in hits[:depth] if self._tier_of(h.clause, scope) == TIER_DUTY_LIST
+                and self._departments_of(h.clause) and h.score >= self.settings.duty_list_share * best]
+        if not duty:
+            return hits, hits
+        grouped = tuple(replace(h, group="duty" if self._tier_of(h.clause, scope) == TIER_DUTY_LIST else "basis")
+                        for h in hits)
+        evidence = tuple(replace(h, rank=rank) for rank, h in enumerate(
+            (h for h in grouped if h.group == "duty"), start=1))
+        return grouped, evidence
+
+    def _tier_of(self, clause: Clause, scope: _Scope) -> int:
+        return int(scope.tiers[self._documents.index(clause.document)])
 
 
 def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:
@@ -409,18 +578,25 @@ def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:
     return tuple(f"已按同音纠正：{c.wrong} → {c.right}" for c in analysis.corrections)
 
 
-def _find_citation(text: str) -> tuple[int, int | None] | None:
-    """A clause reference in the query: 第三十三条第五项, 第33条, 33.5, article 33(5)."""
+def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
+    """A clause reference in the query: 第三十三条第五项, 第十条第二款, 第33条, 33.5, article 33(5).
+
+    Returns:
+        ``(article, item, paragraph)``, or None.
+    """
     for pattern in (_CITATION, _ARTICLE_EN, _BARE_ID):
         if m := pattern.search(text):
+            groups = m.groups()
+            paragraph_text, item_text = (groups[1], groups[2]) if pattern is _CITATION else (None, groups[1])
             try:
                 article = chinese_to_int(m.group(1))
-                item = chinese_to_int(m.group(2)) if m.group(2) else None
+                item = chinese_to_int(item_text) if item_text else None
+                paragraph = chinese_to_int(paragraph_text) if paragraph_text else None
             except ValueError:
                 continue
-            if not 0 < article < 1000 or (item is not None and not 0 < item < 1000):
+            if not 0 < article < 1000 or any(n is not None and not 0 < n < 1000 for n in (item, paragraph)):
                 continue  # no regulation numbers its articles like that
-            return article, item
+            return article, item, paragraph
     return None
 
 
@@ -444,17 +620,29 @@ def _rrf(rankings: Sequence[np.ndarray], k: int) -> np.ndarray:
 _DEPARTMENT_SHARE = 0.3
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """The documents a search may use: a mask and a specificity tier per document."""
+
+    allowed: np.ndarray
+    tiers: np.ndarray
+    named: tuple[str, ...]
+    region: str | None
+    notes: tuple[str, ...]
+
+
 def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswer, ...]:
     """Rank departments by the discounted scores of their clauses among the top hits."""
     totals: dict[str, float] = defaultdict(float)
     support: dict[str, list[str]] = defaultdict(list)
     for hit in hits[:depth]:
-        if hit.clause.department is None:
-            continue
-        # 第七条's duties bind every department, so they are weaker evidence of who is responsible.
-        weight = 0.5 if hit.clause.department == SHARED_DEPARTMENT else 1.0
-        totals[hit.clause.department] += weight * max(hit.score, 0.0) / math.log2(hit.rank + 1)
-        support[hit.clause.department].append(hit.clause.id)
+        names = hit.clause.departments or ((hit.clause.department,) if hit.clause.department else ())
+        for name in names:
+            # 第七条's duties bind every department, so they are weaker evidence of who is responsible;
+            # a clause that names several bodies shares its weight among them.
+            weight = (0.5 if name == SHARED_DEPARTMENT else 1.0) / math.sqrt(len(names))
+            totals[name] += weight * max(hit.score, 0.0) / math.log2(hit.rank + 1)
+            support[name].append(hit.clause.id)
     ranked = sorted(totals, key=lambda d: -totals[d])
     # Departments with a small share of the evidence are noise in an answer, not co-owners.
     floor = _DEPARTMENT_SHARE * totals[ranked[0]] if ranked else 0.0

@@ -42,7 +42,7 @@ from retriever.errors import IndexMissingError, IndexStateError
 from retriever.lexical import LexicalIndex
 from retriever.lexicon import Lexicon
 from retriever.parse import parse_corpus, seed_files
-from retriever.records import Clause
+from retriever.records import Clause, Document
 from retriever.segment import SEGMENTER_VERSION, Segmenter
 
 FORMAT_VERSION = 1
@@ -79,6 +79,7 @@ class StoredIndex:
     unit_clause: np.ndarray
     dense: DenseIndex
     lexical: LexicalIndex
+    documents: tuple[Document, ...] = ()
 
 
 def department_prefix(clause: Clause) -> str:
@@ -348,7 +349,11 @@ def load_index(
     check_manifest(manifest, folder, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter, model_id=model_id)
     try:
         with (folder / "clauses.jsonl").open(encoding="utf-8") as handle:
-            clauses = tuple(Clause(**json.loads(line)) for line in handle if line.strip())
+            clauses = tuple(_clause_from_json(json.loads(line)) for line in handle if line.strip())
+        documents: tuple[Document, ...] = ()
+        if (folder / "documents.jsonl").is_file():
+            with (folder / "documents.jsonl").open(encoding="utf-8") as handle:
+                documents = tuple(_document_from_json(json.loads(line)) for line in handle if line.strip())
         units = tuple(Unit(int(u["clause"]), str(u["text"]))
                       for u in json.loads((folder / "units.json").read_text(encoding="utf-8")))
         dense = DenseIndex.load(folder / "dense.faiss")
@@ -363,4 +368,14 @@ def load_index(
             REBUILD_HINT)
     unit_clause = np.fromiter((u.clause for u in units), dtype=np.int64, count=len(units))
     return StoredIndex(root=root, folder=folder, manifest=manifest, clauses=clauses, units=units,
-                       unit_clause=unit_clause, dense=dense, lexical=lexical)
+                       unit_clause=unit_clause, dense=dense, lexical=lexical, documents=documents)
+
+
+def _clause_from_json(data: dict[str, Any]) -> Clause:
+    data["departments"] = tuple(data.get("departments") or ())
+    return Clause(**data)
+
+
+def _document_from_json(data: dict[str, Any]) -> Document:
+    data["header"] = tuple(data.get("header") or ())
+    return Document(**data)

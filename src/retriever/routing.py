@@ -1,0 +1,149 @@
+"""Which documents a question is about, and how specific each document is for a region.
+
+A library holds duty lists, laws and implementing rules, national and local. This
+module reads what a question says about them — a regulation it names (``安全生产法第十条``,
+``《消防法》``), a place (``在北京``, ``深圳的``), a level (``国家规定``) — and ranks
+documents by specificity for the region a question is asked in: that region's duty
+lists first, then its local regulations, then the national laws that apply
+everywhere; other regions' documents only when asked for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from retriever.records import Document, Level
+
+#: Specificity tiers, most specific first.
+TIER_DUTY_LIST = 0
+TIER_LOCAL = 1
+TIER_NATIONAL = 2
+TIER_OTHER_REGION = 3
+
+# Provinces, autonomous regions and municipalities, with the short names people use.
+# Cities are matched by the regions the library's documents name.
+_PROVINCES = {
+    "北京市": ("北京",), "天津市": ("天津",), "上海市": ("上海",), "重庆市": ("重庆",),
+    "河北省": ("河北",), "山西省": ("山西",), "辽宁省": ("辽宁",), "吉林省": ("吉林",),
+    "黑龙江省": ("黑龙江",), "江苏省": ("江苏",), "浙江省": ("浙江",), "安徽省": ("安徽",),
+    "福建省": ("福建",), "江西省": ("江西",), "山东省": ("山东",), "河南省": ("河南",),
+    "湖北省": ("湖北",), "湖南省": ("湖南",), "广东省": ("广东",), "海南省": ("海南",),
+    "四川省": ("四川",), "贵州省": ("贵州",), "云南省": ("云南",), "陕西省": ("陕西",),
+    "甘肃省": ("甘肃",), "青海省": ("青海",), "台湾省": ("台湾",),
+    "内蒙古自治区": ("内蒙古",), "广西壮族自治区": ("广西",), "西藏自治区": ("西藏",),
+    "宁夏回族自治区": ("宁夏",), "新疆维吾尔自治区": ("新疆",),
+    "香港特别行政区": ("香港",), "澳门特别行政区": ("澳门",),
+}
+_CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
+_NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全国人大|国务院(?:规定|条例)|国家级")
+# A regulation named in a question: 《…》, or a name ending in 法/条例/实施细则 … that
+# starts a clause of the question (so 依法, 办法 and 方法 are not names).
+_BRACKETED = re.compile(r"《([^》]{2,40})》")
+_BARE_NAME = re.compile(
+    r"(?:^|[，。？！、；\s]|根据|依据|按照|依照|关于|在|按)"
+    r"([\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
+    r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|[，。？?、\s]|$)")
+_NOT_NAMES = ("依法", "方法", "办法", "合法", "违法", "执法", "做法", "想法", "说法", "立法", "守法", "用法",
+              "有关规定", "相关规定", "的规定", "哪些规定", "什么规定")
+
+
+@dataclass(frozen=True)
+class DocumentMention:
+    """What a question says about documents.
+
+    Attributes:
+        documents: ids of library documents the question names, best match first.
+        unknown_names: regulation names in the question that no document has
+            (``食品安全法`` when it is not loaded).
+        region: the place the question names (a region of the library, or a province),
+            or None.
+        level: ``national`` when the question asks for national rules, else None.
+    """
+
+    documents: tuple[str, ...] = ()
+    unknown_names: tuple[str, ...] = ()
+    region: str | None = None
+    level: Level | None = None
+
+
+def document_names(document: Document) -> tuple[str, ...]:
+    """The spellings a question may use for a document, longest first.
+
+    A local regulation is only named with its place (北京市安全生产条例): without it,
+    the name would be the national law's.
+    """
+    names = {document.title, document.short_name}
+    for name in (document.title, document.short_name):
+        if name.startswith("中华人民共和国"):
+            names.add(name[len("中华人民共和国"):])
+    return tuple(sorted((n for n in names if len(n) >= 3), key=len, reverse=True))
+
+
+def region_aliases(region: str) -> tuple[str, ...]:
+    """How people name a region: 北京市 → 北京; 深圳经济特区 → 深圳; 新疆维吾尔自治区 → 新疆, 自治区."""
+    names = {region, *_PROVINCES.get(region, ())}
+    stripped = _CITY_SUFFIX.sub("", region)
+    if len(stripped) >= 2:
+        names.add(stripped)
+    return tuple(sorted(names, key=len, reverse=True))
+
+
+def same_region(a: str | None, b: str | None) -> bool:
+    """Whether two region names denote the same place (北京 and 北京市)."""
+    if not a or not b:
+        return False
+    return a == b or bool(set(region_aliases(a)) & set(region_aliases(b)))
+
+
+def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
+    """Read the documents, place and level a (normalised) question names."""
+    named: list[str] = []
+    spans: list[tuple[int, int]] = []
+    candidates = sorted(((name, doc) for doc in documents for name in document_names(doc)),
+                        key=lambda pair: len(pair[0]), reverse=True)
+    for name, doc in candidates:
+        start = text.find(name.lower())
+        if start < 0 or any(s <= start < e for s, e in spans):
+            continue
+        spans.append((start, start + len(name)))
+        if doc.id not in named:
+            named.append(doc.id)
+    unknown: list[str] = []
+    for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
+        name = match.group(1)
+        start = match.start(1)
+        if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
+            continue
+        if name.endswith(_NOT_NAMES) or name in _NOT_NAMES or len(name) < 4:
+            continue
+        if name not in unknown:
+            unknown.append(name)
+    return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown),
+                           region=_find_region(text, documents), level="national" if _NATIONAL_CUE.search(text)
+                           else None)
+
+
+def _find_region(text: str, documents: Iterable[Document]) -> str | None:
+    """The place a question names: a region of the library first, else a province."""
+    regions = {doc.region for doc in documents if doc.region}
+    spellings = [(alias, region) for region in regions for alias in region_aliases(region)]
+    spellings += [(alias, province) for province, aliases in _PROVINCES.items() for alias in (province, *aliases)]
+    for alias, region in sorted(spellings, key=lambda pair: len(pair[0]), reverse=True):
+        if len(alias) >= 2 and alias in text:
+            return region
+    return None
+
+
+def tier(document: Document, region: str | None) -> int:
+    """How specific ``document`` is for a question asked in ``region`` (lower is more specific)."""
+    if document.level == "national" or not document.region:
+        return TIER_NATIONAL
+    if region and same_region(document.region, region):
+        return TIER_DUTY_LIST if document.role == "duty_list" else TIER_LOCAL
+    return TIER_OTHER_REGION
+
+
+__all__ = ["TIER_DUTY_LIST", "TIER_LOCAL", "TIER_NATIONAL", "TIER_OTHER_REGION", "DocumentMention",
+           "document_names", "find_mentions", "region_aliases", "same_region", "tier"]
