@@ -695,7 +695,7 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     index_dir: Path | None = None,
-    seeds_dir: Path | None = None,
+    seeds_dir: Path | Sequence[Path] | None = None,
     model: str | None = None,
     api_key: str | None = None,
     *,

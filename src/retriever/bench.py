@@ -12,6 +12,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def run_benchmark(*, seeds_dir: Path, model: str | None = None, queries_file: Path | None = None,
+def run_benchmark(*, seeds_dir: Path | Sequence[Path], model: str | None = None, queries_file: Path | None = None,
                   repeat: int = 5) -> dict[str, Any]:
     """Build a fresh index in a temporary folder and time queries against it.
 

@@ -17,7 +17,7 @@ import click
 
 from retriever import __version__
 from retriever.errors import RetrieverError
-from retriever.records import MODES
+from retriever.records import LEVELS, MODES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,8 +26,10 @@ def _common(func: F) -> F:
     """Options every command that opens an index shares."""
     func = click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
                         envvar="RETRIEVER_INDEX", show_default=True, help="Index folder.")(func)
-    func = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
-                        envvar="RETRIEVER_SEEDS", show_default=True, help="Folder of regulation .txt files.")(func)
+    func = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=(Path("seeds"),),
+                        multiple=True, envvar="RETRIEVER_SEEDS", show_default=True,
+                        help="Library folder of regulations (.txt, .md, .docx, .pdf; read recursively). "
+                             "Repeat for several folders.")(func)
     func = click.option("--model", default=None, envvar="RETRIEVER_MODEL",
                         help="Embedding model name or local folder (default: built-in multilingual-e5-small).")(func)
     return func
@@ -72,7 +74,7 @@ def main() -> None:
 @main.command()
 @_common
 @click.option("--strict", is_flag=True, help="Fail when the parser reports lines it cannot place.")
-def build(index_dir: Path, seeds_dir: Path, model: str | None, strict: bool) -> None:
+def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool) -> None:
     """Parse the seeds, embed the clauses and write the index atomically.
 
     Example: retriever build --seeds seeds --index index
@@ -91,6 +93,11 @@ def build(index_dir: Path, seeds_dir: Path, model: str | None, strict: bool) -> 
     click.echo(f"Built {index_dir}: {counts['clauses']} clauses from {counts['documents']} document(s), "
                f"{counts['units']} dense units, {counts['departments']} departments, "
                f"model {manifest['model']['id']}, in {manifest['build_seconds']:.1f} s.")
+    reused = counts.get("units_from_cache", 0)
+    if reused:
+        click.echo(f"Reused {reused} of {counts['units']} unit vectors from the embedding cache.")
+    for warning in manifest.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     for problem in manifest["parse_problems"]:
         click.echo(f"warning: {problem}", err=True)
 
@@ -101,9 +108,15 @@ def build(index_dir: Path, seeds_dir: Path, model: str | None, strict: bool) -> 
 @click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True, help="Clauses to return.")
 @click.option("--department", default=None, help="Only clauses of this department (official name).")
 @click.option("--mode", type=click.Choice(MODES), default="full", show_default=True, help="Pipeline.")
+@click.option("--document", default=None, help="Only clauses of this document (an id from `retriever documents`).")
+@click.option("--region", default=None, envvar="RETRIEVER_REGION",
+              help="Answer for this region (default: the library's home region).")
+@click.option("--level", type=click.Choice(LEVELS), default=None, help="Only documents of this level.")
+@click.option("--include-superseded", is_flag=True, help="Also search versions a newer one replaces.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def search(index_dir: Path, seeds_dir: Path, model: str | None, query: str, k: int, department: str | None,
-           mode: str, as_json: bool) -> None:
+def search(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, query: str, k: int, department: str | None,
+           mode: str, document: str | None, region: str | None, level: str | None, include_superseded: bool,
+           as_json: bool) -> None:
     """Answer a question with departments and cited clauses (builds the index if missing).
 
     Example: retriever search "光伏电站安全由谁负责？" -k 5 --json
@@ -114,7 +127,9 @@ def search(index_dir: Path, seeds_dir: Path, model: str | None, query: str, k: i
     with _user_errors():
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
                                  progress=_progress())
-        answer = searcher.search(query, k, department=department, mode=mode)  # type: ignore[arg-type]
+        answer = searcher.search(query, k, department=department, mode=mode,  # type: ignore[arg-type]
+                                 document=document, region=region, level=level,
+                                 include_superseded=include_superseded)
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
     else:
@@ -125,7 +140,7 @@ def search(index_dir: Path, seeds_dir: Path, model: str | None, query: str, k: i
 @_common
 @click.argument("clause_id")
 @click.option("--article", "whole_article", is_flag=True, help="Show the whole article.")
-def show(index_dir: Path, seeds_dir: Path, model: str | None, clause_id: str, whole_article: bool) -> None:
+def show(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, clause_id: str, whole_article: bool) -> None:
     """Print a clause (or its whole article) by id.
 
     Example: retriever show 33.5 --article
@@ -144,7 +159,7 @@ def show(index_dir: Path, seeds_dir: Path, model: str | None, clause_id: str, wh
 
 @main.command()
 @_common
-def departments(index_dir: Path, seeds_dir: Path, model: str | None) -> None:
+def departments(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None) -> None:
     """List the departments in the index with their clause counts.
 
     Example: retriever departments
@@ -158,6 +173,31 @@ def departments(index_dir: Path, seeds_dir: Path, model: str | None) -> None:
         click.echo(f"{name}\t{count}")
 
 
+@main.command()
+@_common
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def documents(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, as_json: bool) -> None:
+    """List the library's documents: id, role, level, region, version, clause count.
+
+    Example: retriever documents --seeds seeds --seeds ../shared/corpora/safety-sample
+    """
+    from retriever.present import document_to_dict
+    from retriever.search import open_searcher
+
+    with _user_errors():
+        searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True)
+    listed = searcher.document_list()
+    counts = {d.id: sum(1 for c in searcher.clauses if c.document == d.id) for d in listed}
+    if as_json:
+        click.echo(json.dumps([{**document_to_dict(d), "clauses": counts[d.id]} for d in listed],
+                              ensure_ascii=False, indent=2))
+        return
+    for d in listed:
+        superseded = f" (superseded by {d.superseded_by})" if d.superseded_by else ""
+        click.echo(f"{d.id}\t{d.role}\t{d.level}\t{d.region or '-'}\t{d.version_date or '-'}\t"
+                   f"{counts[d.id]} clauses\t{d.title}{superseded}")
+
+
 @main.command(name="eval")
 @_common
 @click.argument("gold", type=click.Path(path_type=Path, exists=True, dir_okay=False))
@@ -167,10 +207,13 @@ def departments(index_dir: Path, seeds_dir: Path, model: str | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Report folder (default: reports/<gold file stem>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--document", default=None,
+              help="The document that gold ids without a 'doc#' prefix refer to (default: the one that fits).")
 @click.option("--readme", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="Also replace the summary between <!-- eval:start --> and <!-- eval:end --> in this file.")
-def evaluate_command(index_dir: Path, seeds_dir: Path, model: str | None, gold: Path, modes: tuple[str, ...],
-                     k: int, out_dir: Path | None, as_json: bool, readme: Path | None) -> None:
+def evaluate_command(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, gold: Path,
+                     modes: tuple[str, ...], k: int, out_dir: Path | None, as_json: bool, document: str | None,
+                     readme: Path | None) -> None:
     """Score the engine on a gold set (JSON Lines) and write report.md + chart.png.
 
     Example: retriever eval eval/gold_test.jsonl --mode bm25 --mode full
@@ -181,7 +224,7 @@ def evaluate_command(index_dir: Path, seeds_dir: Path, model: str | None, gold: 
     with _user_errors():
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
                                  progress=_progress())
-        questions = load_gold(gold, clause_ids={c.id for c in searcher.clauses})
+        questions = load_gold(gold, clause_ids={c.id for c in searcher.clauses}, document=document)
         report = evaluate(questions, lambda q, n, m: searcher.search(q, n, mode=m),
                           modes=tuple(dict.fromkeys(modes)) or MODES, k=k, gold_path=gold)  # type: ignore[arg-type]
         md, png = write_report(report, out_dir or Path("reports") / gold.stem)
@@ -211,7 +254,7 @@ def _replace_between_markers(path: Path, name: str, body: str) -> None:
               help="JSON Lines gold file whose queries to time (default: built-in sample questions).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def bench(index_dir: Path, seeds_dir: Path, model: str | None, queries: Path | None, repeat: int,
+def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queries: Path | None, repeat: int,
           as_json: bool) -> None:
     """Measure index build time, query latency p50/p95 and peak memory (in process).
 
@@ -233,7 +276,7 @@ def bench(index_dir: Path, seeds_dir: Path, model: str | None, queries: Path | N
 @_common
 @click.option("--host", default="127.0.0.1", envvar="RETRIEVER_HOST", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, envvar="RETRIEVER_PORT", show_default=True)
-def serve(index_dir: Path, seeds_dir: Path, model: str | None, host: str, port: int) -> None:
+def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host: str, port: int) -> None:
     """Serve the web UI at / and the HTTP API under /v1 (builds the index if missing).
 
     Example: retriever serve --port 7860

@@ -652,7 +652,7 @@ def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswe
 def open_searcher(
     index_dir: Path | None = None,
     *,
-    seeds_dir: Path | None = None,
+    seeds_dir: Path | Sequence[Path] | None = None,
     model: str | None = None,
     build_if_missing: bool = False,
     embedder: Embedder | None = None,

@@ -38,14 +38,14 @@ from retriever import __version__
 from retriever.checksums import sha256_file
 from retriever.dense import DenseIndex
 from retriever.embed import Embedder
+from retriever.embedcache import CACHE_FILE, EmbeddingCache, embed_with_cache
 from retriever.errors import IndexMissingError, IndexStateError
 from retriever.lexical import LexicalIndex
 from retriever.lexicon import Lexicon
-from retriever.parse import parse_corpus, seed_files
 from retriever.records import Clause, Document
 from retriever.segment import SEGMENTER_VERSION, Segmenter
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CURRENT = "current"
 BUILDS = "builds"
@@ -57,6 +57,14 @@ _SENTENCE_SPLIT = re.compile(r"(?<=[；;。])")
 _MIN_SENTENCE_CHARS = 8
 
 Progress = Callable[[str, int, int], None]
+
+#: One library folder, or several (``--seeds seeds --seeds ../shared/corpora/safety-sample``).
+Seeds = Path | Sequence[Path]
+
+
+def seed_roots(seeds: Seeds) -> list[Path]:
+    """The library folders, as a list."""
+    return [Path(seeds)] if isinstance(seeds, (str, Path)) else [Path(p) for p in seeds]
 
 
 @dataclass(frozen=True)
@@ -104,15 +112,47 @@ def lexical_text(clause: Clause) -> str:
     return department_prefix(clause) + clause.text
 
 
-def corpus_fingerprint(seeds_dir: Path) -> dict[str, Any]:
-    """Checksums of every seed file, and one over all of them."""
+def corpus_fingerprint(seeds: Seeds) -> dict[str, Any]:
+    """Checksums of every document file (and ``library.toml``), and one over all of them."""
+    from retriever.library import library_files
+
     documents = []
     total = hashlib.sha256()
-    for path in seed_files(seeds_dir):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        documents.append({"id": path.stem, "file": path.name, "sha256": digest})
-        total.update(f"{path.name}\0{digest}\n".encode())
+    files, _ = library_files(seed_roots(seeds))
+    roots = seed_roots(seeds)
+    extra = [(r, r / "library.toml") for r in roots if (r / "library.toml").is_file()]
+    for folder, path in [*files, *extra]:
+        digest = sha256_file(path)
+        name = path.relative_to(folder).as_posix()
+        if len(roots) > 1:
+            name = f"{folder.name}/{name}"
+        documents.append({"id": path.stem, "file": name, "sha256": digest})
+        total.update(f"{name}\0{digest}\n".encode())
     return {"checksum": total.hexdigest(), "documents": documents}
+
+
+def with_bodies(clauses: Sequence[Clause], documents: Sequence[Document]) -> list[Clause]:
+    """Clauses with the bodies they make responsible in ``departments``.
+
+    A duty list names the department in the article heading; a law names the body in
+    its text (``县级以上地方各级人民政府应急管理部门……实施综合监督管理``), which
+    :func:`retriever.bodies.extract_bodies` reads.
+    """
+    from dataclasses import replace
+
+    from retriever.bodies import extract_bodies
+
+    roles = {d.id: d.role for d in documents}
+    out = []
+    for clause in clauses:
+        if clause.department:
+            departments: tuple[str, ...] = (clause.department,)
+        elif roles.get(clause.document) == "duty_list":
+            departments = ()
+        else:
+            departments = tuple(extract_bodies(clause.text))
+        out.append(clause if clause.departments == departments else replace(clause, departments=departments))
+    return out
 
 
 @contextlib.contextmanager
@@ -128,7 +168,7 @@ def _build_lock(root: Path) -> Iterator[None]:
 
 
 def build_index(
-    seeds_dir: Path,
+    seeds_dir: Seeds,
     root: Path,
     embedder: Embedder,
     lexicon: Lexicon,
@@ -137,10 +177,14 @@ def build_index(
     progress: Progress | None = None,
     strict: bool = False,
 ) -> dict[str, Any]:
-    """Parse the seeds, embed and index them, and swap the result into ``root``.
+    """Read the library, embed and index it, and swap the result into ``root``.
+
+    Unit vectors come from the embedding cache beside the index (``embeddings.sqlite``)
+    when the same model has embedded the same text before, so a one-document change
+    re-embeds only that document and an interrupted build resumes.
 
     Args:
-        seeds_dir: folder of regulation ``.txt`` files.
+        seeds_dir: the library folder(s): .txt, .md, .docx and .pdf files, read recursively.
         root: the index root (``index/``).
         embedder: encodes the clause units.
         lexicon: recorded in the manifest (its checksum makes the index stale when it changes).
@@ -152,17 +196,29 @@ def build_index(
         The manifest written.
 
     Raises:
-        SeedError: a seed file is unreadable or holds no articles, or (strict) has problems.
+        SeedError: a file is unreadable or holds no articles, or (strict) has problems.
     """
     from retriever.errors import SeedError
+    from retriever.library import load_library
 
     started = time.perf_counter()
-    clauses, problems = parse_corpus(seeds_dir)
+    if progress:
+        progress("parse", 0, 1)
+    library = load_library(seed_roots(seeds_dir))
+    problems = list(library.problems)
     if strict and problems:
         raise SeedError("the seeds have lines the parser cannot place:\n" + "\n".join(problems),
                         "Fix those lines or build without --strict.")
+    documents = list(library.documents)
+    clauses = with_bodies(library.clauses, documents)
+    if progress:
+        progress("parse", 1, 1)
     units = clause_units(clauses)
-    matrix = _embed_units(embedder, units, progress)
+    root.mkdir(parents=True, exist_ok=True)
+    with EmbeddingCache(root / CACHE_FILE, embedder.model_id, embedder.dimension) as cache:
+        matrix, embedded = embed_with_cache(
+            [u.text for u in units], embedder.encode_clauses, embedder.dimension, cache,
+            progress=(lambda done, total: progress("embed", done, total)) if progress else None)
     dense = DenseIndex.build(matrix)
     lexical = LexicalIndex.build(segmenter.tokens_many([lexical_text(c) for c in clauses]))
     if progress:
@@ -179,6 +235,9 @@ def build_index(
             with (tmp / "clauses.jsonl").open("w", encoding="utf-8") as handle:
                 for clause in clauses:
                     handle.write(json.dumps(asdict(clause), ensure_ascii=False) + "\n")
+            with (tmp / "documents.jsonl").open("w", encoding="utf-8") as handle:
+                for document in documents:
+                    handle.write(json.dumps(asdict(document), ensure_ascii=False) + "\n")
             (tmp / "units.json").write_text(
                 json.dumps([{"clause": u.clause, "text": u.text} for u in units], ensure_ascii=False),
                 encoding="utf-8")
@@ -194,13 +253,22 @@ def build_index(
                 "segmenter": {"version": SEGMENTER_VERSION, "checksum": segmenter.checksum},
                 "lexicon": {"checksum": lexicon.checksum},
                 "corpus": corpus_fingerprint(seeds_dir),
+                "library": {
+                    "region": library.region,
+                    "documents": [{"id": d.id, "source": d.source, "sha256": d.sha256, "role": d.role,
+                                   "level": d.level, "region": d.region, "superseded_by": d.superseded_by}
+                                  for d in documents],
+                },
                 "counts": {
-                    "documents": len({c.document for c in clauses}),
+                    "documents": len(documents),
                     "clauses": len(clauses),
                     "units": len(units),
+                    "units_embedded": embedded,
+                    "units_from_cache": len(units) - embedded,
                     "departments": len({c.department for c in clauses if c.department}),
                 },
                 "parse_problems": problems,
+                "warnings": list(library.warnings),
                 "files": files,
             }
             # The manifest is written last: a folder without one is an unfinished build.
@@ -212,23 +280,6 @@ def build_index(
                 shutil.rmtree(tmp, ignore_errors=True)
         _remove_old_builds(root, keep=final)
     return manifest
-
-
-def _embed_units(embedder: Embedder, units: Sequence[Unit], progress: Progress | None) -> np.ndarray:
-    """Encode units in batches of similar length (less padding), returned in unit order."""
-    order = sorted(range(len(units)), key=lambda i: len(units[i].text))
-    matrix = np.zeros((len(units), embedder.dimension), dtype=np.float32)
-    batch = 32
-    for start in range(0, len(order), batch):
-        rows = order[start:start + batch]
-        vectors = embedder.encode_clauses([units[i].text for i in rows])
-        if vectors.shape != (len(rows), embedder.dimension):
-            raise IndexStateError(f"the model returned vectors of shape {vectors.shape}, "
-                                  f"expected ({len(rows)}, {embedder.dimension}).", "Check --model.")
-        matrix[rows] = vectors
-        if progress:
-            progress("embed", min(start + batch, len(order)), len(order))
-    return matrix
 
 
 def _write_json_durably(path: Path, data: dict[str, Any]) -> None:
@@ -284,7 +335,7 @@ def check_manifest(
     manifest: dict[str, Any],
     folder: Path,
     *,
-    seeds_dir: Path | None = None,
+    seeds_dir: Seeds | None = None,
     lexicon: Lexicon | None = None,
     segmenter: Segmenter | None = None,
     model_id: str | None = None,
@@ -319,7 +370,8 @@ def check_manifest(
             changes = [f"{f} added" for f in new if f not in old]
             changes += [f"{f} removed" for f in old if f not in new]
             changes += [f"{f} changed" for f in new if f in old and old[f] != new[f]]
-            raise IndexStateError(f"the index is stale: the seeds in {seeds_dir} changed since it was built "
+            where = ", ".join(str(r) for r in seed_roots(seeds_dir))
+            raise IndexStateError(f"the index is stale: the seeds in {where} changed since it was built "
                                   f"({', '.join(changes) or 'contents differ'}).", REBUILD_HINT)
     if lexicon is not None and manifest.get("lexicon", {}).get("checksum") != lexicon.checksum:
         raise IndexStateError(f"the index is stale: the lexicon {lexicon.source} changed since it was built.",
@@ -335,7 +387,7 @@ def check_manifest(
 def load_index(
     root: Path,
     *,
-    seeds_dir: Path | None = None,
+    seeds_dir: Seeds | None = None,
     lexicon: Lexicon | None = None,
     segmenter: Segmenter | None = None,
     model_id: str | None = None,
