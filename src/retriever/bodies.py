@@ -1,0 +1,395 @@
+"""Who a clause makes responsible: the bodies named in a law's text, without a heading.
+
+Laws name the responsible body inside the text (``县级以上地方各级人民政府应急管理部门……实施综合
+监督管理``) rather than in an article heading as the Xinjiang duty list does.
+:func:`extract_bodies` reads them: every public body (国务院, a people's government at a
+level, a department, 公安机关, 消防救援机构, 居民委员会 …) that is the *agent* of what the clause
+prescribes or empowers, in order of appearance, deduplicated, each under a normalised name
+that keeps its level (``县级以上人民政府有关部门``, ``上一级人民政府``).
+
+How it reads a clause:
+
+1. A body's name is one unbroken run of name characters ending in a head word (人民政府,
+   部门, 机关 …); runs break at punctuation, conjunctions, prepositions and verbs such as 应当
+   or 负责 (``data/bodies.toml`` lists them). A role modifier ending in 的 stays in the name
+   (``负责特种设备安全监督管理的部门``); a shared head is distributed over a list
+   (``国务院交通运输、水利等有关部门`` → ``国务院交通运输部门``, ``国务院水利部门``).
+2. The body is responsible when it stands where an agent stands: at the start of a sentence
+   or item, after 由, 会同 or 提请, or joined by 和 / 、 / 及 to a body that is. It is only
+   mentioned after 向, 经, 依照, 按照, 接受 …, when a possessive 的 follows
+   (``人民政府的决定``, ``部门的工作人员``) and in the condition of a liability clause
+   (``…不立即组织实施救援的，…给予处分``).
+
+The rule and the hand-labelled sample it is measured on are described in
+``docs/notes/bodies.md`` and ``eval/bodies_sample.jsonl``; :func:`score_bodies` measures it.
+Pure functions, no model: the whole ``laws/`` corpus takes seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from retriever.errors import RetrieverError
+
+__all__ = [
+    "DEFAULT_BODIES_PATH",
+    "BodySample",
+    "BodyScores",
+    "BodyVocabulary",
+    "extract_bodies",
+    "load_body_sample",
+    "load_body_vocabulary",
+    "relaxed_body",
+    "score_bodies",
+]
+
+#: The vocabulary shipped with the package.
+DEFAULT_BODIES_PATH: Path = Path(__file__).resolve().parent / "data" / "bodies.toml"
+
+#: Coordinated names share these endings: 环境保护、公安、卫生主管部门.
+_SHARED_ENDINGS = ("行政主管部门", "主管部门", "行政部门", "管理部门", "部门")
+_GOVERNMENT = re.compile(r"(?:人民政府|国务院)$")
+_LEVEL_END = re.compile(r"^.*(?:人民政府|国务院)")
+#: Text before a name that belongs to neither the name nor its context.
+_PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$"
+_MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$"
+_PLACE_IN_NAME = re.compile(r"^.*?(?:所在地|发生地)的?(?=.)")
+#: What follows a merely mentioned body: 人民政府的决定, 部门以外, 国务院发布的.
+_MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|(?:发布|颁发|认定|批准|确定|制定|规定|公布)的)")
+_LIABILITY = re.compile(r"处分|追究")
+_VIOLATION = re.compile(r"不|未|违反|滥用|玩忽|徇私")
+_ARTICLE_END = re.compile(r"第[零〇一二三四五六七八九十百千]+条$")
+_CONJUNCTIONS = ("和", "及", "以及", "或者", "或", "与", "、")
+_AGENT_MARKERS = ("由", "会同", "提请")
+
+
+class BodyVocabularyError(RetrieverError):
+    """The bodies vocabulary file is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class BodyVocabulary:
+    """The word lists behind :func:`extract_bodies` (``data/bodies.toml``).
+
+    Attributes:
+        heads: words a body's name ends with.
+        public_agencies: endings that make a name ending in 机构 a public body.
+        not_bodies: names that end in a head word but are not bodies (机关 alone, 国家机关).
+        whole: phrases kept whole although they contain a break (住房和城乡建设, 省、自治区、直辖市).
+        break_chars: characters that end a name.
+        break_words: words that end a name.
+        except_before: break words that do not break before these characters (经 / 经济).
+        role_starts: the first word of a role modifier kept in the name (负责…的, 负有…的).
+    """
+
+    heads: tuple[str, ...]
+    public_agencies: tuple[str, ...]
+    not_bodies: frozenset[str]
+    whole: tuple[str, ...]
+    break_chars: str
+    break_words: tuple[str, ...]
+    except_before: dict[str, str]
+    role_starts: tuple[str, ...]
+
+
+def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
+    """Read and check a bodies vocabulary file.
+
+    Raises:
+        BodyVocabularyError: the file is missing, is not TOML, or lacks a list.
+    """
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise BodyVocabularyError(f"cannot read the bodies vocabulary {path}: {error}") from error
+
+    def words(section: str, key: str) -> tuple[str, ...]:
+        value = data.get(section, {}).get(key)
+        if not isinstance(value, list) or not all(isinstance(word, str) and word for word in value):
+            raise BodyVocabularyError(f"{path}: [{section}] {key} must be a list of non-empty strings")
+        return tuple(value)
+
+    break_chars = data.get("breaks", {}).get("chars")
+    if not isinstance(break_chars, str) or not break_chars:
+        raise BodyVocabularyError(f"{path}: [breaks] chars must be a non-empty string")
+    except_before = data.get("breaks", {}).get("except_before", {})
+    if not isinstance(except_before, dict) or not all(isinstance(v, str) for v in except_before.values()):
+        raise BodyVocabularyError(f"{path}: [breaks] except_before must map words to characters")
+    return BodyVocabulary(
+        heads=words("heads", "words"),
+        public_agencies=words("heads", "public_agencies"),
+        not_bodies=frozenset(words("heads", "not_bodies")),
+        whole=words("names", "whole"),
+        break_chars=break_chars,
+        break_words=words("breaks", "words"),
+        except_before=dict(except_before),
+        role_starts=words("roles", "starts"),
+    )
+
+
+def _alternation(words: Iterable[str]) -> str:
+    return "|".join(re.escape(word) for word in sorted(set(words), key=len, reverse=True))
+
+
+@dataclass(frozen=True)
+class _Mention:
+    start: int
+    end: int
+    name: str
+
+
+class _Reader:
+    """The compiled patterns for one vocabulary."""
+
+    def __init__(self, vocabulary: BodyVocabulary) -> None:
+        self.vocabulary = vocabulary
+        unless = vocabulary.except_before
+        breaks = "|".join(
+            re.escape(word) + (f"(?![{re.escape(unless[word])}])" if word in unless else "")
+            for word in sorted(vocabulary.break_words, key=len, reverse=True)
+        )
+        self.break_chars = set(vocabulary.break_chars)
+        self.break_word = re.compile(f"(?:{breaks})$")
+        char = f"(?>{_alternation(vocabulary.whole)}|(?!{breaks})[^{re.escape(vocabulary.break_chars)}])"
+        head = f"(?:{_alternation(vocabulary.heads)})"
+        role = f"(?:{_alternation(vocabulary.role_starts)})(?:{char}|、){{1,30}}?的"
+        self.role = re.compile(role)
+        self.name = re.compile(f"(?:{char}*{role})?{char}*?{head}(?:{char}*{head})?")
+        item = f"(?:(?!{head}){char})+?"
+        self.shared = re.compile(f"({char}*?)({item}(?:、{item})+)(等)?(有关)?({_alternation(_SHARED_ENDINGS)})")
+        self.before = re.compile(f"(?:{_PLACE_BEFORE}|{_MODIFIER_BEFORE})")
+
+    def starts_run(self, text: str, start: int) -> bool:
+        return start == 0 or text[start - 1] in self.break_chars or self.break_word.search(text[:start]) is not None
+
+    def mentions(self, text: str) -> list[_Mention]:
+        """Every body name in ``text``, with the coordinated lists distributed."""
+        found: list[_Mention] = []
+        taken: list[tuple[int, int]] = []
+        pos = 0
+        while (match := self.shared.search(text, pos)) is not None:
+            pos = match.start() + 1
+            if not self.starts_run(text, match.start()):
+                continue
+            level, items, _, _, ending = match.groups()
+            first, *rest = items.split("、")
+            if level == "" and (government := _LEVEL_END.match(first)) is not None and government.end() < len(first):
+                level, first = government.group(0), first[government.end() :]
+            if level and not _GOVERNMENT.search(level):
+                continue
+            start = match.start()
+            for item in (first, *rest):
+                found.append(_Mention(start, match.end(), f"{level}{item}{ending}"))
+                start += 1  # keeps the order of the items; all share the list's context
+            taken.append((match.start(), match.end()))
+            pos = match.end()
+        pos = 0
+        while (match := self.name.search(text, pos)) is not None:
+            pos = match.end()
+            if any(s <= match.start() < e for s, e in taken):
+                continue
+            if not self.starts_run(text, match.start()):
+                pos = match.start() + 1
+                continue
+            found.append(_Mention(match.start(), match.end(), match.group(0)))
+        found.sort(key=lambda mention: mention.start)
+        return found
+
+    def is_agent(self, text: str, mention: _Mention, previous: _Mention | None, previous_agent: bool) -> bool:
+        """Whether the body at ``mention`` stands where the agent of the clause stands."""
+        if _MENTION_AFTER.match(text[mention.end :]):
+            return False
+        before = self.before.sub("", text[: mention.start]).rstrip(" 　")
+        if previous is not None and previous.end <= mention.start:
+            between = text[previous.end : mention.start]
+            if between in _CONJUNCTIONS or (between == "及" and text.startswith("其", mention.start)):
+                return previous_agent
+        if previous is not None and previous.start == mention.start - 1 and previous.end == mention.end:
+            return previous_agent  # an item of the same distributed list
+        if before.endswith(_AGENT_MARKERS):
+            return True
+        if not (before == "" or before[-1] in "，。；：、)）" or _ARTICLE_END.search(before)):
+            return False
+        # 有关地方人民政府……不立即组织实施救援……的，对……给予处分: the body is the one held liable.
+        end = text.find("。", mention.end)
+        sentence = text[mention.end : end if end >= 0 else len(text)]
+        condition = re.search(r"的[，；]", sentence)
+        if condition is not None and _LIABILITY.search(sentence) and "由" not in sentence[: condition.start()]:
+            return _VIOLATION.search(sentence[: condition.start()]) is None
+        return True
+
+    def normalise(self, name: str, previous: str | None, joined_by_ji: bool) -> str | None:
+        """The body's normalised name, or None when it is not a public body."""
+        name = _PLACE_IN_NAME.sub("", name).replace("其他", "")
+        if joined_by_ji and name.startswith("其"):
+            name = name[1:]
+            if previous is not None and _GOVERNMENT.search(previous):
+                name = previous + name
+        role = self.role.match(name)
+        if role is not None and re.search(r"人民政府|国务院", name[role.end() :]):
+            name = name[role.end() :]
+        if name in self.vocabulary.not_bodies and previous is not None:
+            # 有关部门和机构 → 有关机构: a bare head takes the modifiers of the name before it.
+            stem = next((previous[: -len(h)] for h in self.vocabulary.heads if previous.endswith(h)), "")
+            name = stem + name if stem else name
+        if name in self.vocabulary.not_bodies or re.search(r"单位|企业", name):
+            return None
+        if name.endswith("机构") and not name.endswith(self.vocabulary.public_agencies) and name != "有关机构":
+            return None
+        return name
+
+    def extract(self, text: str) -> tuple[str, ...]:
+        bodies: list[str] = []
+        previous: _Mention | None = None
+        previous_name: str | None = None
+        previous_agent = False
+        for mention in self.mentions(text):
+            agent = self.is_agent(text, mention, previous, previous_agent)
+            joined_by_ji = previous is not None and text[previous.end : mention.start] == "及"
+            name = self.normalise(mention.name, previous_name if previous is not None else None, joined_by_ji)
+            previous, previous_name, previous_agent = mention, name or mention.name, agent
+            if agent and name is not None and name not in bodies:
+                bodies.append(name)
+        return tuple(bodies)
+
+
+@cache
+def _default_reader() -> _Reader:
+    return _Reader(load_body_vocabulary())
+
+
+def extract_bodies(text: str, vocabulary: BodyVocabulary | None = None) -> tuple[str, ...]:
+    """The bodies ``text`` makes responsible, in order of appearance, each once.
+
+    Args:
+        text: one clause (an article, a paragraph or an item) of a regulation.
+        vocabulary: the word lists to read with; the packaged ``data/bodies.toml`` by default.
+
+    Returns:
+        Normalised names such as ``县级以上地方各级人民政府应急管理部门``, ``国务院``,
+        ``上一级人民政府``; ``()`` when the clause makes no body responsible.
+    """
+    reader = _default_reader() if vocabulary is None else _Reader(vocabulary)
+    return reader.extract(text)
+
+
+def relaxed_body(name: str) -> str:
+    """The body without its level, for the relaxed match: 县级以上人民政府应急管理部门 → 应急管理部门.
+
+    People's governments at every level (and 国务院) become ``人民政府``.
+    """
+    if _GOVERNMENT.search(name):
+        return "人民政府"
+    name = _LEVEL_END.sub("", name)
+    return re.sub(r"^(?:当地|本级|同级|上一级|上级|下级|地方|各级)+", "", name) or name
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+@dataclass(frozen=True)
+class BodySample:
+    """One hand-labelled clause of ``eval/bodies_sample.jsonl``."""
+
+    id: str
+    split: str
+    text: str
+    bodies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BodyScores:
+    """Micro-averaged precision and recall of extracted bodies against hand labels."""
+
+    clauses: int
+    gold: int
+    predicted: int
+    correct: int
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.predicted if self.predicted else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.gold if self.gold else 1.0
+
+
+def load_body_sample(path: Path) -> tuple[BodySample, ...]:
+    """Read a labelled sample (JSON Lines: id, split, text, bodies).
+
+    Raises:
+        RetrieverError: the file is missing or a line lacks a field.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise RetrieverError(f"cannot read the bodies sample {path}: {error}") from error
+    samples = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            samples.append(BodySample(row["id"], row["split"], row["text"], tuple(row["bodies"])))
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            message = f"{path}:{number}: need a JSON object with id, split, text and bodies ({error})"
+            raise RetrieverError(message) from error
+    return tuple(samples)
+
+
+def score_bodies(
+    samples: Sequence[BodySample],
+    extract: Callable[[str], Sequence[str]] = extract_bodies,
+    *,
+    relaxed: bool = False,
+) -> BodyScores:
+    """Compare ``extract`` with the hand labels: exact names, or names without levels when ``relaxed``."""
+    key: Callable[[str], str] = relaxed_body if relaxed else str
+    gold_total = predicted_total = correct = 0
+    for sample in samples:
+        gold = {key(body) for body in sample.bodies}
+        predicted = {key(body) for body in extract(sample.text)}
+        gold_total += len(gold)
+        predicted_total += len(predicted)
+        correct += len(gold & predicted)
+    return BodyScores(len(samples), gold_total, predicted_total, correct)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print precision and recall on each split of a labelled sample (``--errors`` lists misses)."""
+    parser = argparse.ArgumentParser(prog="python -m retriever.bodies", description=main.__doc__)
+    parser.add_argument("sample", type=Path, nargs="?", default=Path("eval/bodies_sample.jsonl"))
+    parser.add_argument("--split", action="append", help="only this split (dev, test); repeatable")
+    parser.add_argument("--errors", action="store_true", help="list every clause where extraction and labels differ")
+    args = parser.parse_args(argv)
+    samples = load_body_sample(args.sample)
+    splits = args.split or sorted({sample.split for sample in samples})
+    print("| split | clauses | labelled bodies | exact P | exact R | relaxed P | relaxed R |")
+    print("|---|---|---|---|---|---|---|")
+    for split in splits:
+        chosen = [sample for sample in samples if sample.split == split]
+        exact, loose = score_bodies(chosen), score_bodies(chosen, relaxed=True)
+        print(
+            f"| {split} | {exact.clauses} | {exact.gold} | {exact.precision:.3f} | {exact.recall:.3f} "
+            f"| {loose.precision:.3f} | {loose.recall:.3f} |"
+        )
+        if args.errors:
+            for sample in chosen:
+                got = extract_bodies(sample.text)
+                if set(got) != set(sample.bodies):
+                    print(f"  {sample.id}\n    text: {sample.text}")
+                    print(f"    gold: {list(sample.bodies)}\n    got:  {list(got)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
