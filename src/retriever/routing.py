@@ -36,6 +36,21 @@ _PROVINCES = {
     "宁夏回族自治区": ("宁夏",), "新疆维吾尔自治区": ("新疆",),
     "香港特别行政区": ("香港",), "澳门特别行政区": ("澳门",),
 }
+# Provincial capitals and other large cities, so a question about one is not answered
+# with the home region's duty list; smaller places are matched by the library's documents.
+_CITIES: dict[str, str] = {
+    f"{city}市": province
+    for province, cities in {
+        "河北省": "石家庄", "山西省": "太原", "内蒙古自治区": "呼和浩特", "辽宁省": "沈阳 大连", "吉林省": "长春",
+        "黑龙江省": "哈尔滨", "江苏省": "南京 苏州 无锡", "浙江省": "杭州 宁波 温州", "安徽省": "合肥",
+        "福建省": "福州 厦门", "江西省": "南昌", "山东省": "济南 青岛", "河南省": "郑州 洛阳", "湖北省": "武汉",
+        "湖南省": "长沙", "广东省": "广州 深圳 珠海 汕头 佛山 东莞", "广西壮族自治区": "南宁", "海南省": "海口 三亚",
+        "四川省": "成都", "贵州省": "贵阳", "云南省": "昆明", "西藏自治区": "拉萨", "陕西省": "西安",
+        "甘肃省": "兰州", "青海省": "西宁", "宁夏回族自治区": "银川",
+        "新疆维吾尔自治区": "乌鲁木齐 克拉玛依 喀什 伊宁 哈密 吐鲁番 库尔勒 阿克苏 和田 昌吉 石河子",
+    }.items()
+    for city in cities.split()
+}
 _CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
 _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全国人大|国务院(?:规定|条例)|国家级")
 # A regulation named in a question: 《…》, or a name ending in 法/条例/实施细则 … that
@@ -97,6 +112,12 @@ def same_region(a: str | None, b: str | None) -> bool:
     return a == b or bool(set(region_aliases(a)) & set(region_aliases(b)))
 
 
+def applies_in(document_region: str, place: str) -> bool:
+    """Whether a document of ``document_region`` applies in ``place``: the same place, or
+    the province of a city (新疆维吾尔自治区 rules apply in 乌鲁木齐市)."""
+    return same_region(document_region, place) or same_region(document_region, _CITIES.get(place))
+
+
 def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
     """Read the documents, place and level a (normalised) question names."""
     named: list[str] = []
@@ -130,6 +151,7 @@ def _find_region(text: str, documents: Iterable[Document]) -> str | None:
     regions = {doc.region for doc in documents if doc.region}
     spellings = [(alias, region) for region in regions for alias in region_aliases(region)]
     spellings += [(alias, province) for province, aliases in _PROVINCES.items() for alias in (province, *aliases)]
+    spellings += [(alias, city) for city in _CITIES for alias in (city, city[:-1])]
     for alias, region in sorted(spellings, key=lambda pair: len(pair[0]), reverse=True):
         if len(alias) >= 2 and alias in text:
             return region
@@ -140,10 +162,21 @@ def tier(document: Document, region: str | None) -> int:
     """How specific ``document`` is for a question asked in ``region`` (lower is more specific)."""
     if document.level == "national" or not document.region:
         return TIER_NATIONAL
-    if region and same_region(document.region, region):
+    if region and applies_in(document.region, region):
         return TIER_DUTY_LIST if document.role == "duty_list" else TIER_LOCAL
     return TIER_OTHER_REGION
 
 
-__all__ = ["TIER_DUTY_LIST", "TIER_LOCAL", "TIER_NATIONAL", "TIER_OTHER_REGION", "DocumentMention",
-           "document_names", "find_mentions", "region_aliases", "same_region", "tier"]
+__all__ = [
+    "TIER_DUTY_LIST",
+    "TIER_LOCAL",
+    "TIER_NATIONAL",
+    "TIER_OTHER_REGION",
+    "DocumentMention",
+    "applies_in",
+    "document_names",
+    "find_mentions",
+    "region_aliases",
+    "same_region",
+    "tier",
+]

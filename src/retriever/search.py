@@ -33,8 +33,8 @@ from retriever.routing import (
     TIER_NATIONAL,
     TIER_OTHER_REGION,
     DocumentMention,
+    applies_in,
     find_mentions,
-    same_region,
     tier,
 )
 from retriever.segment import STOPWORDS, Segmenter
@@ -343,7 +343,7 @@ class Searcher:
             allowed &= tiers == TIER_NATIONAL
         if self.is_library and effective:
             has_duty_list = any(d.role == "duty_list" for d in self.documents.values())
-            local = [d for d in self.documents.values() if d.region and same_region(d.region, effective)]
+            local = [d for d in self.documents.values() if d.region and applies_in(d.region, effective)]
             if has_duty_list and not any(d.role == "duty_list" for d in local):
                 notes.append(f"未载入{effective}的职责清单，以下按国家法律{'和当地法规' if local else ''}回答。")
         if not allowed.any():

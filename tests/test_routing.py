@@ -1,0 +1,62 @@
+"""Which documents a question names, its place, and each document's specificity tier."""
+
+from __future__ import annotations
+
+from retriever.records import Document
+from retriever.routing import (
+    TIER_DUTY_LIST,
+    TIER_LOCAL,
+    TIER_NATIONAL,
+    TIER_OTHER_REGION,
+    find_mentions,
+    region_aliases,
+    same_region,
+    tier,
+)
+
+SEED = Document(id="seed", title="自治区管行业必须管安全实施细则", short_name="自治区管行业必须管安全实施细则",
+                level="provincial", region="新疆维吾尔自治区", role="duty_list")
+WORK_SAFETY = Document(id="aq", title="中华人民共和国安全生产法", short_name="安全生产法", level="national")
+FIRE = Document(id="xf", title="中华人民共和国消防法", short_name="消防法", level="national")
+BEIJING = Document(id="bj", title="北京市安全生产条例", short_name="北京市安全生产条例", level="provincial",
+                   region="北京市")
+LIBRARY = [SEED, WORK_SAFETY, FIRE, BEIJING]
+
+
+def test_named_documents_longest_first() -> None:
+    assert find_mentions("安全生产法第十条", LIBRARY).documents == ("aq",)
+    assert find_mentions("《消防法》规定谁负责消防安全", LIBRARY).documents == ("xf",)
+    assert find_mentions("中华人民共和国安全生产法第十条", LIBRARY).documents == ("aq",)
+    assert find_mentions("北京市安全生产条例第三条", LIBRARY).documents == ("bj",)
+    assert find_mentions("网吧归谁管", LIBRARY).documents == ()
+
+
+def test_unknown_regulations_are_reported_not_guessed() -> None:
+    mention = find_mentions("食品安全法规定谁负责学校食堂", LIBRARY)
+    assert mention.documents == ()
+    assert mention.unknown_names == ("食品安全法",)
+    assert find_mentions("依法查处违法行为归谁", LIBRARY).unknown_names == ()
+    assert find_mentions("有什么办法", LIBRARY).unknown_names == ()
+
+
+def test_places() -> None:
+    assert find_mentions("在北京开网吧归谁管", LIBRARY).region == "北京市"
+    assert find_mentions("深圳的电梯谁管", LIBRARY).region == "深圳市"
+    assert find_mentions("新疆的网吧谁管", LIBRARY).region == "新疆维吾尔自治区"
+    assert "北京" in region_aliases("北京市")
+    assert same_region("北京", "北京市")
+    assert not same_region("北京市", "上海市")
+
+
+def test_tiers_for_the_home_region() -> None:
+    assert tier(SEED, "新疆维吾尔自治区") == TIER_DUTY_LIST
+    assert tier(WORK_SAFETY, "新疆维吾尔自治区") == TIER_NATIONAL
+    assert tier(BEIJING, "新疆维吾尔自治区") == TIER_OTHER_REGION
+    assert tier(BEIJING, "北京") == TIER_LOCAL
+    assert tier(SEED, "北京市") == TIER_OTHER_REGION
+
+
+def test_a_province_s_rules_apply_in_its_cities() -> None:
+    assert find_mentions("乌鲁木齐的网吧谁管", LIBRARY).region == "乌鲁木齐市"
+    assert tier(SEED, "乌鲁木齐市") == TIER_DUTY_LIST
+    assert tier(SEED, "广州市") == TIER_OTHER_REGION
