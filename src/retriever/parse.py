@@ -1,16 +1,51 @@
-"""Regulation text → clauses (章 / 条 / （项）), with department and citation.
+"""Regulation text → clauses: title, header, 编/章/节, 条, 款, 项, department headings.
 
-A regulation file looks like the seed: a ``# title`` line, ``# 第X章`` chapter
-headings, ``第X条`` articles and ``（X）`` items, with stray leading spaces,
-full-width spaces and ASCII or full-width colons. Every non-blank line is placed
-somewhere or reported in :attr:`ParsedRegulation.problems`; nothing is dropped.
+One parser for every format's text (the readers in :mod:`retriever.readers` hand it one
+paragraph per line). It understands:
+
+- a title (``# 中华人民共和国安全生产法``, or a first short line without ``#``) and a
+  subtitle (a second ``#`` line before the body, or a ``（…）`` line under the title);
+- header lines (adoption, amendment and effective dates) up to ``<!-- INFO END -->``, or,
+  without that marker, the dated lines before the first heading or article;
+- 编/章/节 headings with or without ``#`` (and other ``#`` headings such as ``## 附件``);
+- ``第X条`` articles; each following non-item line until the next article is a new
+  paragraph (款);
+- items ``（一）``/``(一)``, ``一、``, ``1.``/``1、``/``1．`` and ``①``; a marker of another style
+  inside an item is a sub-item and stays in that item's text (on its own line);
+- the seed's department headings (``第十八条 自治区公安厅职责：``, ``第七条 …共同职责：``),
+  which name the department of the article's items and are not clauses themselves;
+- text outside any article (a preamble, or a whole document without articles), kept as
+  article 0 (citation ``序言``, or ``正文`` when the document has no articles).
+
+Clause ids (``<doc-id>#`` is prefixed when a library has more than one document):
+
+=====================  ============================================  =======================
+id                     what                                          citation
+=====================  ============================================  =======================
+``59``                 an article with one paragraph                 第五十九条
+``18.7``               item 7 of an article's (first) item list      第十八条第（七）项
+``10-2``               paragraph 2 of a multi-paragraph article      第十条第二款
+                       (every paragraph gets one, ``10-1`` included)
+``25.3``               item 3 in paragraph 1 of a multi-paragraph    第二十五条第一款第（三）项
+                       article (the first item-bearing paragraph)
+``49-2.1``             item 1 of a later item-bearing paragraph      第四十九条第二款第（一）项
+=====================  ============================================  =======================
+
+The lead-in of an item list (``……负有下列职责：``) is the paragraph it belongs to: a clause of
+its own (``21`` or ``21-1``), and every item of the list records it in
+:attr:`~retriever.records.Clause.lead_in`.
+
+**Nothing is lost**: every non-blank line of the body ends up in exactly one clause, in
+the header, or in the heading structure (:attr:`ParsedRegulation.headings`); only markup
+(``#`` markers, ``<!-- … -->`` comments) is dropped. Out-of-order or duplicate numbers
+are reported in :attr:`ParsedRegulation.problems` with file and line.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from retriever.errors import SeedError
@@ -20,15 +55,37 @@ _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4,
            "六": 6, "七": 7, "八": 8, "九": 9}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUMERAL = "零〇一二两三四五六七八九十百千"
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 
-_CHAPTER = re.compile(rf"^#+\s*(第[{_NUMERAL}\d]+章.*)$")
-_TITLE = re.compile(r"^#+\s*(.+)$")
-_ARTICLE = re.compile(rf"^第([{_NUMERAL}\d]+)条\s*(.*)$")
-_ITEM = re.compile(rf"^[（(]([{_NUMERAL}\d]+)[）)]\s*(.*)$")
-_HEADING = re.compile(r"^(.+?)职责\s*[:：]\s*$")
+_HASH = re.compile(r"^#+\s*(.*)$")
+_DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)(?:\s|$)")
+# A heading without ``#``: short and without sentence punctuation.
+_BARE_DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)[^，。；：,;:]{{0,30}}$")
+_SECTION = re.compile(rf"^第[{_NUMERAL}\d]+节")
+_ARTICLE = re.compile(rf"^第([{_NUMERAL}\d]+)条(之[{_NUMERAL}]+)?(\s*)(.*)$")
+_ITEM_STYLES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("paren", re.compile(rf"^[（(]([{_NUMERAL}\d]+)[）)]\s*(.*)$")),
+    ("dun", re.compile(rf"^([{_NUMERAL}]+)、\s*(.*)$")),
+    ("arabic", re.compile(r"^(\d{1,2})(?:[.．、)）](?!\d))\s*(.*)$")),
+    ("circled", re.compile(rf"^([{_CIRCLED}])\s*(.*)$")),
+)
+_HEADING = re.compile(r"^([^，。；、,;（）()]{1,40}?)(?:主要)?职责\s*[:：]\s*$")
+# A lead-in such as ``……负有下列职责：`` names no department: it is a paragraph.
+_NOT_DEPARTMENT = re.compile(r"下列|以下|的|对|负有|履行|行使|应当|承担")
 _SHARED = re.compile(r"共同职责\s*[:：]\s*$")
+_COMMENT = re.compile(r"^<!--.*-->$")
+_INFO_END = "<!-- INFO END -->"
+_SUBTITLE = re.compile(r"^[（(].*[）)]$")
+_DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?")
+# How a complete paragraph or item ends; anything else was wrapped mid-sentence.
+_ENDED = re.compile(r"[。；;：:！!？?”\"’」』）)…]$")
+_SENTENCE = re.compile(r"[。；，：,;:]")
 # Whitespace the seed really contains: ASCII spaces, full-width spaces, NBSP, tabs.
 _SPACES = re.compile(r"[\s\u3000\u00a0\ufeff]+")
+_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060]")
+
+#: Article number of text outside any article (a preamble, or a body without articles).
+PREAMBLE = 0
 
 
 def chinese_to_int(text: str) -> int:
@@ -65,16 +122,49 @@ def int_to_chinese(number: int) -> str:
     return text + (digits[ones] if ones else "")
 
 
-def make_citation(article: int, item: int | None) -> str:
-    """The citation string of a clause: 第十八条第（七）项, or 第五十九条."""
-    citation = f"第{int_to_chinese(article)}条"
-    return citation if item is None else f"{citation}第（{int_to_chinese(item)}）项"
+def _numeral(number: int) -> str:
+    """Like :func:`int_to_chinese`, falling back to Arabic digits from 1000 on."""
+    return int_to_chinese(number) if 0 < number < 1000 else str(number)
 
 
-def make_clause_id(article: int, item: int | None, document: str | None = None) -> str:
-    """The stable clause id: ``18.7``, ``59``, or ``<document>#18.7``."""
-    local = str(article) if item is None else f"{article}.{item}"
+def make_citation(article: int, item: int | None, paragraph: int | None = None,
+                  preamble: str = "序言") -> str:
+    """The local citation of a clause.
+
+    ``第五十九条``, ``第十八条第（七）项``, ``第十条第二款``, ``第二十五条第二款第（一）项``; for
+    text outside any article (article 0), ``序言`` (or ``preamble``) plus ``第二段`` / ``第（一）项``.
+    """
+    if article == PREAMBLE:
+        citation = preamble + (f"第{_numeral(paragraph)}段" if paragraph else "")
+    else:
+        citation = f"第{_numeral(article)}条" + (f"第{_numeral(paragraph)}款" if paragraph else "")
+    return citation if item is None else f"{citation}第（{_numeral(item)}）项"
+
+
+def make_clause_id(article: int, item: int | None, document: str | None = None,
+                   paragraph: int | None = None, *, first_list: bool = True) -> str:
+    """The stable clause id: ``59``, ``18.7``, ``10-2``, ``49-2.1``, or ``<document>#18.7``.
+
+    Args:
+        article: the article number (0 for text outside any article).
+        item: the item number, or None for a paragraph.
+        document: prefixed as ``<document>#`` when given.
+        paragraph: the paragraph (款) in a multi-paragraph article, else None.
+        first_list: False for items of a later item-bearing paragraph, whose id names
+            the paragraph (``49-2.1``); the first list's items are ``<article>.<item>``.
+    """
+    if item is None:
+        local = str(article) if paragraph is None else f"{article}-{paragraph}"
+    elif paragraph is None or first_list:
+        local = f"{article}.{item}"
+    else:
+        local = f"{article}-{paragraph}.{item}"
     return f"{document}#{local}" if document else local
+
+
+def cite(short_name: str, citation: str) -> str:
+    """The library citation: ``《安全生产法》第十条第二款``."""
+    return f"《{short_name}》{citation}" if short_name else citation
 
 
 @dataclass(frozen=True)
@@ -83,150 +173,355 @@ class ParsedRegulation:
 
     Attributes:
         document: the document id (the file stem).
-        title: the ``# `` title line.
+        title: the title line (``中华人民共和国安全生产法``), or the document id without one.
         clauses: the clauses in text order.
-        problems: lines that could not be placed, as ``"FILE:LINE: message"``.
+        problems: numbering problems, as ``"FILE:LINE: message"``.
+        subtitle: the subtitle line, or "".
+        header: the lines before the body (subtitle included): adoption, amendment and
+            effective dates.
+        headings: the heading structure: 编/章/节 and other headings, and the department
+            headings of duty lists (``自治区公安厅职责：``), in text order.
     """
 
     document: str
     title: str
     clauses: tuple[Clause, ...]
     problems: tuple[str, ...]
+    subtitle: str = ""
+    header: tuple[str, ...] = ()
+    headings: tuple[str, ...] = ()
 
 
 def clean_line(line: str) -> str:
-    """Normalise width (NFKC would also rewrite （）, so only spaces) and trim."""
-    return _SPACES.sub(" ", line).strip()
+    """Normalise width (NFKC would also rewrite （）, so only spaces), drop zero-width characters, trim."""
+    return _SPACES.sub(" ", _ZERO_WIDTH.sub("", line)).strip()
+
+
+@dataclass
+class _Paragraph:
+    chapter: str
+    text: str = ""
+    heading: bool = False
+    style: str = ""
+    items: list[tuple[int, str]] = field(default_factory=list)
+    sub_style: str = ""
+    sub_last: int = 0
+
+
+@dataclass
+class _Article:
+    number: int
+    line: int
+    chapter: str
+    department: str | None = None
+    paragraphs: list[_Paragraph] = field(default_factory=list)
+
+
+def _match_item(line: str) -> tuple[str, int, str, str] | None:
+    """(style, number, marker, text) of an item line, or None."""
+    for style, pattern in _ITEM_STYLES:
+        if m := pattern.match(line):
+            marker = m.group(1)
+            number = _CIRCLED.index(marker) + 1 if style == "circled" else chinese_to_int(marker)
+            return style, number, line[:m.start(2)].strip(), m.group(2).strip()
+    return None
+
+
+def _marker(style: str, number: int) -> str:
+    """How an item number is written in a list of this style: （二）, 二、, 2., ②."""
+    if style == "dun":
+        return f"{_numeral(number)}、"
+    if style == "arabic":
+        return f"{number}."
+    if style == "circled" and 0 < number <= len(_CIRCLED):
+        return _CIRCLED[number - 1]
+    return f"（{_numeral(number)}）"
+
+
+def _looks_like_title(line: str) -> bool:
+    return len(line) <= 60 and not _SENTENCE.search(line) and not _DATE.search(line)
+
+
+def _looks_like_header(line: str) -> bool:
+    return bool(_SUBTITLE.match(line) or _DATE.search(line)) and len(line) <= 300
+
+
+class _Parser:
+    """The line-by-line state of :func:`parse_text`."""
+
+    def __init__(self, document: str, source: str) -> None:
+        self.document = document
+        self.source = source
+        self.title = ""
+        self.subtitle = ""
+        self.header: list[str] = []
+        self.headings: list[str] = []
+        self.problems: list[str] = []
+        self.chapter = ""
+        self.clauses: list[Clause] = []
+        self.article: _Article | None = None
+        self.preamble: _Article | None = None
+        self.last_number = 0
+        self.has_articles = False
+
+    def problem(self, number: int, message: str) -> None:
+        self.problems.append(f"{self.source}:{number}: {message}")
+
+    # Body lines -----------------------------------------------------------------
+    def heading(self, text: str, number: int) -> None:
+        self.flush()
+        self.headings.append(text)
+        if _SECTION.match(text) and self.chapter and not _SECTION.match(self.chapter):
+            return  # a 节 under a 章: clauses keep the chapter
+        self.chapter = text
+
+    def start_article(self, number: int, line_no: int, suffix: str, body: str, raw: str) -> None:
+        current = self.article.number if self.article else 0
+        if suffix or (self.has_articles and number <= self.last_number):
+            # 第X条之一, a repeated or backward number: keep the line as a paragraph.
+            if not suffix:
+                kind = "duplicate article" if number == self.last_number else "out-of-order article"
+                self.problem(line_no, f"{kind} {raw.split()[0][:12]}: kept as a paragraph of "
+                                      f"{make_citation(current, None)}")
+            self.text(raw, line_no)
+            return
+        self.flush()
+        if self.has_articles and number != self.last_number + 1:
+            self.problem(line_no, f"article 第{_numeral(number)}条 follows 第{_numeral(self.last_number)}条")
+        self.has_articles = True
+        self.last_number = number
+        self.article = _Article(number, line_no, self.chapter)
+        if not body:
+            return
+        if _SHARED.search(body):
+            self.article.department = SHARED_DEPARTMENT
+            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True))
+            self.headings.append(body)
+        elif (h := _HEADING.match(body)) and not _NOT_DEPARTMENT.search(h.group(1)):
+            self.article.department = h.group(1).strip()
+            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True))
+            self.headings.append(body)
+        else:
+            self.article.paragraphs.append(_Paragraph(self.chapter, body))
+
+    def _current(self) -> _Article:
+        """The open article, or the one article 0 that gathers all text outside articles."""
+        if self.article is not None:
+            return self.article
+        if self.preamble is None:
+            self.preamble = _Article(PREAMBLE, 0, self.chapter)
+        return self.preamble
+
+    def text(self, line: str, line_no: int) -> None:
+        article = self._current()
+        last = article.paragraphs[-1] if article.paragraphs else None
+        if last is not None and not last.text and not last.items:
+            last.text = line  # an article line without text: this line is its text
+        elif last is not None and last.items and not _ENDED.search(last.items[-1][1]):
+            # A line wrapped inside an item (the item stops mid-sentence): join it back.
+            number, body = last.items[-1]
+            last.items[-1] = (number, body + line)
+        elif last is not None and not last.items and last.text and not last.heading \
+                and not _ENDED.search(last.text):
+            last.text += line  # a paragraph wrapped mid-sentence
+        else:
+            article.paragraphs.append(_Paragraph(self.chapter, line))
+
+    def _continue_list(self, article: _Article, style: str, number: int) -> _Paragraph | None:
+        """The earlier list this item continues, after text paragraphs that belong to its last item.
+
+        ``五、`` after ``四、`` and two plain paragraphs continues the list: those paragraphs
+        are the rest of item 四 (an item with several paragraphs, or a quoted amendment).
+        """
+        for index in range(len(article.paragraphs) - 1, -1, -1):
+            paragraph = article.paragraphs[index]
+            if paragraph.items:
+                continues = (paragraph.style == style and paragraph.items[-1][0] == number - 1) or (
+                    paragraph.sub_style == style and paragraph.sub_last == number - 1)
+                if not continues or index == len(article.paragraphs) - 1:
+                    return None
+                number_before, body = paragraph.items[-1]
+                rest = [p.text for p in article.paragraphs[index + 1:]]
+                paragraph.items[-1] = (number_before, "\n".join([body, *rest]))
+                del article.paragraphs[index + 1:]
+                return paragraph
+            if paragraph.heading:
+                return None
+        return None
+
+    def item(self, style: str, number: int, marker: str, body: str, raw: str, line_no: int) -> None:
+        article = self._current()
+        if not article.paragraphs:
+            article.paragraphs.append(_Paragraph(self.chapter))
+        paragraph = article.paragraphs[-1]
+        if not paragraph.items and number > 1:
+            paragraph = self._continue_list(article, style, number) or paragraph
+        if paragraph.items and style != paragraph.style:
+            # A sub-item (1. inside （一）): it stays in its item, on its own line.
+            last_number, last_text = paragraph.items[-1]
+            paragraph.items[-1] = (last_number, f"{last_text}\n{raw}")
+            paragraph.sub_style, paragraph.sub_last = style, number
+            return
+        if not paragraph.items:
+            paragraph.style = style
+        expected = len(paragraph.items) + 1
+        if any(existing == number for existing, _ in paragraph.items):
+            self.problem(line_no, f"duplicate item {marker}: kept in the item before it")
+            last_number, last_text = paragraph.items[-1]
+            paragraph.items[-1] = (last_number, f"{last_text}\n{raw}")
+            return
+        if number != expected:
+            self.problem(line_no, f"item {marker} where {_marker(style, expected)} was expected")
+        paragraph.items.append((number, body))
+        paragraph.sub_style, paragraph.sub_last = "", 0
+
+    # Output -----------------------------------------------------------------------
+    def flush(self, article: _Article | None = None) -> None:
+        """Turn the open article (or ``article``) into clauses."""
+        if article is None:
+            article, self.article = self.article, None
+        if article is None:
+            return
+        paragraphs = article.paragraphs
+        if not any(p.items or (p.text and not p.heading) for p in paragraphs):
+            if article.number != PREAMBLE:
+                self.problem(article.line, f"第{_numeral(article.number)}条 has no text and no items")
+            return
+        multi = len(paragraphs) > 1
+        first_list = next((i for i, p in enumerate(paragraphs) if p.items), -1)
+        preamble = "序言" if self.has_articles else "正文"
+        for index, paragraph in enumerate(paragraphs):
+            number = index + 1 if multi else None
+            if paragraph.text and not paragraph.heading:
+                self.clauses.append(self._clause(article, paragraph, None, number, paragraph.text, "", True,
+                                                 preamble))
+            for item, body in paragraph.items:
+                lead_in = "" if paragraph.heading else paragraph.text
+                self.clauses.append(self._clause(article, paragraph, item, number, body, lead_in,
+                                                 index == first_list, preamble))
+
+    def _clause(self, article: _Article, source: _Paragraph, item: int | None, paragraph: int | None,
+                text: str, lead_in: str, first_list: bool, preamble: str) -> Clause:
+        return Clause(
+            id=make_clause_id(article.number, item, paragraph=paragraph, first_list=first_list),
+            document=self.document,
+            title=self.title,
+            chapter=source.chapter,
+            article=article.number,
+            item=item,
+            department=article.department,
+            text=text,
+            citation=make_citation(article.number, item, paragraph, preamble),
+            paragraph=paragraph,
+            departments=(article.department,) if article.department else (),
+            lead_in=lead_in,
+        )
 
 
 def parse_text(text: str, document: str, source: str = "<text>") -> ParsedRegulation:
-    """Parse the text of one regulation into clauses.
+    """Parse the text of one regulation into clauses, header and headings.
 
     Args:
-        text: the regulation, one article or item per line.
+        text: the regulation, one paragraph, article or item per line.
         document: the document id recorded on every clause.
         source: the file name used in problem messages.
 
     Returns:
-        The clauses and a list of problems (lines that could not be placed,
-        duplicate or out-of-order numbers, articles with an empty body).
+        The clauses, the header and heading structure, and the problems found
+        (duplicate or out-of-order numbers, articles with an empty body, no clauses).
     """
-    title = ""
-    chapter = ""
-    problems: list[str] = []
-    clauses: list[Clause] = []
-    article: int | None = None
-    department: str | None = None
-    article_text = ""
-    article_line = 0
-    items: list[tuple[int, str, int]] = []
-    seen_articles: set[int] = set()
+    parser = _Parser(document, source)
+    lines = [clean_line(unicodedata.normalize("NFC", raw)) for raw in text.splitlines()]
+    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line]
+    marker = next((i for i, (_, line) in enumerate(numbered) if line == _INFO_END), None)
+    position = 0
+    # Front matter (``---`` … ``---``), as some Markdown exports carry: header.
+    if numbered and numbered[0][1] == "---":
+        end = next((i for i in range(1, len(numbered)) if numbered[i][1] == "---"), None)
+        if end is not None:
+            parser.header.extend(line for _, line in numbered[1:end + 1 - 1])
+            position = end + 1
+    # Title and subtitle.
+    if position < len(numbered):
+        line = numbered[position][1]
+        if m := _HASH.match(line):
+            if not _DIVISION.match(m.group(1)):
+                parser.title = m.group(1).strip()
+                position += 1
+        elif (not _ARTICLE.match(line) and not _match_item(line) and not _BARE_DIVISION.match(line)
+              and _looks_like_title(line)):
+            parser.title = line
+            position += 1
+    if parser.title and position < len(numbered):
+        line = numbered[position][1]
+        m = _HASH.match(line)
+        if m and not _DIVISION.match(m.group(1)):
+            parser.subtitle = m.group(1).strip()
+        elif _SUBTITLE.match(line) and not _match_item(line):
+            parser.subtitle = line
+        if parser.subtitle:
+            parser.header.append(parser.subtitle)
+            position += 1
+    # Header: up to the INFO END marker, or, without one, the dated lines before the body.
+    if marker is not None and marker >= position:
+        parser.header.extend(line for _, line in numbered[position:marker] if not _COMMENT.match(line))
+        position = marker + 1
+    else:
+        while position < len(numbered) and _looks_like_header(numbered[position][1]) \
+                and not _ARTICLE.match(numbered[position][1]) and not _match_item(numbered[position][1]):
+            parser.header.append(numbered[position][1])
+            position += 1
 
-    def flush() -> None:
-        if article is None:
-            return
-        if items:
-            for number, body, _ in items:
-                clauses.append(_clause(document, title, chapter, article, number, department, body))
-        elif article_text:
-            clauses.append(_clause(document, title, chapter, article, None, department, article_text))
-        else:
-            problems.append(f"{source}:{article_line}: 第{int_to_chinese(article)}条 has no text and no items")
-
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = clean_line(unicodedata.normalize("NFC", raw))
-        if not line:
+    for number, line in numbered[position:]:
+        if _COMMENT.match(line):
             continue
-        if m := _CHAPTER.match(line):
-            flush()
-            article, items, article_text, department = None, [], "", None
-            chapter = clean_line(m.group(1))
+        if m := _HASH.match(line):
+            if m.group(1):
+                parser.heading(clean_line(m.group(1)), number)
             continue
-        if m := _TITLE.match(line):
-            if title:
-                problems.append(f"{source}:{number}: a second title line: {line[:40]}")
-            else:
-                title = m.group(1).strip()
+        if _BARE_DIVISION.match(line):
+            parser.heading(line, number)
             continue
         if m := _ARTICLE.match(line):
-            flush()
-            article = chinese_to_int(m.group(1))
-            article_line = number
-            items = []
-            body = m.group(2).strip()
-            if article in seen_articles:
-                problems.append(f"{source}:{number}: duplicate article 第{m.group(1)}条")
-            elif seen_articles and article != max(seen_articles) + 1:
-                problems.append(
-                    f"{source}:{number}: article 第{m.group(1)}条 follows 第{int_to_chinese(max(seen_articles))}条"
-                )
-            seen_articles.add(article)
-            if _SHARED.search(body):
-                department, article_text = SHARED_DEPARTMENT, ""
-            elif h := _HEADING.match(body):
-                department, article_text = h.group(1).strip(), ""
-            else:
-                department, article_text = None, body
-            continue
-        if m := _ITEM.match(line):
-            if article is None:
-                problems.append(f"{source}:{number}: item outside any article: {line[:40]}")
+            article_number = chinese_to_int(m.group(1))
+            suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
+            # Without a space, 第X条 starts an article only where the numbering expects one.
+            if space or not body or article_number == parser.last_number + 1:
+                parser.start_article(article_number, number, suffix, body, line)
                 continue
-            item = chinese_to_int(m.group(1))
-            expected = len(items) + 1
-            if item != expected:
-                problems.append(
-                    f"{source}:{number}: item （{m.group(1)}） where （{int_to_chinese(expected)}） was expected")
-            if any(existing == item for existing, _, _ in items):
-                continue
-            items.append((item, m.group(2).strip(), number))
+        if found := _match_item(line):
+            style, item_number, item_marker, body = found
+            parser.item(style, item_number, item_marker, body, line, number)
             continue
-        if article is not None and not items and article_text:
-            # A wrapped article paragraph: join it to the article text.
-            article_text = f"{article_text}{line}"
-            continue
-        problems.append(f"{source}:{number}: cannot place this line: {line[:60]}")
-    flush()
-    if not clauses:
-        problems.append(f"{source}: no articles found (expected lines like '第一条 ...')")
-    return ParsedRegulation(document=document, title=title or document, clauses=tuple(clauses),
-                            problems=tuple(problems))
-
-
-def _clause(document: str, title: str, chapter: str, article: int, item: int | None,
-            department: str | None, text: str) -> Clause:
-    return Clause(
-        id=make_clause_id(article, item),
+        parser.text(line, number)
+    parser.flush()
+    if parser.preamble is not None:
+        articles = parser.clauses
+        parser.clauses = []
+        parser.flush(parser.preamble)
+        parser.clauses.extend(articles)
+    if not parser.clauses:
+        parser.problems.append(f"{source}: no articles found (expected lines like '第一条 ...')")
+    return ParsedRegulation(
         document=document,
-        title=title,
-        chapter=chapter,
-        article=article,
-        item=item,
-        department=department,
-        text=text,
-        citation=make_citation(article, item),
+        title=parser.title or document,
+        clauses=tuple(replace(c, title=parser.title or document) for c in parser.clauses),
+        problems=tuple(parser.problems),
+        subtitle=parser.subtitle,
+        header=tuple(parser.header),
+        headings=tuple(parser.headings),
     )
 
 
 def read_regulation(path: Path) -> ParsedRegulation:
-    """Read and parse one regulation file.
+    """Read and parse one regulation file (any format :mod:`retriever.readers` supports).
 
     Raises:
-        SeedError: the file is unreadable, not UTF-8 text, or holds no articles.
+        SeedError: the file is unreadable, not text, or holds no articles.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SeedError(f"cannot read seed file {path}: {exc.strerror}.", "Check the path and permissions.") from exc
-    if b"\x00" in data:
-        raise SeedError(f"seed file {path} is binary, not a text regulation.",
-                        "Remove it from the seeds folder or replace it with UTF-8 text.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SeedError(f"seed file {path} is not valid UTF-8 (byte {exc.start}).",
-                        "Convert it to UTF-8, e.g. `iconv -f GBK -t UTF-8`.") from exc
-    parsed = parse_text(text, document=path.stem, source=str(path))
+    from retriever.readers import read_document
+
+    parsed = parse_text(read_document(path), document=path.stem, source=str(path))
     if not parsed.clauses:
         raise SeedError(f"seed file {path} holds no articles: {'; '.join(parsed.problems)}",
                         "A regulation needs lines such as '第一条 ...' (see seeds/ for the expected shape).")
@@ -234,38 +529,29 @@ def read_regulation(path: Path) -> ParsedRegulation:
 
 
 def seed_files(seeds_dir: Path) -> list[Path]:
-    """The regulation files in a seeds folder (``*.txt``, sorted by name).
+    """The regulation files in a library folder, recursively, sorted by relative path.
+
+    A thin wrapper over :func:`retriever.library.library_files` (unknown extensions
+    are skipped).
 
     Raises:
-        SeedError: the folder is missing or holds no ``.txt`` file.
+        SeedError: the folder is missing or holds no supported file.
     """
-    if not seeds_dir.is_dir():
-        raise SeedError(f"seeds folder {seeds_dir} does not exist.",
-                        "Pass --seeds with the folder that holds the regulation .txt files.")
-    files = sorted(p for p in seeds_dir.glob("*.txt") if p.is_file())
-    if not files:
-        raise SeedError(f"seeds folder {seeds_dir} holds no .txt regulation.",
-                        "Copy the regulation files (UTF-8 text) into it.")
-    return files
+    from retriever.library import library_files
+
+    return [path for path, _ in library_files([seeds_dir])[0]]
 
 
 def parse_corpus(seeds_dir: Path) -> tuple[list[Clause], list[str]]:
     """Parse every regulation in a folder into one clause list.
 
-    With several documents, ids are prefixed ``<document>#``.
+    A thin wrapper over :func:`retriever.library.load_library`. With several
+    documents, ids are prefixed ``<document>#``.
 
     Returns:
         The clauses and every problem found, each naming its file and line.
     """
-    parsed = [read_regulation(path) for path in seed_files(seeds_dir)]
-    prefix = len(parsed) > 1
-    clauses: list[Clause] = []
-    problems: list[str] = []
-    for regulation in parsed:
-        problems.extend(regulation.problems)
-        for clause in regulation.clauses:
-            if prefix:
-                clause = Clause(**{**clause.__dict__,
-                                   "id": make_clause_id(clause.article, clause.item, regulation.document)})
-            clauses.append(clause)
-    return clauses, problems
+    from retriever.library import load_library
+
+    library = load_library([seeds_dir])
+    return list(library.clauses), list(library.problems)

@@ -100,6 +100,7 @@ class Clause:
     citation: str
     paragraph: int | None = None
     departments: tuple[str, ...] = ()
+    lead_in: str = ""
 
 
 @dataclass(frozen=True)

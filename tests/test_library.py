@@ -1,0 +1,153 @@
+"""Library loader: the folder walk, Document records, superseded versions, library.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retriever.errors import SeedError
+from retriever.library import infer_region, load_library, short_name
+from retriever.parse import parse_corpus, seed_files
+
+from .conftest import ROOT, SEED_FILE, SEEDS
+
+SAMPLE = ROOT.parent / "shared" / "corpora" / "safety-sample"
+
+LAW = ("# 中华人民共和国测试法\n\n2021年6月10日 第十三届全国人民代表大会常务委员会通过\n\n"
+       "<!-- INFO END -->\n\n第一条 甲。\n")
+
+
+def test_seed_library_is_one_provincial_duty_list() -> None:
+    library = load_library(SEEDS)
+    assert len(library.documents) == 1
+    seed = library.documents[0]
+    assert seed.id == SEED_FILE.stem
+    assert seed.title.startswith("自治区管行业必须管安全")
+    assert seed.role == "duty_list"
+    assert seed.region == "新疆维吾尔自治区"  # the title says 自治区; the text names it
+    assert seed.level == "provincial"
+    assert seed.format == "txt"
+    assert seed.source == SEED_FILE.name
+    assert len(seed.sha256) == 64
+    assert len(library.clauses) == 298
+    assert library.clauses[0].id == "1"  # one document: no prefix
+    assert library.problems == () and library.warnings == ()
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason="../shared/corpora is not checked out beside the repo")
+def test_safety_sample_documents(tmp_path: Path) -> None:
+    library = load_library([SAMPLE, SEEDS])
+    assert len(library.documents) == 16
+    assert library.problems == ()
+    safety = library.document("安全生产法(2021-06-10)")
+    assert (safety.title, safety.short_name, safety.level, safety.region) == (
+        "中华人民共和国安全生产法", "安全生产法", "national", None)
+    assert safety.version_date == "2021-06-10"
+    assert safety.role == "law"
+    assert safety.format == "md"
+    assert safety.header[0].startswith("2002年6月29日")
+    assert {d.level for d in library.documents if d.id != SEED_FILE.stem} == {"national"}
+    assert {d.role for d in library.documents} == {"law", "duty_list"}
+    ids = [c.id for c in library.clauses]
+    assert "安全生产法(2021-06-10)#10-2" in ids
+    assert f"{SEED_FILE.stem}#30.6" in ids
+    assert len(ids) == len(set(ids))
+
+
+def test_superseded_versions_and_header_dates(tmp_path: Path) -> None:
+    (tmp_path / "测试法(2010-01-01).md").write_text(LAW, encoding="utf-8")
+    (tmp_path / "测试法(2021-06-10).md").write_text(LAW, encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "测试法.md").write_text(LAW.replace("2021年6月10日", "2005年1月1日"), encoding="utf-8")
+    library = load_library(tmp_path)
+    documents = {d.id: d for d in library.documents}
+    assert documents["测试法"].version_date == "2005-01-01"  # no file-name date: the header's latest
+    assert documents["测试法"].source == "sub/测试法.md"
+    assert documents["测试法(2010-01-01)"].superseded_by == "测试法(2021-06-10)"
+    assert documents["测试法"].superseded_by == "测试法(2021-06-10)"
+    assert documents["测试法(2021-06-10)"].superseded_by is None
+    assert [c.id for c in library.clauses] == ["测试法#1", "测试法(2010-01-01)#1", "测试法(2021-06-10)#1"]
+
+
+def test_unknown_extensions_warn_once_each(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
+    (tmp_path / "scan.tiff").write_bytes(b"II*\x00")
+    (tmp_path / ".hidden.txt").write_text("第一条 乙。\n", encoding="utf-8")
+    library = load_library(tmp_path)
+    assert [d.id for d in library.documents] == ["a"]
+    assert len(library.warnings) == 1
+    assert "scan.tiff: skipped, .tiff extension is not a supported format" in library.warnings[0]
+    assert [p.name for p in seed_files(tmp_path)] == ["a.txt"]
+
+
+def test_same_stem_twice_is_an_error_naming_both(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "a.md").write_text("第一条 乙。\n", encoding="utf-8")
+    with pytest.raises(SeedError, match="two files have the document id 'a'") as info:
+        load_library(tmp_path)
+    assert "a.txt" in info.value.message and "a.md" in info.value.message
+    assert "rename" in info.value.hint
+
+
+def test_library_toml_overrides(tmp_path: Path) -> None:
+    (tmp_path / "local" / "北京").mkdir(parents=True)
+    (tmp_path / "local" / "北京" / "条例.md").write_text("# 某条例\n第一条 甲。\n", encoding="utf-8")
+    (tmp_path / "规定.md").write_text("# 自治区某规定\n第一条 乙。\n", encoding="utf-8")
+    (tmp_path / "library.toml").write_text(
+        'region = "新疆维吾尔自治区"\n'
+        '[folders."local/北京"]\nregion = "北京市"\nlevel = "provincial"\npriority = 2\n'
+        '[documents."规定"]\nrole = "duty_list"\n', encoding="utf-8")
+    library = load_library(tmp_path)
+    documents = {d.id: d for d in library.documents}
+    assert library.region == "新疆维吾尔自治区"
+    beijing = documents["条例"]
+    assert (beijing.region, beijing.level, beijing.priority) == ("北京市", "provincial", 2)
+    assert documents["规定"].role == "duty_list"
+    assert documents["规定"].region == "新疆维吾尔自治区"  # a bare 自治区 title takes the home region
+    assert [c.id for c in library.clauses] == ["条例#1", "规定#1"]
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ('home = "x"\n', "unknown key\\(s\\) home"),
+    ('[documents."a"]\nrank = 1\n', "unknown key\\(s\\) rank"),
+    ('[documents."a"]\nrole = "manual"\n', "role 'manual' is not one of"),
+    ('[folders."x"]\nlevel = "county"\n', "level 'county' is not one of"),
+    ('[documents."a"]\npriority = "high"\n', "priority must be an integer"),
+    ("region = \n", "not valid TOML"),
+])
+def test_library_toml_errors_say_what_to_fix(tmp_path: Path, config: str, message: str) -> None:
+    (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
+    (tmp_path / "library.toml").write_text(config, encoding="utf-8")
+    with pytest.raises(SeedError, match=message) as info:
+        load_library(tmp_path)
+    assert info.value.hint
+
+
+def test_parse_corpus_wraps_the_library(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# 甲规定\n第一条 甲。\n第二条 乙。\n\n丙。\n", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("第一条 乙职责：\n（一）乙的一项。\n", encoding="utf-8")
+    clauses, problems = parse_corpus(tmp_path)
+    assert problems == []
+    assert [c.id for c in clauses] == ["a#1", "a#2-1", "a#2-2", "b#1.1"]
+
+
+@pytest.mark.parametrize(("title", "region"), [
+    ("北京市安全生产条例", "北京市"),
+    ("深圳经济特区安全生产监督管理条例", "深圳经济特区"),
+    ("浙江省消防条例", "浙江省"),
+    ("杭州市城市绿化管理条例", "杭州市"),
+    ("山东省青岛市某条例", "青岛市"),
+    ("新疆维吾尔自治区安全生产条例", "新疆维吾尔自治区"),
+    ("中华人民共和国安全生产法", None),
+    ("安全生产许可证条例", None),
+])
+def test_region_from_title(title: str, region: str | None) -> None:
+    assert infer_region(title) == region
+
+
+def test_short_names_keep_places() -> None:
+    assert short_name("中华人民共和国安全生产法") == "安全生产法"
+    assert short_name("北京市安全生产条例") == "北京市安全生产条例"
+    assert short_name("《消防法》") == "消防法"
