@@ -18,6 +18,7 @@ An optional ``library.toml`` in a folder's root overrides what is inferred::
     region = "新疆维吾尔自治区"
     level = "provincial"                # national | provincial | city | unknown
     priority = 1                        # an integer ranking nudge (default 0)
+    short_name = "…"                    # the name citations use (default: from the title)
 
     [folders."local/北京"]               # every document under this relative folder
     region = "北京市"
@@ -46,7 +47,7 @@ from retriever.records import LEVELS, ROLES, Clause, Document, Level, Role
 CONFIG_NAME = "library.toml"
 
 _CONFIG_KEYS = {"region", "documents", "folders"}
-_OVERRIDE_KEYS = {"role", "region", "level", "priority"}
+_OVERRIDE_KEYS = {"role", "region", "level", "priority", "short_name"}
 
 #: Provinces, autonomous regions, municipalities and SARs: full name ← short forms.
 PROVINCES: dict[str, tuple[str, ...]] = {
@@ -372,6 +373,8 @@ def _check_overrides(where: str, overrides: dict[str, Any]) -> None:
     if "level" in overrides and overrides["level"] not in LEVELS:
         raise SeedError(f"{where}: level {overrides['level']!r} is not one of {', '.join(LEVELS)}.",
                         "Use one of those levels.")
+    if "short_name" in overrides and (not isinstance(overrides["short_name"], str) or not overrides["short_name"]):
+        raise SeedError(f"{where}: short_name must be a non-empty string.", "Quote the name, e.g. short_name = \"…\".")
     if "region" in overrides and not isinstance(overrides["region"], str):
         raise SeedError(f"{where}: region must be a string.", "Quote the region name.")
     if "priority" in overrides and (not isinstance(overrides["priority"], int)
@@ -396,6 +399,8 @@ def _apply(document: Document, settings: _Settings, relative: str) -> Document:
         changes["region"] = merged["region"]
     if "priority" in merged:
         changes["priority"] = merged["priority"]
+    if "short_name" in merged:
+        changes["short_name"] = merged["short_name"]
     return replace(document, **changes)
 
 

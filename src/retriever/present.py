@@ -101,7 +101,8 @@ def format_answer(answer: Answer, *, width: int = 100) -> str:
     """A human-readable answer: departments first, then the cited clauses."""
     lines: list[str] = [f"问题：{answer.query}", *answer.notes]
     if not answer.in_scope:
-        lines.append("⚠ 本规定中没有直接回答这个问题的条款；以下仅为最接近的条款，供参考。")
+        where = "库内法规" if any("#" in hit.clause.id for hit in answer.hits) else "本规定"
+        lines.append(f"⚠ {where}中没有直接回答这个问题的条款；以下仅为最接近的条款，供参考。")
     elif answer.departments:
         lines.append("负责部门：")
         for rank, dep in enumerate(answer.departments, start=1):

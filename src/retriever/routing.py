@@ -162,6 +162,8 @@ def tier(document: Document, region: str | None) -> int:
     """How specific ``document`` is for a question asked in ``region`` (lower is more specific)."""
     if document.level == "national" or not document.region:
         return TIER_NATIONAL
+    if not region:  # no home region: every region's documents apply, duty lists first
+        return TIER_DUTY_LIST if document.role == "duty_list" else TIER_LOCAL
     if region and applies_in(document.region, region):
         return TIER_DUTY_LIST if document.role == "duty_list" else TIER_LOCAL
     return TIER_OTHER_REGION

@@ -103,6 +103,7 @@ class SearchSettings:
             region: the region's duty lists, its local regulations, national laws, others.
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
+        priority_step: added per point of a document's ``priority`` in ``library.toml``.
         region: the home region (default: ``RETRIEVER_REGION``, else the library's).
     """
 
@@ -118,6 +119,7 @@ class SearchSettings:
     named_document_boost: float = 0.5
     tier_boosts: tuple[float, float, float, float] = (0.12, 0.06, 0.0, 0.0)
     duty_list_share: float = 0.75
+    priority_step: float = 0.05
     region: str | None = None
 
 
@@ -433,6 +435,9 @@ class Searcher:
                 scores = scores + np.asarray(s.tier_boosts, dtype=np.float64)[scope.tiers[self._row_document]]
                 for document_id in scope.named:
                     scores[self._document_rows[document_id]] += s.named_document_boost
+                for document_id, doc in self.documents.items():
+                    if doc.priority:
+                        scores[self._document_rows[document_id]] += s.priority_step * doc.priority
             allowed_dense = dense[self._allowed_rows(scope)]
             in_scope = self._in_scope(analysis, allowed_dense if allowed_dense.size else dense)
         scores = np.asarray(scores, dtype=np.float64)
@@ -475,12 +480,14 @@ class Searcher:
         documents = [d for d in self._documents if not scope.named or d in scope.named]
         # The most specific document first (the home region's duty list, then local, then national).
         documents.sort(key=lambda d: int(scope.tiers[self._documents.index(d)]))
-        rows: list[int] = []
         exact = False
+        per_document: list[list[int]] = []
         holders: list[str] = []
         for document_id in documents:
             in_article = [r for r in self._document_rows[document_id]
                           if allowed[r] and self.clauses[r].article == article]
+            if department is not None:
+                in_article = [r for r in in_article if department in self._departments_of(self.clauses[r])]
             if not in_article:
                 continue
             holders.append(document_id)
@@ -488,12 +495,15 @@ class Searcher:
                       if (item is None or self.clauses[r].item == item)
                       and (paragraph is None or (self.clauses[r].paragraph or 1) == paragraph)]
             exact = exact or (bool(wanted) and (item is not None or paragraph is not None))
-            rows.extend(wanted)
-            rows.extend(r for r in in_article if r not in rows)
-        if department is not None:
-            rows = [r for r in rows if department in self._departments_of(self.clauses[r])]
-        if not rows:
+            per_document.append(wanted + [r for r in in_article if r not in wanted])
+        if not per_document:
             return None
+        # Grouped by document, most specific first, with room for every document's article within k.
+        share = max(1, k // len(per_document))
+        rows = [r for group in per_document for r in group[:share]]
+        position = {r: (g, i) for g, group in enumerate(per_document) for i, r in enumerate(group)}
+        rows = sorted(rows + [r for group in per_document for r in group[share:]][:max(0, k - len(rows))],
+                      key=position.__getitem__)
         notes = _notes(analysis) + scope.notes
         if (item is not None or paragraph is not None) and not exact:
             asked = (f"第{int_to_chinese(paragraph)}款" if paragraph else "") + (

@@ -120,8 +120,8 @@ def corpus_fingerprint(seeds: Seeds) -> dict[str, Any]:
     total = hashlib.sha256()
     files, _ = library_files(seed_roots(seeds))
     roots = seed_roots(seeds)
-    extra = [(r, r / "library.toml") for r in roots if (r / "library.toml").is_file()]
-    for folder, path in [*files, *extra]:
+    extra = [(r / "library.toml", r) for r in roots if (r / "library.toml").is_file()]
+    for path, folder in [*files, *extra]:
         digest = sha256_file(path)
         name = path.relative_to(folder).as_posix()
         if len(roots) > 1:
