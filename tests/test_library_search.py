@@ -1,0 +1,133 @@
+"""A library of documents: routing by named document, place and citation, filters, versions, rebuilds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from retriever.errors import QueryError
+from retriever.lexicon import load_lexicon
+from retriever.present import answer_to_dict, format_answer
+from retriever.search import Searcher, open_searcher
+from retriever.segment import Segmenter
+from retriever.store import build_index
+
+from .conftest import SEEDS, FakeEmbedder
+
+SAMPLE = SEEDS.parent.parent / "shared" / "corpora" / "safety-sample"
+SEED_ID = "000_0181f60559a07f58"
+WORK_SAFETY = "安全生产法(2021-06-10)"
+
+pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"{SAMPLE} is not there (shared corpora missing)")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    root = tmp_path_factory.mktemp("library") / "index"
+    return open_searcher(root, seeds_dir=[SEEDS, SAMPLE], embedder=FakeEmbedder(), build_if_missing=True)
+
+
+def test_the_library_holds_every_document_with_its_facts(library: Searcher) -> None:
+    documents = {d.id: d for d in library.document_list()}
+    assert len(documents) == 16
+    assert documents[SEED_ID].role == "duty_list"
+    assert documents[SEED_ID].region == "新疆维吾尔自治区"
+    assert documents[WORK_SAFETY].title == "中华人民共和国安全生产法"
+    assert documents[WORK_SAFETY].short_name == "安全生产法"
+    assert documents[WORK_SAFETY].level == "national"
+    assert library.home_region == "新疆维吾尔自治区"
+    assert all("#" in c.id for c in library.clauses)
+
+
+def test_a_named_document_and_article_answer_first(library: Searcher) -> None:
+    answer = library.search("安全生产法第十条", 5)
+    assert answer.route == "citation"
+    assert answer.hits[0].clause.document == WORK_SAFETY
+    assert answer.hits[0].clause.article == 10
+    assert {h.clause.document for h in answer.hits} == {WORK_SAFETY}
+    assert answer_to_dict(answer)["hits"][0]["citation"] == "《安全生产法》第十条第一款"
+
+
+def test_a_paragraph_citation(library: Searcher) -> None:
+    answer = library.search("安全生产法第十条第二款", 3)
+    assert answer.hits[0].clause.id == f"{WORK_SAFETY}#10-2"
+
+
+def test_an_article_without_a_document_is_shown_for_every_document(library: Searcher) -> None:
+    answer = library.search("第十条", 20)
+    documents = [h.clause.document for h in answer.hits]
+    assert documents[0] == SEED_ID  # the home region's duty list first
+    assert len(set(documents)) > 3
+    # grouped: each document's clauses are contiguous
+    assert len(set(documents)) == len([d for i, d in enumerate(documents) if i == 0 or documents[i - 1] != d])
+    assert any("多部法规都有第十条" in note for note in answer.notes)
+
+
+def test_filters_by_document_and_level(library: Searcher) -> None:
+    answer = library.search("谁负责监督管理", 10, document=WORK_SAFETY)
+    assert {h.clause.document for h in answer.hits} == {WORK_SAFETY}
+    answer = library.search("谁负责监督管理", 10, level="national")
+    assert SEED_ID not in {h.clause.document for h in answer.hits}
+    with pytest.raises(QueryError, match="unknown document"):
+        library.search("谁负责", 5, document="没有这部法")
+    with pytest.raises(QueryError, match="unknown level"):
+        library.search("谁负责", 5, level="galactic")
+
+
+def test_another_region_without_a_duty_list_falls_back_to_national_laws(library: Searcher) -> None:
+    answer = library.search("网吧的安全检查归哪个部门？", 10, region="北京市")
+    assert SEED_ID not in {h.clause.document for h in answer.hits}
+    assert any("未载入北京市的职责清单" in note for note in answer.notes)
+    asked = library.search("在北京开网吧，安全检查归哪个部门？", 10)
+    assert SEED_ID not in {h.clause.document for h in asked.hits}
+
+
+def test_a_regulation_not_in_the_library_is_out_of_scope(library: Searcher) -> None:
+    answer = library.search("食品安全法规定谁负责学校食堂？", 5)
+    assert not answer.in_scope
+    assert any("本库未收录《食品安全法》" in note for note in answer.notes)
+    assert "库内法规中没有直接回答" in format_answer(answer)
+
+
+def test_law_clauses_carry_the_bodies_they_make_responsible(library: Searcher) -> None:
+    clause = library.clause(f"{WORK_SAFETY}#10-1")
+    assert any("应急管理部门" in body for body in clause.departments)
+    seed = library.clause(f"{SEED_ID}#30.6")
+    assert seed.departments == ("自治区文化和旅游厅",)
+
+
+def test_superseded_versions_are_left_out_unless_asked(tmp_path: Path) -> None:
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    old = folder / "消防法(2019-04-23).md"
+    new = folder / "消防法(2021-04-29).md"
+    text = (SAMPLE / "消防法(2021-04-29).md").read_text(encoding="utf-8")
+    new.write_text(text, encoding="utf-8")
+    old.write_text(text.replace("第二条 消防工作", "第二条 旧版消防工作"), encoding="utf-8")
+    searcher = open_searcher(tmp_path / "index", seeds_dir=folder, embedder=FakeEmbedder(), build_if_missing=True)
+    documents = {d.id: d for d in searcher.document_list()}
+    assert documents[old.stem].superseded_by == new.stem
+    assert {h.clause.document for h in searcher.search("消防工作的方针", 10).hits} == {new.stem}
+    both = searcher.search("消防工作的方针", 10, include_superseded=True)
+    assert old.stem in {h.clause.document for h in both.hits}
+
+
+def test_changing_one_document_re_embeds_only_its_clauses(tmp_path: Path) -> None:
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    for name in ("消防法(2021-04-29).md", "矿山安全法(2009-08-27).md"):
+        shutil.copy(SAMPLE / name, folder / name)
+    lexicon = load_lexicon()
+    segmenter = Segmenter(lexicon.user_words())
+    root = tmp_path / "index"
+    first = build_index(folder, root, FakeEmbedder(), lexicon, segmenter)
+    assert first["counts"]["units_embedded"] >= 0.95 * first["counts"]["units"]  # repeated texts are embedded once
+    mine = folder / "矿山安全法(2009-08-27).md"
+    mine.write_text(mine.read_text(encoding="utf-8").replace("第二条 在中华人民共和国", "第二条 在我国"),
+                    encoding="utf-8")
+    second = build_index(folder, root, FakeEmbedder(), lexicon, segmenter)
+    assert 0 < second["counts"]["units_embedded"] <= 3
+    assert {d["id"] for d in second["library"]["documents"]} == {"消防法(2021-04-29)", "矿山安全法(2009-08-27)"}
+    assert all(len(d["sha256"]) == 64 for d in second["library"]["documents"])
