@@ -302,17 +302,21 @@ class Searcher:
         analysis = self.analyze(text)
         scope = self._scope(analysis, document, region, level, include_superseded)
         notes = _notes(analysis) + scope.notes
-        if mode == "full":
+        # A regulation the library does not hold: nothing here answers for it.
+        unknown = bool(analysis.mention.unknown_names and not analysis.mention.documents)
+        missing_citation = False
+        if mode == "full" and not unknown:
             if analysis.citation is not None:
                 answer = self._answer_citation(query, analysis, k, department, scope)
                 if answer is not None:
                     return answer
+                missing_citation = self.is_library
                 notes += (f"{'所选法规' if self.is_library else '本规定'}中没有{make_citation(*analysis.citation)}，"
                           "以下为按问题检索的结果。",)
             if department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
         scores, in_scope = self._retrieve(analysis, mode, department, scope)
-        if mode == "full" and analysis.mention.unknown_names and not analysis.mention.documents:
+        if mode == "full" and (unknown or missing_citation):
             in_scope = False
         answer = self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search", scope=scope)
         return answer if answer.notes == notes else replace(answer, notes=notes)
