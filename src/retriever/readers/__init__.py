@@ -1,7 +1,14 @@
 """Document files → plain text, one reader per format.
 
 The structure parser (:mod:`retriever.parse`) never knows which format its lines came
-from: every reader returns the document's text with one paragraph per line.
+from: every reader returns the document's text with one paragraph per line, headings the
+format marks as such written as ``#`` lines. Each format is one module satisfying
+:class:`retriever.readers.base.Reader` (``suffixes`` and ``read``):
+
+- :mod:`~retriever.readers.txt` — UTF-8 plain text, unchanged;
+- :mod:`~retriever.readers.markdown` — Markdown, inline syntax stripped, structure kept;
+- :mod:`~retriever.readers.docx` — Word .docx (python-docx): paragraphs, headings, tables;
+- :mod:`~retriever.readers.pdf` — PDF text layer (pdfplumber), repaired by :mod:`retriever.repair`.
 """
 
 from __future__ import annotations
@@ -9,33 +16,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from retriever.errors import SeedError
+from retriever.readers import docx, markdown, pdf, txt
+from retriever.readers.base import Reader
+from retriever.repair import fold_radicals
+
+READERS: tuple[Reader, ...] = (txt, markdown, docx, pdf)
+_BY_SUFFIX: dict[str, Reader] = {suffix: reader for reader in READERS for suffix in reader.suffixes}
 
 #: File extensions a library folder may hold, lower case.
-SUPPORTED = (".txt", ".md")
+SUPPORTED = tuple(_BY_SUFFIX)
 
 
 def read_document(path: Path) -> str:
-    """The text of one document file, one paragraph per line.
+    """The text of one document file, one paragraph per line, radicals folded.
 
     Raises:
-        SeedError: the file is unreadable, of an unsupported format, or not text.
+        SeedError: the file is unreadable, of an unsupported format, or damaged; the
+            message says what is wrong and what to do.
     """
     suffix = path.suffix.lower()
-    if suffix not in SUPPORTED:
+    reader = _BY_SUFFIX.get(suffix)
+    if reader is None:
         raise SeedError(f"{path} is a {suffix or 'extension-less'} file; supported formats: {', '.join(SUPPORTED)}.",
                         "Convert it to one of those formats or remove it from the folder.")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SeedError(f"cannot read seed file {path}: {exc.strerror}.", "Check the path and permissions.") from exc
-    if b"\x00" in data:
-        raise SeedError(f"seed file {path} is binary, not a text regulation.",
-                        "Remove it from the seeds folder or replace it with UTF-8 text.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SeedError(f"seed file {path} is not valid UTF-8 (byte {exc.start}).",
-                        "Convert it to UTF-8, e.g. `iconv -f GBK -t UTF-8`.") from exc
+    return fold_radicals(reader.read(path))
 
 
-__all__ = ["SUPPORTED", "read_document"]
+__all__ = ["READERS", "SUPPORTED", "Reader", "read_document"]

@@ -1,0 +1,137 @@
+"""PDF with a text layer (``.pdf``) through pdfplumber; no OCR.
+
+pdfplumber gives each character's font size and position, which the repair step needs:
+a line that reaches the right edge of the text block was wrapped, an indented line opens
+a paragraph, and a line set larger than the body is a heading. This module turns the
+geometry into :class:`retriever.repair.Line` hints; :mod:`retriever.repair` does the rest
+(page numbers and running heads, radicals, joining).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retriever.errors import SeedError
+from retriever.readers.base import read_bytes
+from retriever.repair import Line, repair_pages
+
+suffixes: tuple[str, ...] = (".pdf",)
+
+#: A line whose size exceeds the body's by more than this (points) is a heading.
+HEADING_STEP = 1.0
+#: A line ending within this many characters of the right edge is treated as wrapped (CJK
+#: line breaking may leave up to one character short, and Latin digits are narrower).
+FULL_SLACK = 2.0
+#: A line starting this many characters right of the left edge is indented.
+INDENT_MIN = 0.5
+
+
+@dataclass(frozen=True)
+class _RawLine:
+    text: str
+    x0: float
+    x1: float
+    size: float
+
+
+@contextmanager
+def _quiet_pdfminer() -> Iterator[None]:
+    """pdfminer logs a warning per glyph for some embedded fonts; they say nothing to a user."""
+    logger = logging.getLogger("pdfminer")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _raw_lines(page: Any) -> list[_RawLine]:
+    lines = []
+    for line in page.extract_text_lines(return_chars=True, keep_blank_chars=False):
+        chars = [c for c in line["chars"] if c["text"].strip()]
+        if not chars:
+            continue
+        sizes = Counter(round(float(c["size"]) * 2) / 2 for c in chars)
+        lines.append(_RawLine(text=line["text"], x0=float(line["x0"]), x1=float(line["x1"]),
+                              size=sizes.most_common(1)[0][0]))
+    return lines
+
+
+def text_block(lines: list[_RawLine]) -> tuple[float, float]:
+    """The left and right edges of the text block, robust to a stray line past a margin.
+
+    Left: the smallest start shared by two lines or more. Right: the commonest end among the
+    long lines (a wrapped line ends there; a line can overflow it by a punctuation mark).
+    """
+    starts = Counter(round(line.x0) for line in lines)
+    shared = [x for x, count in starts.items() if count >= 2]
+    left = float(min(shared)) if shared else min(line.x0 for line in lines)
+    widest = max(line.x1 for line in lines)
+    ends = Counter(round(line.x1) for line in lines if line.x1 - left >= 0.8 * (widest - left))
+    return left, float(ends.most_common(1)[0][0])
+
+
+def layout_lines(pages: list[list[_RawLine]]) -> list[list[Line]]:
+    """Geometry → layout hints, measured against the body text of the whole document."""
+    weights: Counter[float] = Counter()
+    for page in pages:
+        for line in page:
+            weights[line.size] += len(line.text)
+    if not weights:
+        return [[] for _ in pages]
+    body = weights.most_common(1)[0][0]
+    body_lines = [line for page in pages for line in page if abs(line.size - body) < HEADING_STEP]
+    left, right = text_block(body_lines)
+    levels = sorted({line.size for page in pages for line in page if line.size > body + HEADING_STEP}, reverse=True)
+    out = []
+    for page in pages:
+        out.append([
+            Line(text=line.text,
+                 full=line.x1 >= right - FULL_SLACK * line.size,
+                 indented=line.x0 > left + INDENT_MIN * line.size,
+                 heading=levels.index(line.size) + 1 if line.size in levels else 0)
+            for line in page
+        ])
+    return out
+
+
+def read(path: Path) -> str:
+    """The repaired text of a PDF's text layer, one paragraph per line.
+
+    Raises:
+        SeedError: not a PDF, damaged, password-protected, or with no text layer (scanned).
+    """
+    import pdfplumber
+    from pdfminer.pdfdocument import PDFPasswordIncorrect
+
+    data = read_bytes(path)
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise SeedError(f"{path} is not a PDF (it does not start with %PDF).",
+                        "Check the file; if it is another format, give it the right extension.")
+    try:
+        with _quiet_pdfminer(), pdfplumber.open(str(path)) as document:
+            pages = [_raw_lines(page) for page in document.pages]
+    except Exception as exc:  # pdfplumber wraps pdfminer's errors in its own exception types
+        cause = exc.__cause__ or exc.__context__ or exc
+        if isinstance(exc, PDFPasswordIncorrect) or isinstance(cause, PDFPasswordIncorrect) \
+                or "password" in str(exc).lower():
+            raise SeedError(f"{path} is password-protected.",
+                            "Remove the password (e.g. `qpdf --decrypt --password=PW IN OUT`) and add it again."
+                            ) from exc
+        raise SeedError(f"{path} is a damaged PDF ({type(exc).__name__}: {exc}).",
+                        "Re-export it from the original document, or save its text as .txt.") from exc
+    if not pages:
+        raise SeedError(f"{path} is a damaged PDF: it has no pages.",
+                        "Re-export it from the original document, or save its text as .txt.")
+    if not any(pages):
+        raise SeedError(f"{path} has no text layer (a scanned or image-only PDF); OCR is not supported.",
+                        "Use a PDF with selectable text, or run OCR yourself (e.g. `ocrmypdf -l chi_sim IN OUT`) "
+                        "and add the result.")
+    return repair_pages(layout_lines(pages))
