@@ -59,7 +59,7 @@ _SHARED_ENDINGS = ("行政主管部门", "主管部门", "行政部门", "管理
 _GOVERNMENT = re.compile(r"(?:人民政府|国务院)$")
 _LEVEL_END = re.compile(r"^.*(?:人民政府|国务院)")
 #: Text before a name that belongs to neither the name nor its context.
-_PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$"
+_PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$|[^，。；：\s向由经报到对和及或]{0,12}?(?:所在地|发生地)的$"
 _MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$"
 _PLACE_IN_NAME = re.compile(r"^.*?(?:所在地|发生地)的?(?=.)")
 #: What follows a merely mentioned body: 人民政府的决定, 部门以外, 国务院发布的.
@@ -67,6 +67,8 @@ _MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|(?:发布|颁�
 _LIABILITY = re.compile(r"处分|追究")
 _VIOLATION = re.compile(r"不|未|违反|滥用|玩忽|徇私")
 _ARTICLE_END = re.compile(r"第[零〇一二三四五六七八九十百千]+条$")
+_BREAK, _OF, _LIST, _ROLE = "\x01", "\x02", "\x03", "\x04"
+_MARKERS = frozenset((_BREAK, _OF, _LIST, _ROLE))
 _CONJUNCTIONS = ("和", "及", "以及", "或者", "或", "与", "、")
 _AGENT_MARKERS = ("由", "会同", "提请")
 
@@ -149,38 +151,62 @@ class _Mention:
 class _Reader:
     """The compiled patterns for one vocabulary."""
 
+    # The patterns run on a masked copy of the clause, as long as the clause: break characters
+    # and break words become _BREAK (的 becomes _OF, 、 becomes _LIST, a break word that can
+    # start a role modifier becomes _ROLE), except inside the whole names.
     def __init__(self, vocabulary: BodyVocabulary) -> None:
         self.vocabulary = vocabulary
         unless = vocabulary.except_before
-        breaks = "|".join(
-            re.escape(word) + (f"(?![{re.escape(unless[word])}])" if word in unless else "")
-            for word in sorted(vocabulary.break_words, key=len, reverse=True)
+        self.break_words = re.compile(
+            "|".join(
+                re.escape(word) + (f"(?![{re.escape(unless[word])}])" if word in unless else "")
+                for word in sorted(vocabulary.break_words, key=len, reverse=True)
+            )
         )
-        self.break_chars = set(vocabulary.break_chars)
-        self.break_word = re.compile(f"(?:{breaks})$")
-        char = f"(?>{_alternation(vocabulary.whole)}|(?!{breaks})[^{re.escape(vocabulary.break_chars)}])"
+        self.whole = re.compile(_alternation(vocabulary.whole))
+        self.break_table = {ord(char): _BREAK for char in vocabulary.break_chars} | {ord("的"): _OF, ord("、"): _LIST}
+        self.role_words = frozenset(vocabulary.role_starts) & frozenset(vocabulary.break_words)
         head = f"(?:{_alternation(vocabulary.heads)})"
-        role = f"(?:{_alternation(vocabulary.role_starts)})(?:{char}|、){{1,30}}?的"
-        self.role = re.compile(role)
-        self.name = re.compile(f"(?:{char}*{role})?{char}*?{head}(?:{char}*{head})?")
+        self.any_head = re.compile(head)
+        char = f"[^{_BREAK}{_OF}{_LIST}{_ROLE}]"
+        plain_roles = _alternation(set(vocabulary.role_starts) - self.role_words)
+        role = f"(?:{_ROLE}++|{plain_roles})[^{_BREAK}{_OF}]{{1,30}}?{_OF}"
+        self.role = re.compile(f"(?:{_alternation(vocabulary.role_starts)})[^，。；：]{{1,30}}?的")
+        run_start = f"(?<![^{_BREAK}{_OF}{_LIST}{_ROLE}])"
+        self.name = re.compile(f"{run_start}{char}*?{head}(?:{char}*{head})?")
+        self.role_name = re.compile(f"{role}{char}*?{head}(?:{char}*{head})?")
         item = f"(?:(?!{head}){char})+?"
-        self.shared = re.compile(f"({char}*?)({item}(?:、{item})+)(等)?(有关)?({_alternation(_SHARED_ENDINGS)})")
+        self.shared = re.compile(
+            f"{run_start}({char}*?)({item}(?:{_LIST}{item})+)(等)?(有关)?({_alternation(_SHARED_ENDINGS)})"
+        )
         self.before = re.compile(f"(?:{_PLACE_BEFORE}|{_MODIFIER_BEFORE})")
 
-    def starts_run(self, text: str, start: int) -> bool:
-        return start == 0 or text[start - 1] in self.break_chars or self.break_word.search(text[:start]) is not None
+    def mask(self, text: str) -> str:
+        """``text`` with every break replaced by a marker character; the same length."""
+        masked = list(text.translate(self.break_table))
+        for word in self.break_words.finditer(text):
+            marker = _ROLE if word.group(0) in self.role_words else _BREAK
+            masked[word.start() : word.end()] = marker * (word.end() - word.start())
+        for whole in self.whole.finditer(text):
+            masked[whole.start() : whole.end()] = whole.group(0)
+        return "".join(masked)
 
     def mentions(self, text: str) -> list[_Mention]:
         """Every body name in ``text``, with the coordinated lists distributed."""
+        masked = self.mask(text)
+
+        def starts_run(start: int) -> bool:
+            return start == 0 or masked[start - 1] in _MARKERS or masked[start] == _ROLE
+
         found: list[_Mention] = []
         taken: list[tuple[int, int]] = []
         pos = 0
-        while (match := self.shared.search(text, pos)) is not None:
+        while _LIST in masked and (match := self.shared.search(masked, pos)) is not None:
             pos = match.start() + 1
-            if not self.starts_run(text, match.start()):
+            if not starts_run(match.start()):
                 continue
             level, items, _, _, ending = match.groups()
-            first, *rest = items.split("、")
+            first, *rest = items.split(_LIST)
             if level == "" and (government := _LEVEL_END.match(first)) is not None and government.end() < len(first):
                 level, first = government.group(0), first[government.end() :]
             if level and not _GOVERNMENT.search(level):
@@ -191,15 +217,16 @@ class _Reader:
                 start += 1  # keeps the order of the items; all share the list's context
             taken.append((match.start(), match.end()))
             pos = match.end()
-        pos = 0
-        while (match := self.name.search(text, pos)) is not None:
-            pos = match.end()
-            if any(s <= match.start() < e for s, e in taken):
-                continue
-            if not self.starts_run(text, match.start()):
-                pos = match.start() + 1
-                continue
-            found.append(_Mention(match.start(), match.end(), match.group(0)))
+        for match in self.role_name.finditer(masked):
+            start = match.start()
+            while start > 0 and masked[start - 1] not in _MARKERS:
+                start -= 1  # the level before the role: 县级以上人民政府|管理矿山企业的主管部门
+            if not any(s <= start < e for s, e in taken):
+                found.append(_Mention(start, match.end(), text[start : match.end()]))
+                taken.append((start, match.end()))
+        for match in self.name.finditer(masked):
+            if not any(s <= match.start() < e for s, e in taken):
+                found.append(_Mention(match.start(), match.end(), text[match.start() : match.end()]))
         found.sort(key=lambda mention: mention.start)
         return found
 
@@ -216,13 +243,17 @@ class _Reader:
             return previous_agent  # an item of the same distributed list
         if before.endswith(_AGENT_MARKERS):
             return True
-        if not (before == "" or before[-1] in "，。；：、)）" or _ARTICLE_END.search(before)):
+        if not (before == "" or before[-1] in "，。；：)）" or _ARTICLE_END.search(before)):
             return False
         # 有关地方人民政府……不立即组织实施救援……的，对……给予处分: the body is the one held liable.
         end = text.find("。", mention.end)
         sentence = text[mention.end : end if end >= 0 else len(text)]
         condition = re.search(r"的[，；]", sentence)
-        if condition is not None and _LIABILITY.search(sentence) and "由" not in sentence[: condition.start()]:
+        if condition is None or "由" in sentence[: condition.start()]:
+            return True
+        if re.match(r"(?:应当|必须|可以)?由", sentence[condition.end() :]):
+            return False  # X发现……的，应当由Y报告: Y is the agent
+        if _LIABILITY.search(sentence):
             return _VIOLATION.search(sentence[: condition.start()]) is None
         return True
 
@@ -240,13 +271,15 @@ class _Reader:
             # 有关部门和机构 → 有关机构: a bare head takes the modifiers of the name before it.
             stem = next((previous[: -len(h)] for h in self.vocabulary.heads if previous.endswith(h)), "")
             name = stem + name if stem else name
-        if name in self.vocabulary.not_bodies or re.search(r"单位|企业", name):
+        if name in self.vocabulary.not_bodies:
             return None
         if name.endswith("机构") and not name.endswith(self.vocabulary.public_agencies) and name != "有关机构":
             return None
         return name
 
     def extract(self, text: str) -> tuple[str, ...]:
+        if self.any_head.search(text) is None:
+            return ()
         bodies: list[str] = []
         previous: _Mention | None = None
         previous_name: str | None = None
