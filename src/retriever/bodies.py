@@ -56,14 +56,15 @@ DEFAULT_BODIES_PATH: Path = Path(__file__).resolve().parent / "data" / "bodies.t
 
 #: Coordinated names share these endings: 环境保护、公安、卫生主管部门.
 _SHARED_ENDINGS = ("行政主管部门", "主管部门", "行政部门", "管理部门", "部门")
+_LIST_OF_ONE = re.compile(r"等(?:有关)?(?=(?:行政主管|主管|行政|管理)?部门$)")
 _GOVERNMENT = re.compile(r"(?:人民政府|国务院)$")
 _LEVEL_END = re.compile(r"^.*(?:人民政府|国务院)")
 #: Text before a name that belongs to neither the name nor its context.
 _PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$|[^，。；：\s向由经报到对和及或]{0,12}?(?:所在地|发生地)的$"
-_MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$"
+_MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$|(?<=由)[^，。；：由]{1,15}?的$"
 _PLACE_IN_NAME = re.compile(r"^.*?(?:所在地|发生地)的?(?=.)")
 #: What follows a merely mentioned body: 人民政府的决定, 部门以外, 国务院发布的.
-_MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|(?:发布|颁发|认定|批准|确定|制定|规定|公布)的)")
+_MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|组成人员|成员|(?:发布|颁发|认定|批准|确定|制定|规定|公布)的)")
 _LIABILITY = re.compile(r"处分|追究")
 _VIOLATION = re.compile(r"不|未|违反|滥用|玩忽|徇私")
 _ARTICLE_END = re.compile(r"第[零〇一二三四五六七八九十百千]+条$")
@@ -85,7 +86,10 @@ class BodyVocabulary:
         heads: words a body's name ends with.
         public_agencies: endings that make a name ending in 机构 a public body.
         not_bodies: names that end in a head word but are not bodies (机关 alone, 国家机关).
+        not_body_endings: endings that look like a head but are not bodies (布局).
+        full_name_endings: characters that end a full name in a list (上海海事局、市交通行政管理部门).
         whole: phrases kept whole although they contain a break (住房和城乡建设, 省、自治区、直辖市).
+        continued: heads after which a name may go on to a second head (国务院应急管理部门).
         break_chars: characters that end a name.
         break_words: words that end a name.
         except_before: break words that do not break before these characters (经 / 经济).
@@ -95,7 +99,10 @@ class BodyVocabulary:
     heads: tuple[str, ...]
     public_agencies: tuple[str, ...]
     not_bodies: frozenset[str]
+    not_body_endings: tuple[str, ...]
+    full_name_endings: str
     whole: tuple[str, ...]
+    continued: tuple[str, ...]
     break_chars: str
     break_words: tuple[str, ...]
     except_before: dict[str, str]
@@ -129,7 +136,10 @@ def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
         heads=words("heads", "words"),
         public_agencies=words("heads", "public_agencies"),
         not_bodies=frozenset(words("heads", "not_bodies")),
+        not_body_endings=words("heads", "not_body_endings"),
+        full_name_endings=str(data["heads"].get("full_name_endings", "")),
         whole=words("names", "whole"),
+        continued=words("breaks", "continued"),
         break_chars=break_chars,
         break_words=words("breaks", "words"),
         except_before=dict(except_before),
@@ -173,8 +183,10 @@ class _Reader:
         role = f"(?:{_ROLE}++|{plain_roles})[^{_BREAK}{_OF}]{{1,30}}?{_OF}"
         self.role = re.compile(f"(?:{_alternation(vocabulary.role_starts)})[^，。；：]{{1,30}}?的")
         run_start = f"(?<![^{_BREAK}{_OF}{_LIST}{_ROLE}])"
-        self.name = re.compile(f"{run_start}{char}*?{head}(?:{char}*{head})?")
-        self.role_name = re.compile(f"{role}{char}*?{head}(?:{char}*{head})?")
+        continued = f"(?:{_alternation(vocabulary.continued)})"
+        name = f"{char}*?(?:{continued}(?:{char}*{head})?|{head})"
+        self.name = re.compile(f"{run_start}{name}")
+        self.role_name = re.compile(f"{role}{name}")
         item = f"(?:(?!{head}){char})+?"
         self.shared = re.compile(
             f"{run_start}({char}*?)({item}(?:{_LIST}{item})+)(等)?(有关)?({_alternation(_SHARED_ENDINGS)})"
@@ -209,11 +221,14 @@ class _Reader:
             first, *rest = items.split(_LIST)
             if level == "" and (government := _LEVEL_END.match(first)) is not None and government.end() < len(first):
                 level, first = government.group(0), first[government.end() :]
-            if level and not _GOVERNMENT.search(level):
+            if (level and not _GOVERNMENT.search(level)) or any(
+                item.endswith(tuple(self.vocabulary.full_name_endings)) for item in (first, *rest)
+            ):
                 continue
             start = match.start()
             for item in (first, *rest):
-                found.append(_Mention(start, match.end(), f"{level}{item}{ending}"))
+                tail = ending[2:] if item.endswith("行政") and ending.startswith("行政") else ending
+                found.append(_Mention(start, match.end(), f"{level}{item}{tail}"))
                 start += 1  # keeps the order of the items; all share the list's context
             taken.append((match.start(), match.end()))
             pos = match.end()
@@ -264,6 +279,7 @@ class _Reader:
             name = name[1:]
             if previous is not None and _GOVERNMENT.search(previous):
                 name = previous + name
+        name = _LIST_OF_ONE.sub("", name)  # 新闻出版等部门 → 新闻出版部门
         role = self.role.match(name)
         if role is not None and re.search(r"人民政府|国务院", name[role.end() :]):
             name = name[role.end() :]
@@ -271,7 +287,7 @@ class _Reader:
             # 有关部门和机构 → 有关机构: a bare head takes the modifiers of the name before it.
             stem = next((previous[: -len(h)] for h in self.vocabulary.heads if previous.endswith(h)), "")
             name = stem + name if stem else name
-        if name in self.vocabulary.not_bodies:
+        if name in self.vocabulary.not_bodies or name.endswith(self.vocabulary.not_body_endings):
             return None
         if name.endswith("机构") and not name.endswith(self.vocabulary.public_agencies) and name != "有关机构":
             return None
