@@ -56,17 +56,20 @@ DEFAULT_BODIES_PATH: Path = Path(__file__).resolve().parent / "data" / "bodies.t
 
 #: Coordinated names share these endings: 环境保护、公安、卫生主管部门.
 _SHARED_ENDINGS = ("行政主管部门", "主管部门", "行政部门", "管理部门", "部门")
+_LIST_OF_ONE = re.compile(r"等(?:有关)?(?=(?:行政主管|主管|行政|管理)?部门$)")
 _GOVERNMENT = re.compile(r"(?:人民政府|国务院)$")
 _LEVEL_END = re.compile(r"^.*(?:人民政府|国务院)")
 #: Text before a name that belongs to neither the name nor its context.
-_PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$"
-_MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$"
+_PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$|[^，。；：\s向由经报到对和及或]{0,12}?(?:所在地|发生地)的$"
+_MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$|(?<=由)[^，。；：由]{1,15}?的$"
 _PLACE_IN_NAME = re.compile(r"^.*?(?:所在地|发生地)的?(?=.)")
 #: What follows a merely mentioned body: 人民政府的决定, 部门以外, 国务院发布的.
-_MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|(?:发布|颁发|认定|批准|确定|制定|规定|公布)的)")
+_MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|组成人员|成员|(?:发布|颁发|认定|批准|确定|制定|规定|公布)的)")
 _LIABILITY = re.compile(r"处分|追究")
 _VIOLATION = re.compile(r"不|未|违反|滥用|玩忽|徇私")
 _ARTICLE_END = re.compile(r"第[零〇一二三四五六七八九十百千]+条$")
+_BREAK, _OF, _LIST, _ROLE = "\x01", "\x02", "\x03", "\x04"
+_MARKERS = frozenset((_BREAK, _OF, _LIST, _ROLE))
 _CONJUNCTIONS = ("和", "及", "以及", "或者", "或", "与", "、")
 _AGENT_MARKERS = ("由", "会同", "提请")
 
@@ -83,7 +86,10 @@ class BodyVocabulary:
         heads: words a body's name ends with.
         public_agencies: endings that make a name ending in 机构 a public body.
         not_bodies: names that end in a head word but are not bodies (机关 alone, 国家机关).
+        not_body_endings: endings that look like a head but are not bodies (布局).
+        full_name_endings: characters that end a full name in a list (上海海事局、市交通行政管理部门).
         whole: phrases kept whole although they contain a break (住房和城乡建设, 省、自治区、直辖市).
+        continued: heads after which a name may go on to a second head (国务院应急管理部门).
         break_chars: characters that end a name.
         break_words: words that end a name.
         except_before: break words that do not break before these characters (经 / 经济).
@@ -93,7 +99,10 @@ class BodyVocabulary:
     heads: tuple[str, ...]
     public_agencies: tuple[str, ...]
     not_bodies: frozenset[str]
+    not_body_endings: tuple[str, ...]
+    full_name_endings: str
     whole: tuple[str, ...]
+    continued: tuple[str, ...]
     break_chars: str
     break_words: tuple[str, ...]
     except_before: dict[str, str]
@@ -127,7 +136,10 @@ def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
         heads=words("heads", "words"),
         public_agencies=words("heads", "public_agencies"),
         not_bodies=frozenset(words("heads", "not_bodies")),
+        not_body_endings=words("heads", "not_body_endings"),
+        full_name_endings=str(data["heads"].get("full_name_endings", "")),
         whole=words("names", "whole"),
+        continued=words("breaks", "continued"),
         break_chars=break_chars,
         break_words=words("breaks", "words"),
         except_before=dict(except_before),
@@ -149,57 +161,87 @@ class _Mention:
 class _Reader:
     """The compiled patterns for one vocabulary."""
 
+    # The patterns run on a masked copy of the clause, as long as the clause: break characters
+    # and break words become _BREAK (的 becomes _OF, 、 becomes _LIST, a break word that can
+    # start a role modifier becomes _ROLE), except inside the whole names.
     def __init__(self, vocabulary: BodyVocabulary) -> None:
         self.vocabulary = vocabulary
         unless = vocabulary.except_before
-        breaks = "|".join(
-            re.escape(word) + (f"(?![{re.escape(unless[word])}])" if word in unless else "")
-            for word in sorted(vocabulary.break_words, key=len, reverse=True)
+        self.break_words = re.compile(
+            "|".join(
+                re.escape(word) + (f"(?![{re.escape(unless[word])}])" if word in unless else "")
+                for word in sorted(vocabulary.break_words, key=len, reverse=True)
+            )
         )
-        self.break_chars = set(vocabulary.break_chars)
-        self.break_word = re.compile(f"(?:{breaks})$")
-        char = f"(?>{_alternation(vocabulary.whole)}|(?!{breaks})[^{re.escape(vocabulary.break_chars)}])"
+        self.whole = re.compile(_alternation(vocabulary.whole))
+        self.break_table = {ord(char): _BREAK for char in vocabulary.break_chars} | {ord("的"): _OF, ord("、"): _LIST}
+        self.role_words = frozenset(vocabulary.role_starts) & frozenset(vocabulary.break_words)
         head = f"(?:{_alternation(vocabulary.heads)})"
-        role = f"(?:{_alternation(vocabulary.role_starts)})(?:{char}|、){{1,30}}?的"
-        self.role = re.compile(role)
-        self.name = re.compile(f"(?:{char}*{role})?{char}*?{head}(?:{char}*{head})?")
+        self.any_head = re.compile(head)
+        char = f"[^{_BREAK}{_OF}{_LIST}{_ROLE}]"
+        plain_roles = _alternation(set(vocabulary.role_starts) - self.role_words)
+        role = f"(?:{_ROLE}++|{plain_roles})[^{_BREAK}{_OF}]{{1,30}}?{_OF}"
+        self.role = re.compile(f"(?:{_alternation(vocabulary.role_starts)})[^，。；：]{{1,30}}?的")
+        run_start = f"(?<![^{_BREAK}{_OF}{_LIST}{_ROLE}])"
+        continued = f"(?:{_alternation(vocabulary.continued)})"
+        name = f"{char}*?(?:{continued}(?:{char}*{head})?|{head})"
+        self.name = re.compile(f"{run_start}{name}")
+        self.role_name = re.compile(f"{role}{name}")
         item = f"(?:(?!{head}){char})+?"
-        self.shared = re.compile(f"({char}*?)({item}(?:、{item})+)(等)?(有关)?({_alternation(_SHARED_ENDINGS)})")
+        self.shared = re.compile(
+            f"{run_start}({char}*?)({item}(?:{_LIST}{item})+)(等)?(有关)?({_alternation(_SHARED_ENDINGS)})"
+        )
         self.before = re.compile(f"(?:{_PLACE_BEFORE}|{_MODIFIER_BEFORE})")
 
-    def starts_run(self, text: str, start: int) -> bool:
-        return start == 0 or text[start - 1] in self.break_chars or self.break_word.search(text[:start]) is not None
+    def mask(self, text: str) -> str:
+        """``text`` with every break replaced by a marker character; the same length."""
+        masked = list(text.translate(self.break_table))
+        for word in self.break_words.finditer(text):
+            marker = _ROLE if word.group(0) in self.role_words else _BREAK
+            masked[word.start() : word.end()] = marker * (word.end() - word.start())
+        for whole in self.whole.finditer(text):
+            masked[whole.start() : whole.end()] = whole.group(0)
+        return "".join(masked)
 
     def mentions(self, text: str) -> list[_Mention]:
         """Every body name in ``text``, with the coordinated lists distributed."""
+        masked = self.mask(text)
+
+        def starts_run(start: int) -> bool:
+            return start == 0 or masked[start - 1] in _MARKERS or masked[start] == _ROLE
+
         found: list[_Mention] = []
         taken: list[tuple[int, int]] = []
         pos = 0
-        while (match := self.shared.search(text, pos)) is not None:
+        while _LIST in masked and (match := self.shared.search(masked, pos)) is not None:
             pos = match.start() + 1
-            if not self.starts_run(text, match.start()):
+            if not starts_run(match.start()):
                 continue
             level, items, _, _, ending = match.groups()
-            first, *rest = items.split("、")
+            first, *rest = items.split(_LIST)
             if level == "" and (government := _LEVEL_END.match(first)) is not None and government.end() < len(first):
                 level, first = government.group(0), first[government.end() :]
-            if level and not _GOVERNMENT.search(level):
+            if (level and not _GOVERNMENT.search(level)) or any(
+                item.endswith(tuple(self.vocabulary.full_name_endings)) for item in (first, *rest)
+            ):
                 continue
             start = match.start()
             for item in (first, *rest):
-                found.append(_Mention(start, match.end(), f"{level}{item}{ending}"))
+                tail = ending[2:] if item.endswith("行政") and ending.startswith("行政") else ending
+                found.append(_Mention(start, match.end(), f"{level}{item}{tail}"))
                 start += 1  # keeps the order of the items; all share the list's context
             taken.append((match.start(), match.end()))
             pos = match.end()
-        pos = 0
-        while (match := self.name.search(text, pos)) is not None:
-            pos = match.end()
-            if any(s <= match.start() < e for s, e in taken):
-                continue
-            if not self.starts_run(text, match.start()):
-                pos = match.start() + 1
-                continue
-            found.append(_Mention(match.start(), match.end(), match.group(0)))
+        for match in self.role_name.finditer(masked):
+            start = match.start()
+            while start > 0 and masked[start - 1] not in _MARKERS:
+                start -= 1  # the level before the role: 县级以上人民政府|管理矿山企业的主管部门
+            if not any(s <= start < e for s, e in taken):
+                found.append(_Mention(start, match.end(), text[start : match.end()]))
+                taken.append((start, match.end()))
+        for match in self.name.finditer(masked):
+            if not any(s <= match.start() < e for s, e in taken):
+                found.append(_Mention(match.start(), match.end(), text[match.start() : match.end()]))
         found.sort(key=lambda mention: mention.start)
         return found
 
@@ -216,13 +258,17 @@ class _Reader:
             return previous_agent  # an item of the same distributed list
         if before.endswith(_AGENT_MARKERS):
             return True
-        if not (before == "" or before[-1] in "，。；：、)）" or _ARTICLE_END.search(before)):
+        if not (before == "" or before[-1] in "，。；：)）" or _ARTICLE_END.search(before)):
             return False
         # 有关地方人民政府……不立即组织实施救援……的，对……给予处分: the body is the one held liable.
         end = text.find("。", mention.end)
         sentence = text[mention.end : end if end >= 0 else len(text)]
         condition = re.search(r"的[，；]", sentence)
-        if condition is not None and _LIABILITY.search(sentence) and "由" not in sentence[: condition.start()]:
+        if condition is None or "由" in sentence[: condition.start()]:
+            return True
+        if re.match(r"(?:应当|必须|可以)?由", sentence[condition.end() :]):
+            return False  # X发现……的，应当由Y报告: Y is the agent
+        if _LIABILITY.search(sentence):
             return _VIOLATION.search(sentence[: condition.start()]) is None
         return True
 
@@ -233,6 +279,7 @@ class _Reader:
             name = name[1:]
             if previous is not None and _GOVERNMENT.search(previous):
                 name = previous + name
+        name = _LIST_OF_ONE.sub("", name)  # 新闻出版等部门 → 新闻出版部门
         role = self.role.match(name)
         if role is not None and re.search(r"人民政府|国务院", name[role.end() :]):
             name = name[role.end() :]
@@ -240,13 +287,15 @@ class _Reader:
             # 有关部门和机构 → 有关机构: a bare head takes the modifiers of the name before it.
             stem = next((previous[: -len(h)] for h in self.vocabulary.heads if previous.endswith(h)), "")
             name = stem + name if stem else name
-        if name in self.vocabulary.not_bodies or re.search(r"单位|企业", name):
+        if name in self.vocabulary.not_bodies or name.endswith(self.vocabulary.not_body_endings):
             return None
         if name.endswith("机构") and not name.endswith(self.vocabulary.public_agencies) and name != "有关机构":
             return None
         return name
 
     def extract(self, text: str) -> tuple[str, ...]:
+        if self.any_head.search(text) is None:
+            return ()
         bodies: list[str] = []
         previous: _Mention | None = None
         previous_name: str | None = None
