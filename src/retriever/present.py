@@ -11,7 +11,7 @@ from typing import Any
 from retriever.records import Answer, Clause, Document, Hit
 
 #: Group labels of a library answer: the duty list's clauses, then their legal basis.
-GROUP_LABELS = {"duty": "直接职责", "basis": "法律依据"}
+GROUP_LABELS = {"duty": "直接职责", "basis": "法律依据", "related": "其他相关条款"}
 
 
 def cite(clause: Clause, document: Document | None = None) -> str:

@@ -114,8 +114,9 @@ class Hit:
         matched_terms: query terms (after expansion) that occur in the clause text.
         nearest_only: True when the query is out of scope and this is only the
             nearest clause, not an answer.
-        group: in a library, ``"duty"`` for a clause of the duty list the answer rests
-            on, ``"basis"`` for a law clause shown as its legal basis, else ``""``.
+        group: in a library answered from a duty list, ``"duty"`` for the duty-list clauses
+            the answer rests on, ``"basis"`` for law clauses shown as their legal basis,
+            ``"related"`` for other duty-list clauses; ``""`` otherwise.
     """
 
     clause: Clause

@@ -577,11 +577,16 @@ class Searcher:
                 and self._departments_of(h.clause) and h.score >= self.settings.duty_list_share * best]
         if not duty:
             return hits, hits
-        grouped = tuple(replace(h, group="duty" if self._tier_of(h.clause, scope) == TIER_DUTY_LIST else "basis")
-                        for h in hits)
-        evidence = tuple(replace(h, rank=rank) for rank, h in enumerate(
-            (h for h in grouped if h.group == "duty"), start=1))
-        return grouped, evidence
+        chosen = {h.clause.id for h in duty}
+
+        def group(hit: Hit) -> str:
+            if hit.clause.id in chosen:
+                return "duty"
+            return "related" if self._tier_of(hit.clause, scope) == TIER_DUTY_LIST else "basis"
+
+        ordered = [*duty, *(h for h in hits if h.clause.id not in chosen)]
+        grouped = tuple(replace(h, rank=rank, group=group(h)) for rank, h in enumerate(ordered, start=1))
+        return grouped, grouped[:len(duty)]
 
     def _tier_of(self, clause: Clause, scope: _Scope) -> int:
         return int(scope.tiers[self._documents.index(clause.document)])
