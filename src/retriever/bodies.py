@@ -60,7 +60,9 @@ _LIST_OF_ONE = re.compile(r"等(?:有关)?(?=(?:行政主管|主管|行政|管�
 _GOVERNMENT = re.compile(r"(?:人民政府|国务院)$")
 _LEVEL_END = re.compile(r"^.*(?:人民政府|国务院)")
 #: Text before a name that belongs to neither the name nor its context.
-_PLACE_BEFORE = r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$|[^，。；：\s向由经报到对和及或]{0,12}?(?:所在地|发生地)的$"
+_PLACE_BEFORE = (
+    r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$|[^，。；：\s向由经报到对和及或]{0,12}?(?:所在地|发生地)的$"
+)
 _MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$|(?<=由)[^，。；：由]{1,15}?的$"
 _PLACE_IN_NAME = re.compile(r"^.*?(?:所在地|发生地)的?(?=.)")
 #: What follows a merely mentioned body: 人民政府的决定, 部门以外, 国务院发布的.
@@ -123,7 +125,9 @@ def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
     def words(section: str, key: str) -> tuple[str, ...]:
         value = data.get(section, {}).get(key)
         if not isinstance(value, list) or not all(isinstance(word, str) and word for word in value):
-            raise BodyVocabularyError(f"{path}: [{section}] {key} must be a list of non-empty strings")
+            raise BodyVocabularyError(
+                f"{path}: [{section}] {key} must be a list of non-empty strings (compare {DEFAULT_BODIES_PATH})"
+            )
         return tuple(value)
 
     break_chars = data.get("breaks", {}).get("chars")
