@@ -56,6 +56,7 @@ DEFAULT_BODIES_PATH: Path = Path(__file__).resolve().parent / "data" / "bodies.t
 
 #: Coordinated names share these endings: 环境保护、公安、卫生主管部门.
 _SHARED_ENDINGS = ("行政主管部门", "主管部门", "行政部门", "管理部门", "部门")
+_DATE = re.compile(r"^\d{4}年(?:\d{1,2}月)?(?:\d{1,2}日)?")
 _LIST_OF_ONE = re.compile(r"等(?:有关)?(?=(?:行政主管|主管|行政|管理)?部门$)")
 _GOVERNMENT = re.compile(r"(?:人民政府|国务院)$")
 _LEVEL_END = re.compile(r"^.*(?:人民政府|国务院)")
@@ -188,7 +189,7 @@ class _Reader:
         self.role = re.compile(f"(?:{_alternation(vocabulary.role_starts)})[^，。；：]{{1,30}}?的")
         run_start = f"(?<![^{_BREAK}{_OF}{_LIST}{_ROLE}])"
         continued = f"(?:{_alternation(vocabulary.continued)})"
-        name = f"{char}*?(?:{continued}(?:{char}*{head})?|{head})"
+        name = f"{char}*?(?:{continued}(?:{char}*?{head})?|{head})"
         self.name = re.compile(f"{run_start}{name}")
         self.role_name = re.compile(f"{role}{name}")
         item = f"(?:(?!{head}){char})+?"
@@ -256,7 +257,7 @@ class _Reader:
         before = self.before.sub("", text[: mention.start]).rstrip(" 　")
         if previous is not None and previous.end <= mention.start:
             between = text[previous.end : mention.start]
-            if between in _CONJUNCTIONS or (between == "及" and text.startswith("其", mention.start)):
+            if between in _CONJUNCTIONS:
                 return previous_agent
         if previous is not None and previous.start == mention.start - 1 and previous.end == mention.end:
             return previous_agent  # an item of the same distributed list
@@ -276,12 +277,12 @@ class _Reader:
             return _VIOLATION.search(sentence[: condition.start()]) is None
         return True
 
-    def normalise(self, name: str, previous: str | None, joined_by_ji: bool) -> str | None:
+    def normalise(self, name: str, previous: str | None, joined: bool) -> str | None:
         """The body's normalised name, or None when it is not a public body."""
-        name = _PLACE_IN_NAME.sub("", name).replace("其他", "")
-        if joined_by_ji and name.startswith("其"):
-            name = name[1:]
-            if previous is not None and _GOVERNMENT.search(previous):
+        name = _DATE.sub("", _PLACE_IN_NAME.sub("", name)).replace("其他", "")
+        if name.startswith("其") and len(name) > 1:
+            name = name[1:]  # 县级以上人民政府及其部门 → 县级以上人民政府部门
+            if joined and previous is not None and _GOVERNMENT.search(previous):
                 name = previous + name
         name = _LIST_OF_ONE.sub("", name)  # 新闻出版等部门 → 新闻出版部门
         role = self.role.match(name)
@@ -306,8 +307,8 @@ class _Reader:
         previous_agent = False
         for mention in self.mentions(text):
             agent = self.is_agent(text, mention, previous, previous_agent)
-            joined_by_ji = previous is not None and text[previous.end : mention.start] == "及"
-            name = self.normalise(mention.name, previous_name if previous is not None else None, joined_by_ji)
+            joined = previous is not None and text[previous.end : mention.start] in _CONJUNCTIONS
+            name = self.normalise(mention.name, previous_name if previous is not None else None, joined)
             previous, previous_name, previous_agent = mention, name or mention.name, agent
             if agent and name is not None and name not in bodies:
                 bodies.append(name)
