@@ -14,6 +14,7 @@ from retriever.bodies import (
     BodyScores,
     BodyVocabularyError,
     extract_bodies,
+    extract_item_bodies,
     load_body_sample,
     load_body_vocabulary,
     main,
@@ -106,6 +107,18 @@ def test_article_18_of_the_emergency_law_names_the_government_one_level_up() -> 
     (sample,) = [s for s in load_body_sample(SAMPLE) if s.id == "突发事件应对法(2024-06-28)#18/1"]
     assert sample.text.startswith("第十八条 突发事件涉及两个以上行政区域的")
     assert "上一级人民政府" in extract_bodies(sample.text)
+
+
+def test_an_item_takes_the_bodies_of_its_lead_in() -> None:
+    lead_in = (
+        "第六十五条 应急管理部门和其他负有安全生产监督管理职责的部门依法开展安全生产行政执法工作，"
+        "对生产经营单位执行有关安全生产的法律、法规和国家标准或者行业标准的情况进行监督检查，行使以下职权:"
+    )
+    item = "（一）进入生产经营单位进行检查，调阅有关资料，向有关单位和人员了解情况；"
+    assert extract_bodies(item) == ()
+    assert extract_item_bodies(item, lead_in) == ("应急管理部门", "负有安全生产监督管理职责的部门")
+    assert extract_item_bodies("（二）由公安机关处罚；", lead_in) == ("公安机关",)
+    assert extract_item_bodies(item, "第五条 县级以上人民政府应当加强领导。") == ()
 
 
 def test_relaxed_body_drops_the_level() -> None:

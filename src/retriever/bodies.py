@@ -45,6 +45,7 @@ __all__ = [
     "BodyScores",
     "BodyVocabulary",
     "extract_bodies",
+    "extract_item_bodies",
     "load_body_sample",
     "load_body_vocabulary",
     "relaxed_body",
@@ -333,6 +334,24 @@ def extract_bodies(text: str, vocabulary: BodyVocabulary | None = None) -> tuple
     """
     reader = _default_reader() if vocabulary is None else _Reader(vocabulary)
     return reader.extract(text)
+
+
+def extract_item_bodies(item: str, lead_in: str, vocabulary: BodyVocabulary | None = None) -> tuple[str, ...]:
+    """The bodies of an item (项), which rarely names its own: else those of the lead-in it completes.
+
+    Args:
+        item: the item's text (``（一）进入生产经营单位进行检查……``).
+        lead_in: the paragraph the items follow (``……负有安全生产监督管理职责的部门……行使以下职权：``).
+        vocabulary: as for :func:`extract_bodies`.
+
+    Returns:
+        The item's own bodies when it names any; otherwise the lead-in's when the lead-in ends with
+        a colon (it introduces the items); otherwise ``()``.
+    """
+    own = extract_bodies(item, vocabulary)
+    if own or not lead_in.rstrip().endswith(("：", ":")):
+        return own
+    return extract_bodies(lead_in, vocabulary)
 
 
 def relaxed_body(name: str) -> str:
