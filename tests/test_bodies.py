@@ -13,6 +13,7 @@ from retriever.bodies import (
     BodySample,
     BodyScores,
     BodyVocabularyError,
+    default_body_vocabulary,
     extract_bodies,
     extract_item_bodies,
     load_body_sample,
@@ -148,7 +149,10 @@ def test_a_vocabulary_file_changes_what_is_read(tmp_path: Path) -> None:
     edited.write_text(packaged.replace('"派出所", ', ""), encoding="utf-8")
     text = "公安派出所可以负责日常消防监督检查。"
     assert extract_bodies(text) == ("公安派出所",)
-    assert extract_bodies(text, load_body_vocabulary(edited)) == ()
+    vocabulary = load_body_vocabulary(edited)
+    assert extract_bodies(text, vocabulary) == ()
+    assert vocabulary.checksum != default_body_vocabulary().checksum
+    assert len(default_body_vocabulary().checksum) == 64
 
 
 # ----------------------------------------------------------------------------- the sample and the scores

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from retriever.checksums import sha256_file
 from retriever.errors import RetrieverError
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "BodySample",
     "BodyScores",
     "BodyVocabulary",
+    "default_body_vocabulary",
     "extract_bodies",
     "extract_item_bodies",
     "load_body_sample",
@@ -98,6 +100,7 @@ class BodyVocabulary:
         break_words: words that end a name.
         except_before: break words that do not break before these characters (经 / 经济).
         role_starts: the first word of a role modifier kept in the name (负责…的, 负有…的).
+        checksum: sha256 of the file's bytes (for an index manifest: bodies change when it does).
     """
 
     heads: tuple[str, ...]
@@ -111,6 +114,7 @@ class BodyVocabulary:
     break_words: tuple[str, ...]
     except_before: dict[str, str]
     role_starts: tuple[str, ...]
+    checksum: str = ""
 
 
 def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
@@ -150,6 +154,7 @@ def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
         break_words=words("breaks", "words"),
         except_before=dict(except_before),
         role_starts=words("roles", "starts"),
+        checksum=sha256_file(Path(path)),
     )
 
 
@@ -319,6 +324,11 @@ class _Reader:
 @cache
 def _default_reader() -> _Reader:
     return _Reader(load_body_vocabulary())
+
+
+def default_body_vocabulary() -> BodyVocabulary:
+    """The packaged vocabulary, loaded once (its ``checksum`` belongs in an index manifest)."""
+    return _default_reader().vocabulary
 
 
 def extract_bodies(text: str, vocabulary: BodyVocabulary | None = None) -> tuple[str, ...]:
