@@ -112,7 +112,7 @@ class BodyVocabulary:
     continued: tuple[str, ...]
     break_chars: str
     break_words: tuple[str, ...]
-    except_before: dict[str, str]
+    except_before: tuple[tuple[str, str], ...]
     role_starts: tuple[str, ...]
     checksum: str = ""
 
@@ -152,7 +152,7 @@ def load_body_vocabulary(path: Path = DEFAULT_BODIES_PATH) -> BodyVocabulary:
         continued=words("breaks", "continued"),
         break_chars=break_chars,
         break_words=words("breaks", "words"),
-        except_before=dict(except_before),
+        except_before=tuple(sorted(except_before.items())),
         role_starts=words("roles", "starts"),
         checksum=sha256_file(Path(path)),
     )
@@ -177,7 +177,7 @@ class _Reader:
     # start a role modifier becomes _ROLE), except inside the whole names.
     def __init__(self, vocabulary: BodyVocabulary) -> None:
         self.vocabulary = vocabulary
-        unless = vocabulary.except_before
+        unless = dict(vocabulary.except_before)
         self.break_words = re.compile(
             "|".join(
                 re.escape(word) + (f"(?![{re.escape(unless[word])}])" if word in unless else "")
@@ -322,13 +322,14 @@ class _Reader:
 
 
 @cache
-def _default_reader() -> _Reader:
-    return _Reader(load_body_vocabulary())
-
-
 def default_body_vocabulary() -> BodyVocabulary:
     """The packaged vocabulary, loaded once (its ``checksum`` belongs in an index manifest)."""
-    return _default_reader().vocabulary
+    return load_body_vocabulary()
+
+
+@cache
+def _reader(vocabulary: BodyVocabulary) -> _Reader:
+    return _Reader(vocabulary)
 
 
 def extract_bodies(text: str, vocabulary: BodyVocabulary | None = None) -> tuple[str, ...]:
@@ -342,8 +343,7 @@ def extract_bodies(text: str, vocabulary: BodyVocabulary | None = None) -> tuple
         Normalised names such as ``县级以上地方各级人民政府应急管理部门``, ``国务院``,
         ``上一级人民政府``; ``()`` when the clause makes no body responsible.
     """
-    reader = _default_reader() if vocabulary is None else _Reader(vocabulary)
-    return reader.extract(text)
+    return _reader(default_body_vocabulary() if vocabulary is None else vocabulary).extract(text)
 
 
 def extract_item_bodies(item: str, lead_in: str, vocabulary: BodyVocabulary | None = None) -> tuple[str, ...]:
