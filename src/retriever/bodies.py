@@ -22,7 +22,7 @@ How it reads a clause:
 
 The rule and the hand-labelled sample it is measured on are described in
 ``docs/notes/bodies.md`` and ``eval/bodies_sample.jsonl``; :func:`score_bodies` measures it.
-Pure functions, no model: the whole ``laws/`` corpus takes seconds.
+Pure functions, no model: the whole ``laws/`` corpus (328k lines) takes about 11 s of CPU.
 """
 
 from __future__ import annotations
