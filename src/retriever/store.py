@@ -131,6 +131,12 @@ def corpus_fingerprint(seeds: Seeds) -> dict[str, Any]:
     return {"checksum": total.hexdigest(), "documents": documents}
 
 
+def _bodies_checksum() -> str:
+    from retriever.bodies import default_body_vocabulary
+
+    return str(default_body_vocabulary().checksum)
+
+
 def with_bodies(clauses: Sequence[Clause], documents: Sequence[Document]) -> list[Clause]:
     """Clauses with the bodies they make responsible in ``departments``.
 
@@ -140,15 +146,20 @@ def with_bodies(clauses: Sequence[Clause], documents: Sequence[Document]) -> lis
     """
     from dataclasses import replace
 
-    from retriever.bodies import extract_bodies
+    from retriever.bodies import extract_bodies, extract_item_bodies
 
     roles = {d.id: d.role for d in documents}
+    # An item completes the paragraph that introduces it (……的部门行使以下职权：).
+    lead_ins = {(c.document, c.article, c.paragraph): c.text for c in clauses if c.item is None}
     out = []
     for clause in clauses:
         if clause.department:
             departments: tuple[str, ...] = (clause.department,)
         elif roles.get(clause.document) == "duty_list":
             departments = ()
+        elif clause.item is not None:
+            lead_in = lead_ins.get((clause.document, clause.article, clause.paragraph), "")
+            departments = tuple(extract_item_bodies(clause.text, lead_in))
         else:
             departments = tuple(extract_bodies(clause.text))
         out.append(clause if clause.departments == departments else replace(clause, departments=departments))
@@ -252,6 +263,7 @@ def build_index(
                 "model": {"id": embedder.model_id, "dimension": embedder.dimension},
                 "segmenter": {"version": SEGMENTER_VERSION, "checksum": segmenter.checksum},
                 "lexicon": {"checksum": lexicon.checksum},
+                "bodies": {"checksum": _bodies_checksum()},
                 "corpus": corpus_fingerprint(seeds_dir),
                 "library": {
                     "region": library.region,
@@ -376,6 +388,10 @@ def check_manifest(
     if lexicon is not None and manifest.get("lexicon", {}).get("checksum") != lexicon.checksum:
         raise IndexStateError(f"the index is stale: the lexicon {lexicon.source} changed since it was built.",
                               REBUILD_HINT)
+    built_bodies = manifest.get("bodies", {}).get("checksum")
+    if lexicon is not None and built_bodies is not None and built_bodies != _bodies_checksum():
+        raise IndexStateError("the index is stale: the responsible-body word list (data/bodies.toml) changed "
+                              "since it was built.", REBUILD_HINT)
     if segmenter is not None and manifest.get("segmenter", {}).get("checksum") != segmenter.checksum:
         raise IndexStateError("the index is stale: it was built with a different segmenter.", REBUILD_HINT)
     built_model = manifest.get("model", {}).get("id")
