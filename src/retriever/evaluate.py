@@ -279,6 +279,8 @@ def load_gold(path: Path, clause_ids: Collection[str] | None = None, *,
         ) from exc
 
     known_ids = None if clause_ids is None else frozenset(clause_ids) | {article_key(c) for c in clause_ids}
+    # In a library, unqualified ids (30.6) are accepted here and resolved to a document by _qualify.
+    provisional = None if known_ids is None else known_ids | {c.rpartition("#")[2] for c in known_ids if "#" in c}
     problems: list[str] = []
     questions: list[GoldQuestion] = []
     first_line_of: dict[str, int] = {}
@@ -298,7 +300,7 @@ def load_gold(path: Path, clause_ids: Collection[str] | None = None, *,
             continue
         if not text.strip():
             continue
-        question = _parse_line(text, where, number, known_ids, first_line_of, problems)
+        question = _parse_line(text, where, number, provisional, first_line_of, problems)
         if question is not None:
             questions.append(question)
 

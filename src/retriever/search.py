@@ -101,6 +101,8 @@ class SearchSettings:
         named_document_boost: added to clauses of a document the question names.
         tier_boosts: added to clauses by their document's specificity for the question's
             region: the region's duty lists, its local regulations, national laws, others.
+        who_tier_boosts: the same for questions that ask who is responsible (or name a
+            department): there the region's duty list is the answer and a law its basis.
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
         priority_step: added per point of a document's ``priority`` in ``library.toml``.
@@ -118,6 +120,7 @@ class SearchSettings:
     min_dense_strong: float = 0.92
     named_document_boost: float = 0.5
     tier_boosts: tuple[float, float, float, float] = (0.12, 0.06, 0.0, 0.0)
+    who_tier_boosts: tuple[float, float, float, float] = (0.12, 0.06, 0.0, 0.0)
     duty_list_share: float = 0.75
     priority_step: float = 0.05
     region: str | None = None
@@ -436,7 +439,9 @@ class Searcher:
             for name in analysis.departments:
                 scores[self._department_rows[name]] += s.department_boost
             if self.is_library:
-                scores = scores + np.asarray(s.tier_boosts, dtype=np.float64)[scope.tiers[self._row_document]]
+                boosts = np.asarray(s.who_tier_boosts if _WHO_INTENT.search(analysis.text) or analysis.departments
+                                    else s.tier_boosts, dtype=np.float64)
+                scores = scores + boosts[scope.tiers[self._row_document]]
                 for document_id in scope.named:
                     scores[self._document_rows[document_id]] += s.named_document_boost
                 for document_id, doc in self.documents.items():
