@@ -63,6 +63,7 @@ __all__ = [
     "Condition",
     "DifyRequest",
     "KnowledgeScope",
+    "condition_admits",
     "create_dify_router",
     "resolve_knowledge",
     "retrieve_records",
@@ -187,7 +188,7 @@ def _matches(clause: Clause, item: Condition) -> bool:
     return isinstance(value, str) and value in actual  # contains
 
 
-def _admitted(clause: Clause, condition: MetadataCondition | None) -> bool:
+def condition_admits(clause: Clause, condition: MetadataCondition | None) -> bool:
     if condition is None or not condition.conditions:
         return True
     results = (_matches(clause, item) for item in condition.conditions)
@@ -222,7 +223,7 @@ def retrieve_records(
     records: list[dict[str, Any]] = []
     for hit, score in zip(answer.hits, calibration.relevance(answer), strict=True):
         clause = hit.clause
-        if not scope.admits(clause) or not _admitted(clause, request.metadata_condition) or score < threshold:
+        if not scope.admits(clause) or not condition_admits(clause, request.metadata_condition) or score < threshold:
             continue
         records.append(_record(clause, score, len(records) + 1, answer.in_scope))
         if len(records) >= top_k:
