@@ -255,3 +255,23 @@ def _clause(department: str, document: str = "doc") -> Clause:
 )
 def test_condition_logic(condition: dict[str, Any], admitted: bool) -> None:
     assert condition_admits(_clause("甲厅"), MetadataCondition.model_validate(condition)) is admitted
+
+
+def test_search_context_format_for_prompts(http: httpx.Client) -> None:
+    """``/v1/search`` with ``"format": "context"``: the block a chatbot pastes into its prompt."""
+    from retriever.present import estimate_tokens
+
+    response = http.post("/v1/search", json={"query": WANGBA, "format": "context", "context_tokens": 300})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert data["format"] == "context" and data["in_scope"] is True
+    assert data["clauses"][0] == "30.6" and data["departments"][0] == CULTURE
+    assert f"负责部门：{CULTURE}（依据：30.6" in data["context"]
+    assert f"[1] 第三十条第（六）项（30.6）· {CULTURE}" in data["context"]
+    assert data["tokens"] == estimate_tokens(data["context"]) <= 300
+    small = http.post("/v1/search", json={"query": WANGBA, "format": "context", "context_tokens": 120}).json()
+    assert 0 < len(small["clauses"]) < len(data["clauses"])
+    bad = http.post("/v1/search", json={"query": WANGBA, "format": "context", "context_tokens": 5})
+    assert bad.status_code == 400 and "context_tokens" in bad.json()["error"]["message"]
+    bad_format = http.post("/v1/search", json={"query": WANGBA, "format": "xml"})
+    assert bad_format.status_code == 400 and "format" in bad_format.json()["error"]["message"]
