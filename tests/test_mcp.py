@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import pytest
 from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared._httpx_utils import create_mcp_http_client
 
 from retriever.api import create_app
 from retriever.present import OUT_OF_SCOPE_NOTICE
@@ -139,7 +139,7 @@ def http_url(real_searcher: Searcher) -> Iterator[str]:
 
 def test_streamable_http_with_bearer_key(http_url: str, real_searcher: Searcher) -> None:
     async def main() -> None:
-        http = create_mcp_http_client(headers={"Authorization": f"Bearer {KEY}"})
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
         async with http, Client(streamable_http_client(f"{http_url}/mcp", http_client=http)) as client:
             assert client.server_info is not None and client.server_info.name == "duty-retriever"
             await exercise(client, real_searcher)
