@@ -204,3 +204,14 @@ def test_stdio_with_a_missing_index_folder_fails_cleanly(tmp_path: Path) -> None
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and "Error:" in done.stderr
     assert done.stdout == ""
+
+
+def test_streamable_http_beside_the_ui(real_searcher: Searcher) -> None:
+    """The production shape (Gradio UI at /): /mcp still answers, because its lifespan runs too."""
+    with running_server(create_app(real_searcher, mount_ui=True)) as url:
+        async def main() -> None:
+            async with Client(f"{url}/mcp") as client:
+                body = structured(await client.call_tool("search_duties", {"question": WANGBA, "k": 1}))
+                assert body["clauses"][0]["id"] == "30.6"
+
+        run_async(main)
