@@ -14,6 +14,9 @@ Routes (all JSON):
 * ``GET /v1/departments`` — the departments in corpus order.
 * ``GET /v1/models`` — the served model, OpenAI style (``client.models.list()``).
 * ``GET /healthz`` — status, model, clause count and the index manifest.
+* ``POST /retrieval`` and ``POST /v1/dify/retrieval`` — Dify's external knowledge API
+  (:mod:`retriever.dify`; errors in Dify's ``error_code`` shape).
+* ``/mcp`` — the MCP server over streamable HTTP (:mod:`retriever.mcp_server`).
 * ``GET /docs`` / ``GET /openapi.json`` — the OpenAPI description.
 
 Errors. Every ``/v1`` error is ``{"error": {"message", "type", "code", "param"}}``
@@ -58,7 +61,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retriever.errors import QueryError
-from retriever.present import answer_to_dict, clause_to_dict
+from retriever.present import (
+    DEFAULT_CONTEXT_TOKENS,
+    MAX_CONTEXT_TOKENS,
+    MIN_CONTEXT_TOKENS,
+    answer_to_dict,
+    clause_to_dict,
+    context_to_dict,
+)
 from retriever.records import MODES, Mode
 from retriever.search import MAX_QUERY_CHARS, Searcher, open_searcher
 
@@ -96,6 +106,8 @@ MAX_SEARCH_K = 50
 MAX_CLAUSE_ID_CHARS = 200
 
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+#: Routes under /v1 that check their own key (see retriever.dify).
+DIFY_PREFIX = API_PREFIX + "/dify/"
 
 # --------------------------------------------------------------------------- errors
 
@@ -231,7 +243,8 @@ class _V1Guard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        if scope["type"] != "http" or not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+        if scope["type"] != "http" or not (path == API_PREFIX or path.startswith(API_PREFIX + "/")) \
+                or path.startswith(DIFY_PREFIX):  # Dify's route answers auth errors in Dify's own shape
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope.get("headers", [])}
@@ -353,6 +366,15 @@ class SearchRequest(BaseModel):
     mode: Literal["bm25", "dense", "hybrid", "full"] = Field(
         default="full", description="Search pipeline; 'full' is the complete engine."
     )
+    format: Literal["json", "context"] = Field(
+        default="json",
+        description="'json': the answer document; 'context': one RAG-ready text block of numbered cited "
+        "clauses and the department answer, within context_tokens.",
+    )
+    context_tokens: int = Field(
+        default=DEFAULT_CONTEXT_TOKENS, ge=MIN_CONTEXT_TOKENS, le=MAX_CONTEXT_TOKENS,
+        description="Token budget of the 'context' block (estimated: one per Chinese character).",
+    )
 
     @field_validator("query", "department")
     @classmethod
@@ -443,6 +465,7 @@ def create_app(
     api_key: str | None = None,
     mount_ui: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
+    mcp_allowed_hosts: list[str] | None = None,
 ) -> FastAPI:
     """The FastAPI app: ``/v1`` REST routes, ``/healthz``, and the Gradio UI at ``/``.
 
@@ -453,6 +476,8 @@ def create_app(
             here (``serve`` does that), so tests control auth explicitly.
         mount_ui: mount the Gradio UI of :func:`retriever.ui.build_ui` at ``/``.
         max_body_bytes: the ``/v1`` request body limit.
+        mcp_allowed_hosts: ``Host`` headers ``/mcp`` accepts (None: loopback names only;
+            ``[]``: any, for a server bound to a public address).
     """
     model_id = searcher.embedder.model_id
     dimension = int(searcher.embedder.dimension)
@@ -571,6 +596,8 @@ def create_app(
             answer = searcher.search(request.query, request.k, department=department, mode=mode)
         except QueryError as exc:
             raise ApiError(400, str(exc), code="invalid_query", param="query") from None
+        if request.format == "context":
+            return context_to_dict(answer, max_tokens=request.context_tokens)
         return answer_to_dict(answer)
 
     @router.get("/clauses/{clause_id:path}", summary="One clause and its article's clause ids")
@@ -622,7 +649,12 @@ def create_app(
             )
         raise ApiError(404, f"No API route {path[:200]!r}.", type="not_found_error", code="route_not_found")
 
+    from retriever.dify import create_dify_router
+    from retriever.mcp_server import mount_mcp
+
+    app.include_router(create_dify_router(searcher, api_key=api_key or None))  # before /v1's fallback
     app.include_router(router)
+    mount_mcp(app, searcher, api_key=api_key or None, allowed_hosts=mcp_allowed_hosts)
 
     @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", summary="Liveness and what is served")
@@ -724,7 +756,8 @@ def serve(
     try:
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True)
         searcher.warm_up()
-        app = create_app(searcher, api_key=key or None)
+        loopback = bind_host in ("127.0.0.1", "localhost", "::1")
+        app = create_app(searcher, api_key=key or None, mcp_allowed_hosts=None if loopback else [])
     except BaseException:
         sock.close()
         raise
@@ -734,7 +767,7 @@ def serve(
     auth_note = "; /v1 requires a bearer token" if key else ""
     print(
         f"duty-retriever: serving {len(searcher.clauses)} clauses at {url} "
-        f"(UI at /, API at /v1, docs at /docs{auth_note})",
+        f"(UI at /, API at /v1, MCP at /mcp, Dify at /retrieval, docs at /docs{auth_note})",
         flush=True,
     )
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=3)

@@ -1,4 +1,4 @@
-"""The ``retriever`` command: build, search, eval, bench, serve, show, departments.
+"""The ``retriever`` command: build, search, eval, bench, serve, show, departments, calibrate, mcp.
 
 A thin shell: every command calls library functions and formats through
 :mod:`retriever.present`; user errors exit 1 with a message that names the fix.
@@ -289,6 +289,71 @@ def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host:
         run_server(host=host, port=port, index_dir=index_dir, seeds_dir=seeds_dir, model=model,
                    api_key=os.environ.get("RETRIEVER_API_KEY") or None)
 
+
+
+@main.command()
+@_common
+@click.argument("gold", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--report", "report_only", is_flag=True,
+              help="Measure the shipped calibration on GOLD (reliability table + plot) instead of fitting.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="Fit: the JSON file to write (default: the package's data/calibration.json). "
+                   "Report: the folder (default: reports/<gold file stem>).")
+def calibrate(index_dir: Path, seeds_dir: Path, model: str | None, gold: Path, report_only: bool,
+              out_path: Path | None) -> None:
+    """Fit the calibrated 0-1 relevance on a dev gold set, or report it on another.
+
+    Fitting refuses a file whose name says "test": the test split is for reporting only.
+    Example: retriever calibrate eval/gold_dev.jsonl  (then: retriever calibrate eval/gold_test.jsonl --report)
+    """
+    from importlib import resources
+
+    from retriever.calibrate import (
+        CALIBRATION_FILE,
+        fit_calibration,
+        format_reliability,
+        load_calibration,
+        measure_reliability,
+        save_calibration,
+        write_reliability,
+    )
+    from retriever.evaluate import load_gold
+    from retriever.search import open_searcher
+
+    if not report_only and "test" in gold.name.lower():
+        raise click.ClickException(f"{gold} looks like a test split; fit on the dev split "
+                                   "(eval/gold_dev.jsonl) and use --report for the test split.")
+    with _user_errors():
+        searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
+                                 progress=_progress())
+        questions = load_gold(gold, clause_ids={c.id for c in searcher.clauses})
+        judged = [(searcher.search(q.query, 10), q.relevant) for q in questions]
+        if report_only:
+            reliability = measure_reliability(judged, load_calibration(), gold_path=str(gold))
+            md, png = write_reliability(reliability, out_path or Path("reports") / gold.stem)
+            click.echo(format_reliability(reliability))
+            click.echo(f"Report: {md}\nPlot:   {png}")
+            return
+        fitted = fit_calibration(judged, fitted_on=gold.as_posix(), model=searcher.embedder.model_id)
+    target = out_path or Path(str(resources.files("retriever") / "data" / CALIBRATION_FILE))
+    save_calibration(fitted, target)
+    click.echo(f"Fitted on {fitted.questions} questions ({fitted.hits} hits, {fitted.relevant} relevant); "
+               f"wrote {target}.")
+
+
+@main.command(name="mcp")
+@_common
+def mcp_command(index_dir: Path, seeds_dir: Path, model: str | None) -> None:
+    """Run the MCP server over stdio (for Claude Desktop, Cherry Studio, Cursor ...).
+
+    Stdout carries the protocol only; logs go to stderr. The same server is served over
+    streamable HTTP at /mcp by `retriever serve`.
+    Example: retriever mcp --index /path/to/index --seeds /path/to/seeds
+    """
+    from retriever.mcp_server import run_stdio
+
+    with _user_errors():
+        run_stdio(index_dir=index_dir, seeds_dir=seeds_dir, model=model)
 
 if __name__ == "__main__":
     main()

@@ -6,6 +6,7 @@ so ``retriever search --json`` and ``POST /v1/search`` return the same document.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from retriever.records import Answer, Clause, Document, Hit
@@ -125,3 +126,95 @@ def format_answer(answer: Answer, *, width: int = 100) -> str:
         lines.append(f"  [{hit.rank}] {hit.clause.id} {cite(hit.clause, document)} · {department} · {hit.score:.3f}")
         lines.append(f"      {text}")
     return "\n".join(lines)
+
+
+#: What an assistant should pass on when the regulation does not answer a question, so
+#: that it does not invent a responsible department.
+OUT_OF_SCOPE_NOTICE = (
+    "本规定未涉及这个问题：没有条款直接规定它由哪个部门负责。以下仅为最接近的条款，供参考，请勿据此推断负责部门。"
+)
+#: The instruction closing a context block.
+CONTEXT_INSTRUCTION = "请仅依据以上条款回答，并注明条款编号（如 30.6）；条款未涉及的内容，请说明“本规定未涉及”。"
+#: Default and bounds of the context token budget.
+DEFAULT_CONTEXT_TOKENS = 1500
+MIN_CONTEXT_TOKENS = 100
+MAX_CONTEXT_TOKENS = 16000
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative LLM token estimate: one per CJK character, one per 4 other characters.
+
+    Common chat-model tokenizers spend 0.6–1.5 tokens on a Chinese character and about a
+    quarter of a token on an ASCII character; counting each CJK character as one keeps a
+    budget close without depending on any one vendor's tokenizer.
+    """
+    cjk = sum(1 for ch in text if "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3000" <= ch <= "\u303f"
+              or "\uff00" <= ch <= "\uffef")
+    return cjk + math.ceil((len(text) - cjk) / 4)
+
+
+def department_sentence(answer: Answer) -> str:
+    """One sentence naming the responsible departments with their clause ids, or the out-of-scope notice."""
+    if not answer.in_scope:
+        return OUT_OF_SCOPE_NOTICE
+    if not answer.departments:
+        return "相关条款未写明负责部门，请依据下列条款回答。"
+    parts = [f"{d.department}（依据：{'、'.join(d.clauses)}）" for d in answer.departments]
+    return "负责部门：" + "；".join(parts) + "。"
+
+
+def format_context(answer: Answer, *, max_tokens: int = DEFAULT_CONTEXT_TOKENS) -> tuple[str, tuple[str, ...]]:
+    """A RAG-ready text block: the department answer, then numbered cited clauses, within a token budget.
+
+    Clauses are added in rank order while they fit (:func:`estimate_tokens`); the first
+    clause is shortened with "…" if even it does not fit, so the block is never empty of
+    evidence when there are hits.
+
+    Args:
+        answer: the search answer.
+        max_tokens: the budget for the whole block.
+
+    Returns:
+        The text and the ids of the clauses it includes, in order.
+    """
+    head = [f"问题：{answer.query}", *answer.notes, department_sentence(answer), "依据条款："]
+    tail = CONTEXT_INSTRUCTION
+    used = estimate_tokens("\n".join([*head, tail])) + 2
+    blocks: list[str] = []
+    included: list[str] = []
+    for number, hit in enumerate(answer.hits, start=1):
+        clause = hit.clause
+        title = f"[{number}] {clause.citation}（{clause.id}）· {clause.department or '总则/附则'}"
+        if answer.hits and not answer.in_scope:
+            title += " · 仅供参考"
+        block = f"{title}\n{clause.text}"
+        cost = estimate_tokens(block) + 1
+        if used + cost > max_tokens:
+            if not blocks:
+                room = max_tokens - used - estimate_tokens(title) - 2
+                if room > 0:
+                    text = clause.text[: max(room - 1, 1)] + "…"
+                    blocks.append(f"{title}\n{text}")
+                    included.append(clause.id)
+            break
+        blocks.append(block)
+        included.append(clause.id)
+        used += cost
+    if not blocks:
+        blocks.append("（没有检索到条款）")
+    return "\n".join([*head, *blocks, tail]), tuple(included)
+
+
+def context_to_dict(answer: Answer, *, max_tokens: int = DEFAULT_CONTEXT_TOKENS) -> dict[str, Any]:
+    """The ``"format": "context"`` document of ``/v1/search``."""
+    text, included = format_context(answer, max_tokens=max_tokens)
+    return {
+        "query": answer.query,
+        "in_scope": answer.in_scope,
+        "format": "context",
+        "context": text,
+        "clauses": list(included),
+        "departments": [d.department for d in answer.departments],
+        "tokens": estimate_tokens(text),
+        "max_tokens": max_tokens,
+    }
