@@ -78,6 +78,20 @@ _QUANTITY_INTENT = re.compile(
     r"多少|几[个天年月岁人次级块元]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
+# The amounts laws state, each with the question words that ask for it: fines, time
+# limits and head counts. Prices, fees, wages, rates and statistics they never state.
+_NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
+_QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
+    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|几个?小时|几个月|几年|期限|有效期|时限|how long"),
+     re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
+    (re.compile(r"几个?人|多少人|死几|伤几"), re.compile(rf"{_NUMBER}人")),
+)
+
+
+def _quantity_stated(question: str, texts: Sequence[str]) -> bool:
+    """Whether one of ``texts`` states the kind of amount ``question`` asks for."""
+    return any(asks.search(question) and any(states.search(t) for t in texts) for asks, states in _QUANTITY_KINDS)
 _DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -230,6 +244,11 @@ class Searcher:
     def departments(self) -> list[str]:
         """Distinct departments in corpus order."""
         return list(self._department_rows)
+
+    @cached_property
+    def _has_laws(self) -> bool:
+        """Whether the library holds laws (which state amounts), not only duty lists."""
+        return any(d.role != "duty_list" for d in self.documents.values()) and self.is_library
 
     @property
     def is_library(self) -> bool:
@@ -448,9 +467,12 @@ class Searcher:
                     if doc.priority:
                         scores[self._document_rows[document_id]] += s.priority_step * doc.priority
             allowed_dense = dense[self._allowed_rows(scope)]
-            in_scope = self._in_scope(analysis, allowed_dense if allowed_dense.size else dense)
         scores = np.asarray(scores, dtype=np.float64)
         scores[~self._allowed_rows(scope)] = -np.inf
+        if mode == "full":
+            top = np.argsort(-scores, kind="stable")[:3]
+            stated = [self.clauses[int(r)].text for r in top if np.isfinite(scores[r])]
+            in_scope = self._in_scope(analysis, allowed_dense if allowed_dense.size else dense, stated)
         if department is not None:
             mask = np.full(n, -np.inf, dtype=np.float64)
             mask[self._department_rows[department]] = 0.0
@@ -464,8 +486,12 @@ class Searcher:
         np.maximum.at(clause_scores, self.index.unit_clause, unit_scores)
         return clause_scores
 
-    def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray) -> bool:
-        """Whether the corpus answers the query (see the cue patterns above)."""
+    def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray, top_texts: Sequence[str] = ()) -> bool:
+        """Whether the corpus answers the query (see the cue patterns above).
+
+        A duty list never states amounts, but laws do (fines, deadlines, thresholds): in a
+        library a "how much" question is in scope when one of the best clauses states one.
+        """
         best = float(dense.max()) if dense.size else 0.0
         s = self.settings
         if best < s.min_dense_floor:
@@ -473,7 +499,7 @@ class Searcher:
         text = analysis.text
         asks_who = bool(_WHO_INTENT.search(text))
         if _QUANTITY_INTENT.search(text) and not asks_who:
-            return False
+            return self._has_laws and _quantity_stated(text, top_texts)
         if asks_who or analysis.departments or _DOMAIN_WORDS.search(text):
             return True
         if analysis.expansions and best >= s.min_dense:
