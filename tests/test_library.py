@@ -151,3 +151,16 @@ def test_short_names_keep_places() -> None:
     assert short_name("中华人民共和国安全生产法") == "安全生产法"
     assert short_name("北京市安全生产条例") == "北京市安全生产条例"
     assert short_name("《消防法》") == "消防法"
+
+
+def test_region_and_level_from_the_issuer_when_the_title_names_no_place(tmp_path: Path) -> None:
+    (tmp_path / "西湖保护条例(2011-12-07).md").write_text(
+        "# 西湖文化景观保护管理条例\n\n2011年12月7日杭州市第十一届人民代表大会常务委员会第三十八次会议通过\n\n"
+        "<!-- INFO END -->\n\n第一条 甲。\n", encoding="utf-8")
+    (tmp_path / "机动车登记规定(2021-12-17).md").write_text(
+        "# 机动车登记规定\n\n<!-- INFO END -->\n\n第一条 乙。\n", encoding="utf-8")
+    documents = {d.id: d for d in load_library(tmp_path).documents}
+    lake = documents["西湖保护条例(2011-12-07)"]
+    assert (lake.region, lake.level, lake.version_date) == ("杭州市", "city", "2011-12-07")
+    vehicles = documents["机动车登记规定(2021-12-17)"]
+    assert (vehicles.region, vehicles.level) == (None, "national")  # no place, no local issuer

@@ -437,3 +437,16 @@ def test_real_laws_paragraphs_after_item_lists() -> None:
     assert [i for i in special if i.startswith(("49.", "49-"))] == ["49-1", "49.1", "49.2", "49.3", "49-2", "49-3"]
     sections = read_regulation(SAMPLE / "道路交通安全法(2021-04-29).md")
     assert any(h.startswith("第一节") for h in sections.headings)
+
+
+def test_a_second_department_heading_inside_a_duty_list_article() -> None:
+    text = ("第五条 市绿化行政管理部门主要职责：\n（一）编制规划；\n"
+            "区绿化行政管理部门主要职责：\n（一）负责本区公园；\n")
+    parsed = parse_text(text, "doc")
+    assert parsed.problems == ()
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["5.1", "5-2.1"]
+    assert clauses["5.1"].department == "市绿化行政管理部门"
+    assert clauses["5-2.1"].department == "区绿化行政管理部门"
+    assert clauses["5-2.1"].citation == "第五条第二款第（一）项"
+    assert parsed.headings == ("市绿化行政管理部门主要职责：", "区绿化行政管理部门主要职责：")

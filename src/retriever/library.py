@@ -65,7 +65,11 @@ _NATIONAL_PREFIXES = ("中华人民共和国", "全国人民代表大会", "国�
                       "中共中央", "中央")
 _NATIONAL_ISSUERS = ("全国人民代表大会", "国务院", "最高人民法院", "最高人民检察院", "部令", "总局令",
                      "中央军事委员会")
-_CITY = re.compile(r"^([\u4e00-\u9fff]{1,7}?(?:经济特区|自治州|市|地区|盟))")
+_CITY = re.compile(r"^([\u4e00-\u9fff]{2,9}?(?:经济特区|自治州|自治县|市|县|盟))")
+_ISSUER_PLACE = re.compile(
+    r"(?:日|\s|^)\s*([\u4e00-\u9fff]{2,9}?(?:省|自治区|市|自治州|自治县|县))第[\u4e00-\u9fff]+届")
+_PILOT_ZONE = re.compile(r"^中国[（(]([\u4e00-\u9fff]{2,3})[）)]")
+_LOCAL_ISSUER = re.compile(r"[省市州区县]第?[\u4e00-\u9fff]*人民代表大会|[省市州区县]人民政府")
 _STEM_DATE = re.compile(r"\((\d{4}-\d{2}-\d{2})\)$")
 _TEXT_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _IMPLEMENTING = ("实施细则", "实施办法", "实施条例")
@@ -158,12 +162,6 @@ def load_library(folders: list[Path] | Path) -> Library:
     files, warnings = library_files(roots)
     settings = {root: read_settings(root) for root in roots}
     seen: dict[str, Path] = {}
-    for path, _ in files:
-        if path.stem in seen:
-            raise SeedError(f"two files have the document id {path.stem!r}: {seen[path.stem]} and {path}.",
-                            "Document ids are file stems and must be unique: rename one of them.")
-        seen[path.stem] = path
-
     documents: list[Document] = []
     parsed_all: list[ParsedRegulation] = []
     problems: list[str] = []
@@ -173,6 +171,10 @@ def load_library(folders: list[Path] | Path) -> Library:
         if not parsed.clauses:
             warnings.append(f"{path}: skipped, it holds no articles or text")
             continue
+        if path.stem in seen:
+            raise SeedError(f"two files have the document id {path.stem!r}: {seen[path.stem]} and {path}.",
+                            "Document ids are file stems and must be unique: rename one of them.")
+        seen[path.stem] = path
         problems.extend(parsed.problems)
         relative = path.relative_to(root).as_posix()
         document = describe(parsed, relative, hashlib.sha256(data).hexdigest(), path.suffix.lower().lstrip("."))
@@ -246,6 +248,8 @@ def infer_region(title: str, parsed: ParsedRegulation | None = None) -> str | No
     """
     if title.startswith(_NATIONAL_PREFIXES):
         return None
+    if m := _PILOT_ZONE.match(title):  # 中国（山东）自由贸易试验区条例
+        return _province_at(m.group(1))
     province = _province_at(title)
     rest = title
     if province:
@@ -256,10 +260,15 @@ def infer_region(title: str, parsed: ParsedRegulation | None = None) -> str | No
             return province
     if m := _CITY.match(rest):
         city = m.group(1)
-        if not city.startswith(("市", "省", "县", "自治")) and "人民" not in city and "代表" not in city:
+        # 城市… and 人力资源市场 name no city.
+        generic = city.startswith("城市") or rest[len(city):].startswith("场") or "人民" in city or "代表" in city
+        if not generic and not city.startswith(("市", "省", "县", "自治")):
             return city
     if province:
         return province
+    if parsed is not None and (m := _ISSUER_PLACE.search("\n".join(parsed.header))):
+        # No place in the title (杭州西湖文化景观保护管理条例): the issuing congress's place.
+        return _province_at(m.group(1)) or m.group(1)
     if parsed is not None and title.startswith(("自治区", "省")):
         kind = "自治区" if title.startswith("自治区") else "省"
         body = "\n".join(c.text for c in parsed.clauses)
@@ -279,9 +288,9 @@ def infer_level(title: str, header: tuple[str, ...], region: str | None) -> Leve
     if region:
         return "city"
     head = "\n".join(header)
-    if any(issuer in head for issuer in _NATIONAL_ISSUERS) and not _province_at(head.split("日", 1)[-1].strip()):
-        return "national"
-    return "unknown"
+    if _LOCAL_ISSUER.search(head) and not any(issuer in head for issuer in _NATIONAL_ISSUERS):
+        return "unknown"  # a local body issued it, but the title names no place
+    return "national"  # no place in the title, no local issuer: it applies everywhere
 
 
 def version_date(document_id: str, header: tuple[str, ...]) -> str | None:

@@ -206,6 +206,7 @@ class _Paragraph:
     items: list[tuple[int, str]] = field(default_factory=list)
     sub_style: str = ""
     sub_last: int = 0
+    department: str | None = None
 
 
 @dataclass
@@ -224,6 +225,15 @@ def _match_item(line: str) -> tuple[str, int, str, str] | None:
             marker = m.group(1)
             number = _CIRCLED.index(marker) + 1 if style == "circled" else chinese_to_int(marker)
             return style, number, line[:m.start(2)].strip(), m.group(2).strip()
+    return None
+
+
+def _department_of(text: str) -> str | None:
+    """The department a duty-list heading names (``自治区公安厅职责：``), or None."""
+    if _SHARED.search(text):
+        return SHARED_DEPARTMENT
+    if (m := _HEADING.match(text)) and not _NOT_DEPARTMENT.search(m.group(1)):
+        return m.group(1).strip()
     return None
 
 
@@ -293,13 +303,9 @@ class _Parser:
         self.article = _Article(number, line_no, self.chapter)
         if not body:
             return
-        if _SHARED.search(body):
-            self.article.department = SHARED_DEPARTMENT
-            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True))
-            self.headings.append(body)
-        elif (h := _HEADING.match(body)) and not _NOT_DEPARTMENT.search(h.group(1)):
-            self.article.department = h.group(1).strip()
-            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True))
+        if department := _department_of(body):
+            self.article.department = department
+            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True, department=department))
             self.headings.append(body)
         else:
             self.article.paragraphs.append(_Paragraph(self.chapter, body))
@@ -315,7 +321,11 @@ class _Parser:
     def text(self, line: str, line_no: int) -> None:
         article = self._current()
         last = article.paragraphs[-1] if article.paragraphs else None
-        if last is not None and not last.text and not last.items:
+        if article.department and (department := _department_of(line)):
+            # A second department heading inside a duty-list article (区…部门主要职责：).
+            article.paragraphs.append(_Paragraph(self.chapter, line, heading=True, department=department))
+            self.headings.append(line)
+        elif last is not None and not last.text and not last.items:
             last.text = line  # an article line without text: this line is its text
         elif last is not None and last.items and not _ENDED.search(last.items[-1][1]):
             # A line wrapped inside an item (the item stops mid-sentence): join it back.
@@ -390,18 +400,20 @@ class _Parser:
         multi = len(paragraphs) > 1
         first_list = next((i for i, p in enumerate(paragraphs) if p.items), -1)
         preamble = "序言" if self.has_articles else "正文"
+        department = article.department
         for index, paragraph in enumerate(paragraphs):
+            department = paragraph.department or department
             number = index + 1 if multi else None
             if paragraph.text and not paragraph.heading:
                 self.clauses.append(self._clause(article, paragraph, None, number, paragraph.text, "", True,
-                                                 preamble))
+                                                 preamble, department))
             for item, body in paragraph.items:
                 lead_in = "" if paragraph.heading else paragraph.text
                 self.clauses.append(self._clause(article, paragraph, item, number, body, lead_in,
-                                                 index == first_list, preamble))
+                                                 index == first_list, preamble, department))
 
     def _clause(self, article: _Article, source: _Paragraph, item: int | None, paragraph: int | None,
-                text: str, lead_in: str, first_list: bool, preamble: str) -> Clause:
+                text: str, lead_in: str, first_list: bool, preamble: str, department: str | None) -> Clause:
         return Clause(
             id=make_clause_id(article.number, item, paragraph=paragraph, first_list=first_list),
             document=self.document,
@@ -409,11 +421,11 @@ class _Parser:
             chapter=source.chapter,
             article=article.number,
             item=item,
-            department=article.department,
+            department=department,
             text=text,
             citation=make_citation(article.number, item, paragraph, preamble),
             paragraph=paragraph,
-            departments=(article.department,) if article.department else (),
+            departments=(department,) if department else (),
             lead_in=lead_in,
         )
 
