@@ -450,3 +450,24 @@ def test_a_second_department_heading_inside_a_duty_list_article() -> None:
     assert clauses["5-2.1"].department == "区绿化行政管理部门"
     assert clauses["5-2.1"].citation == "第五条第二款第（一）项"
     assert parsed.headings == ("市绿化行政管理部门主要职责：", "区绿化行政管理部门主要职责：")
+
+
+def test_items_whose_marker_the_source_lost_are_numbered_and_reported() -> None:
+    text = ("第十五条 停车场管理者应当遵守下列规定：\n在出入口设置标志；\n（二）施划泊位线；\n"
+            "第十六条 禁止下列行为：\n（一）甲；\n违规饲养动物；\n（三）丙。\n")
+    parsed = parse_text(text, "doc", source="gap.txt")
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["15", "15.1", "15.2", "16", "16.1", "16.2", "16.3"]
+    assert clauses["15.1"].text == "在出入口设置标志；"
+    assert clauses["16.2"].text == "违规饲养动物；"
+    assert parsed.problems == ("gap.txt:3: item （一） has no marker: numbered by its place (在出入口设置标志；)",
+                               "gap.txt:7: item （二） has no marker: numbered by its place (违规饲养动物；)")
+
+
+def test_a_numbered_list_continues_around_a_quoted_list_of_another_style() -> None:
+    text = ("# 关于修改的决定\n1.将第一条修改为：\n“下列人员：\n（一）甲；\n（二）乙。”\n2.删去第三条。\n")
+    parsed = parse_text(text, "doc")
+    assert parsed.problems == ()
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["0.1", "0.2"]
+    assert clauses["0.1"].text == "将第一条修改为：\n“下列人员：\n（一）甲；\n（二）乙。”"

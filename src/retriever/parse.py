@@ -64,7 +64,8 @@ _BARE_DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)[^，。
 _SECTION = re.compile(rf"^第[{_NUMERAL}\d]+节")
 _ARTICLE = re.compile(rf"^第([{_NUMERAL}\d]+)条(之[{_NUMERAL}]+)?(\s*)(.*)$")
 _ITEM_STYLES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("paren", re.compile(rf"^[（(]([{_NUMERAL}\d]+)[）)]\s*(.*)$")),
+    ("paren", re.compile(rf"^[（(]([{_NUMERAL}]+)[）)]\s*(.*)$")),
+    ("paren_arabic", re.compile(r"^[（(](\d{1,2})[）)]\s*(.*)$")),
     ("dun", re.compile(rf"^([{_NUMERAL}]+)、\s*(.*)$")),
     ("arabic", re.compile(r"^(\d{1,2})(?:[.．、)）](?!\d))\s*(.*)$")),
     ("circled", re.compile(rf"^([{_CIRCLED}])\s*(.*)$")),
@@ -77,8 +78,11 @@ _COMMENT = re.compile(r"^<!--.*-->$")
 _INFO_END = "<!-- INFO END -->"
 _SUBTITLE = re.compile(r"^[（(].*[）)]$")
 _DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?")
+# A new （X） item after a clause-ending mark and a space, inside one line.
+_RUN_ON = re.compile(rf"(?<=[；;：:。])\s+(?=[（(][{_NUMERAL}]+[）)])")
 # How a complete paragraph or item ends; anything else was wrapped mid-sentence.
 _ENDED = re.compile(r"[。；;：:！!？?”\"’」』）)…]$")
+_ITEM_END = re.compile(r"[；;。]$")
 _SENTENCE = re.compile(r"[。；，：,;:]")
 # Whitespace the seed really contains: ASCII spaces, full-width spaces, NBSP, tabs.
 _SPACES = re.compile(r"[\s\u3000\u00a0\ufeff]+")
@@ -207,6 +211,12 @@ class _Paragraph:
     sub_style: str = ""
     sub_last: int = 0
     department: str | None = None
+    markers: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The paragraph as written: its text, then each item with its marker."""
+        head = [self.text] if self.text else []
+        return head + [f"{marker}{body}" for marker, (_, body) in zip(self.markers, self.items, strict=True)]
 
 
 @dataclass
@@ -243,6 +253,8 @@ def _marker(style: str, number: int) -> str:
         return f"{_numeral(number)}、"
     if style == "arabic":
         return f"{number}."
+    if style == "paren_arabic":
+        return f"（{number}）"
     if style == "circled" and 0 < number <= len(_CIRCLED):
         return _CIRCLED[number - 1]
     return f"（{_numeral(number)}）"
@@ -271,6 +283,7 @@ class _Parser:
         self.clauses: list[Clause] = []
         self.article: _Article | None = None
         self.preamble: _Article | None = None
+        self.fresh = False
         self.last_number = 0
         self.has_articles = False
 
@@ -281,6 +294,7 @@ class _Parser:
     def heading(self, text: str, number: int) -> None:
         self.flush()
         self.headings.append(text)
+        self.fresh = True  # text under a new heading never continues the paragraph before it
         if _SECTION.match(text) and self.chapter and not _SECTION.match(self.chapter):
             return  # a 节 under a 章: clauses keep the chapter
         self.chapter = text
@@ -296,6 +310,7 @@ class _Parser:
             self.text(raw, line_no)
             return
         self.flush()
+        self.fresh = False
         if self.has_articles and number != self.last_number + 1:
             self.problem(line_no, f"article 第{_numeral(number)}条 follows 第{_numeral(self.last_number)}条")
         self.has_articles = True
@@ -318,9 +333,16 @@ class _Parser:
             self.preamble = _Article(PREAMBLE, 0, self.chapter)
         return self.preamble
 
+    def _last(self, article: _Article) -> _Paragraph | None:
+        """The paragraph a line may continue: none right after a heading."""
+        if self.fresh:
+            self.fresh = False
+            return None
+        return article.paragraphs[-1] if article.paragraphs else None
+
     def text(self, line: str, line_no: int) -> None:
         article = self._current()
-        last = article.paragraphs[-1] if article.paragraphs else None
+        last = self._last(article)
         if article.department and (department := _department_of(line)):
             # A second department heading inside a duty-list article (区…部门主要职责：).
             article.paragraphs.append(_Paragraph(self.chapter, line, heading=True, department=department))
@@ -337,35 +359,73 @@ class _Parser:
         else:
             article.paragraphs.append(_Paragraph(self.chapter, line))
 
-    def _continue_list(self, article: _Article, style: str, number: int) -> _Paragraph | None:
-        """The earlier list this item continues, after text paragraphs that belong to its last item.
+    def _continue_list(self, article: _Article, style: str, number: int, line_no: int,
+                       across_heading: bool = False) -> _Paragraph | None:
+        """The earlier list this item continues, or None.
 
-        ``五、`` after ``四、`` and two plain paragraphs continues the list: those paragraphs
-        are the rest of item 四 (an item with several paragraphs, or a quoted amendment).
+        ``五、`` after ``四、`` continues that list across what came between: plain
+        paragraphs and lists of another style are the rest of item 四 (an item with several
+        paragraphs, or a quoted amendment). Plain paragraphs ending in ``；`` that fill a gap
+        in the numbering exactly are items whose marker the source lost (reported).
         """
-        for index in range(len(article.paragraphs) - 1, -1, -1):
-            paragraph = article.paragraphs[index]
-            if paragraph.items:
-                continues = (paragraph.style == style and paragraph.items[-1][0] == number - 1) or (
-                    paragraph.sub_style == style and paragraph.sub_last == number - 1)
-                if not continues or index == len(article.paragraphs) - 1:
-                    return None
-                number_before, body = paragraph.items[-1]
-                rest = [p.text for p in article.paragraphs[index + 1:]]
-                paragraph.items[-1] = (number_before, "\n".join([body, *rest]))
-                del article.paragraphs[index + 1:]
-                return paragraph
+        paragraphs = article.paragraphs
+        plain = 0  # trailing plain paragraphs walked over, each ending like an item
+        for index in range(len(paragraphs) - 1, -1, -1):
+            paragraph = paragraphs[index]
             if paragraph.heading:
                 return None
+            if not paragraph.items:
+                if _ITEM_END.search(paragraph.text) and plain == len(paragraphs) - index - 1:
+                    plain += 1
+                    before = paragraphs[index - 1] if index > 0 else None
+                    if plain == number - 1 and before is not None and not before.items and not before.heading \
+                            and before.text.endswith(("：", ":")):
+                        return self._unmarked(article, index - 1, index, style, line_no)
+                continue
+            if paragraph.style != style and paragraph.sub_style != style:
+                continue  # a nested list of another style inside the item being continued
+            last = paragraph.items[-1][0] if paragraph.style == style else paragraph.sub_last
+            if last == number - 1 and (index < len(paragraphs) - 1 or across_heading):
+                rest = [line for p in paragraphs[index + 1:] for line in p.lines()]
+                number_before, body = paragraph.items[-1]
+                paragraph.items[-1] = (number_before, "\n".join([body, *rest]))
+                del paragraphs[index + 1:]
+                return paragraph
+            if paragraph.style == style and plain and last + plain == number - 1 \
+                    and plain == len(paragraphs) - index - 1:
+                return self._unmarked(article, index, index + 1, style, line_no)
+            return None
         return None
+
+    def _unmarked(self, article: _Article, list_index: int, first: int, style: str, line_no: int) -> _Paragraph:
+        """Make the plain paragraphs from ``first`` on items of the list in ``list_index``."""
+        paragraph = article.paragraphs[list_index]
+        if not paragraph.items:
+            paragraph.style = style
+        for plain in article.paragraphs[first:]:
+            number = len(paragraph.items) + 1
+            self.problem(line_no, f"item {_marker(style, number)} has no marker: numbered by its place "
+                                  f"({plain.text[:20]})")
+            paragraph.items.append((number, plain.text))
+            paragraph.markers.append("")
+        del article.paragraphs[first:]
+        return paragraph
 
     def item(self, style: str, number: int, marker: str, body: str, raw: str, line_no: int) -> None:
         article = self._current()
-        if not article.paragraphs:
-            article.paragraphs.append(_Paragraph(self.chapter))
-        paragraph = article.paragraphs[-1]
-        if not paragraph.items and number > 1:
-            paragraph = self._continue_list(article, style, number) or paragraph
+        fresh = self._last(article) is None
+        last = article.paragraphs[-1] if article.paragraphs else None
+        continued = None
+        if number > 1 and last is not None and (fresh or not last.items or style not in (last.style, last.sub_style)):
+            # 五、 after 四、 continues that list, across text paragraphs or a heading.
+            continued = self._continue_list(article, style, number, line_no, across_heading=fresh)
+        if continued is not None:
+            paragraph = continued
+        elif fresh or last is None:
+            paragraph = _Paragraph(self.chapter)
+            article.paragraphs.append(paragraph)
+        else:
+            paragraph = last
         if paragraph.items and style != paragraph.style:
             # A sub-item (1. inside （一）): it stays in its item, on its own line.
             last_number, last_text = paragraph.items[-1]
@@ -383,6 +443,7 @@ class _Parser:
         if number != expected:
             self.problem(line_no, f"item {marker} where {_marker(style, expected)} was expected")
         paragraph.items.append((number, body))
+        paragraph.markers.append(marker)
         paragraph.sub_style, paragraph.sub_last = "", 0
 
     # Output -----------------------------------------------------------------------
@@ -444,7 +505,8 @@ def parse_text(text: str, document: str, source: str = "<text>") -> ParsedRegula
     """
     parser = _Parser(document, source)
     lines = [clean_line(unicodedata.normalize("NFC", raw)) for raw in text.splitlines()]
-    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line]
+    # Items run together on one line (``下列文件： （一）登记申请书；``) are split at the marker.
+    numbered = [(n, part) for n, line in enumerate(lines, start=1) if line for part in _RUN_ON.split(line)]
     marker = next((i for i, (_, line) in enumerate(numbered) if line == _INFO_END), None)
     position = 0
     # Front matter (``---`` … ``---``), as some Markdown exports carry: header.
