@@ -351,13 +351,19 @@ def test_second_hash_line_is_a_subtitle() -> None:
 
 _N = "零〇一二两三四五六七八九十百千"
 _MARKERS = re.compile(
-    rf"^(?:#+|第[{_N}\d]+条(?:之[{_N}]+)?|[（(][{_N}\d]+[）)]|[{_N}]+、|\d{{1,2}}[.．、)）](?!\d)|[①-⑳])")
+    rf"^(?:#+|[第笫][{_N}\d]+\s?条(?:之[{_N}]+)?|[（(][{_N}\d]+[）)]|[{_N}]+、|\d{{1,2}}[.．、)）](?!\d)|[①-⑳])")
+_INLINE_MARKERS = re.compile(rf"\s+(?:[第笫][{_N}\d]+\s?条(?:之[{_N}]+)?|[（(][{_N}\d]+[）)])")
 _INVISIBLE = re.compile(r"[\s\u3000\u00a0\ufeff\u200b\u200c\u200d\u2060]+")
 
 
 def _content(line: str) -> str:
-    """A line without whitespace and without leading markup and numbering markers."""
-    line = _INVISIBLE.sub("", unicodedata.normalize("NFC", line))
+    """A line without whitespace, leading markup and numbering markers, and spaced 第X条/（X）.
+
+    The parser splits items and articles run together on one line at a space before their
+    marker, so markers after a space are dropped on both sides of the comparison.
+    """
+    line = _INLINE_MARKERS.sub("", unicodedata.normalize("NFC", line))
+    line = _INVISIBLE.sub("", line)
     while (m := _MARKERS.match(line)) and m.group(0):
         line = line[m.end():]
     return line
@@ -471,3 +477,14 @@ def test_a_numbered_list_continues_around_a_quoted_list_of_another_style() -> No
     clauses = {c.id: c for c in parsed.clauses}
     assert list(clauses) == ["0.1", "0.2"]
     assert clauses["0.1"].text == "将第一条修改为：\n“下列人员：\n（一）甲；\n（二）乙。”"
+
+
+def test_article_typos_and_articles_run_together_on_one_line() -> None:
+    text = "第一条 甲。\n第二条 乙。 第三条丙。\n笫四条 丁。\n第五 条戊。\n第九条规定的情形除外。\n"
+    parsed = parse_text(text, "doc")
+    assert parsed.problems == ()
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["1", "2", "3", "4", "5-1", "5-2"]
+    assert (clauses["3"].text, clauses["4"].text, clauses["5-1"].text) == ("丙。", "丁。", "戊。")
+    # 第X条 without a space that breaks the numbering is a reference, not an article.
+    assert clauses["5-2"].text == "第九条规定的情形除外。"

@@ -63,6 +63,8 @@ _DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)(?:\s|$)")
 _BARE_DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)[^，。；：,;:]{{0,30}}$")
 _SECTION = re.compile(rf"^第[{_NUMERAL}\d]+节")
 _ARTICLE = re.compile(rf"^第([{_NUMERAL}\d]+)条(之[{_NUMERAL}]+)?(\s*)(.*)$")
+# Typos the corpus has: 笫 for 第, a space before 条. Accepted only where the numbering expects them.
+_ARTICLE_TYPO = re.compile(rf"^[第笫]([{_NUMERAL}]+)\s?条()(\s*)(.*)$")
 _ITEM_STYLES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("paren", re.compile(rf"^[（(]([{_NUMERAL}]+)[）)]\s*(.*)$")),
     ("paren_arabic", re.compile(r"^[（(](\d{1,2})[）)]\s*(.*)$")),
@@ -79,7 +81,7 @@ _INFO_END = "<!-- INFO END -->"
 _SUBTITLE = re.compile(r"^[（(].*[）)]$")
 _DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?")
 # A new （X） item after a clause-ending mark and a space, inside one line.
-_RUN_ON = re.compile(rf"(?<=[；;：:。])\s+(?=[（(][{_NUMERAL}]+[）)])")
+_RUN_ON = re.compile(rf"(?<=[；;：:。])\s+(?=[（(][{_NUMERAL}]+[）)])|(?<=[。])\s+(?=第[{_NUMERAL}]+条)")
 # How a complete paragraph or item ends; anything else was wrapped mid-sentence.
 _ENDED = re.compile(r"[。；;：:！!？?”\"’」』）)…]$")
 _ITEM_END = re.compile(r"[；;。]$")
@@ -556,11 +558,14 @@ def parse_text(text: str, document: str, source: str = "<text>") -> ParsedRegula
         if _BARE_DIVISION.match(line):
             parser.heading(line, number)
             continue
-        if m := _ARTICLE.match(line):
+        m = _ARTICLE.match(line)
+        typo = m is None and (m := _ARTICLE_TYPO.match(line)) is not None
+        if m:
             article_number = chinese_to_int(m.group(1))
             suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
-            # Without a space, 第X条 starts an article only where the numbering expects one.
-            if space or not body or article_number == parser.last_number + 1:
+            # Without a space (or written with a typo), 第X条 starts an article only where
+            # the numbering expects one.
+            if (space and not typo) or (not body and not typo) or article_number == parser.last_number + 1:
                 parser.start_article(article_number, number, suffix, body, line)
                 continue
         if found := _match_item(line):
