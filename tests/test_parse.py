@@ -466,8 +466,8 @@ def test_items_whose_marker_the_source_lost_are_numbered_and_reported() -> None:
     assert list(clauses) == ["15", "15.1", "15.2", "16", "16.1", "16.2", "16.3"]
     assert clauses["15.1"].text == "在出入口设置标志；"
     assert clauses["16.2"].text == "违规饲养动物；"
-    assert parsed.problems == ("gap.txt:3: item （一） has no marker: numbered by its place (在出入口设置标志；)",
-                               "gap.txt:7: item （二） has no marker: numbered by its place (违规饲养动物；)")
+    assert parsed.problems == ("gap.txt:2: item （一） has no marker: numbered by its place (在出入口设置标志；)",
+                               "gap.txt:6: item （二） has no marker: numbered by its place (违规饲养动物；)")
 
 
 def test_a_numbered_list_continues_around_a_quoted_list_of_another_style() -> None:

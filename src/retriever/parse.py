@@ -214,6 +214,7 @@ class _Paragraph:
     sub_last: int = 0
     department: str | None = None
     markers: list[str] = field(default_factory=list)
+    line: int = 0
 
     def lines(self) -> list[str]:
         """The paragraph as written: its text, then each item with its marker."""
@@ -359,7 +360,7 @@ class _Parser:
                 and not _ENDED.search(last.text):
             last.text += line  # a paragraph wrapped mid-sentence
         else:
-            article.paragraphs.append(_Paragraph(self.chapter, line))
+            article.paragraphs.append(_Paragraph(self.chapter, line, line=line_no))
 
     def _continue_list(self, article: _Article, style: str, number: int, line_no: int,
                        across_heading: bool = False) -> _Paragraph | None:
@@ -406,7 +407,7 @@ class _Parser:
             paragraph.style = style
         for plain in article.paragraphs[first:]:
             number = len(paragraph.items) + 1
-            self.problem(line_no, f"item {_marker(style, number)} has no marker: numbered by its place "
+            self.problem(plain.line or line_no, f"item {_marker(style, number)} has no marker: numbered by its place "
                                   f"({plain.text[:20]})")
             paragraph.items.append((number, plain.text))
             paragraph.markers.append("")
