@@ -263,6 +263,11 @@ def _marker(style: str, number: int) -> str:
     return f"（{_numeral(number)}）"
 
 
+def _is_structure(line: str) -> bool:
+    """An article, item or bare 编/章/节 heading: the body has begun."""
+    return bool(_ARTICLE.match(line) or _match_item(line) or _BARE_DIVISION.match(line))
+
+
 def _looks_like_title(line: str) -> bool:
     return len(line) <= 60 and not _SENTENCE.search(line) and not _DATE.search(line)
 
@@ -293,7 +298,75 @@ class _Parser:
     def problem(self, number: int, message: str) -> None:
         self.problems.append(f"{self.source}:{number}: {message}")
 
+    # Title, subtitle and header --------------------------------------------------
+    def front(self, numbered: list[tuple[int, str]]) -> int:
+        """Read the front matter, title, subtitle and header; return where the body starts."""
+        position = 0
+        # Front matter (``---`` … ``---``), as some Markdown exports carry: header.
+        if numbered and numbered[0][1] == "---":
+            end = next((i for i in range(1, len(numbered)) if numbered[i][1] == "---"), None)
+            if end is not None:
+                self.header.extend(line for _, line in numbered[1:end])
+                position = end + 1
+        if position < len(numbered):
+            line = numbered[position][1]
+            if m := _HASH.match(line):
+                if not _DIVISION.match(m.group(1)):
+                    self.title = m.group(1).strip()
+                    position += 1
+            elif not _is_structure(line) and _looks_like_title(line):
+                self.title = line
+                position += 1
+        if self.title and position < len(numbered):
+            line = numbered[position][1]
+            m = _HASH.match(line)
+            if m and not _DIVISION.match(m.group(1)):
+                self.subtitle = m.group(1).strip()
+            elif _SUBTITLE.match(line) and not _match_item(line):
+                self.subtitle = line
+            if self.subtitle:
+                self.header.append(self.subtitle)
+                position += 1
+        # The header runs up to the INFO END marker, or, without one, over the dated
+        # lines before the body.
+        marker = next((i for i, (_, line) in enumerate(numbered) if line == _INFO_END), None)
+        if marker is not None and marker >= position:
+            self.header.extend(line for _, line in numbered[position:marker] if not _COMMENT.match(line))
+            return marker + 1
+        while position < len(numbered) and _looks_like_header(numbered[position][1]) \
+                and not _is_structure(numbered[position][1]):
+            self.header.append(numbered[position][1])
+            position += 1
+        return position
+
     # Body lines -----------------------------------------------------------------
+    def body_line(self, number: int, line: str) -> None:
+        """Place one body line: markup, heading, article, item or paragraph text."""
+        if _COMMENT.match(line):
+            return
+        if m := _HASH.match(line):
+            if m.group(1):
+                self.heading(clean_line(m.group(1)), number)
+            return
+        if _BARE_DIVISION.match(line):
+            self.heading(line, number)
+            return
+        m = _ARTICLE.match(line)
+        typo = m is None and (m := _ARTICLE_TYPO.match(line)) is not None
+        if m:
+            article_number = chinese_to_int(m.group(1))
+            suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
+            # Without a space (or written with a typo), 第X条 starts an article only where
+            # the numbering expects one: 第九条规定的…, mid-article, is a reference.
+            if (space and not typo) or (not body and not typo) or article_number == self.last_number + 1:
+                self.start_article(article_number, number, suffix, body, line)
+                return
+        if found := _match_item(line):
+            style, item_number, item_marker, body = found
+            self.item(style, item_number, item_marker, body, line, number)
+            return
+        self.text(line, number)
+
     def heading(self, text: str, number: int) -> None:
         self.flush()
         self.headings.append(text)
@@ -476,6 +549,26 @@ class _Parser:
                 self.clauses.append(self._clause(article, paragraph, item, number, body, lead_in,
                                                  index == first_list, preamble, department))
 
+    def finish(self) -> ParsedRegulation:
+        """Flush the last article and the preamble (its clauses come first)."""
+        self.flush()
+        if self.preamble is not None:
+            articles, self.clauses = self.clauses, []
+            self.flush(self.preamble)
+            self.clauses.extend(articles)
+        if not self.clauses:
+            self.problems.append(f"{self.source}: no articles found (expected lines like '第一条 ...')")
+        title = self.title or self.document
+        return ParsedRegulation(
+            document=self.document,
+            title=title,
+            clauses=tuple(replace(c, title=title) for c in self.clauses),
+            problems=tuple(self.problems),
+            subtitle=self.subtitle,
+            header=tuple(self.header),
+            headings=tuple(self.headings),
+        )
+
     def _clause(self, article: _Article, source: _Paragraph, item: int | None, paragraph: int | None,
                 text: str, lead_in: str, first_list: bool, preamble: str, department: str | None) -> Clause:
         return Clause(
@@ -510,87 +603,9 @@ def parse_text(text: str, document: str, source: str = "<text>") -> ParsedRegula
     lines = [clean_line(unicodedata.normalize("NFC", raw)) for raw in text.splitlines()]
     # Items run together on one line (``下列文件： （一）登记申请书；``) are split at the marker.
     numbered = [(n, part) for n, line in enumerate(lines, start=1) if line for part in _RUN_ON.split(line)]
-    marker = next((i for i, (_, line) in enumerate(numbered) if line == _INFO_END), None)
-    position = 0
-    # Front matter (``---`` … ``---``), as some Markdown exports carry: header.
-    if numbered and numbered[0][1] == "---":
-        end = next((i for i in range(1, len(numbered)) if numbered[i][1] == "---"), None)
-        if end is not None:
-            parser.header.extend(line for _, line in numbered[1:end + 1 - 1])
-            position = end + 1
-    # Title and subtitle.
-    if position < len(numbered):
-        line = numbered[position][1]
-        if m := _HASH.match(line):
-            if not _DIVISION.match(m.group(1)):
-                parser.title = m.group(1).strip()
-                position += 1
-        elif (not _ARTICLE.match(line) and not _match_item(line) and not _BARE_DIVISION.match(line)
-              and _looks_like_title(line)):
-            parser.title = line
-            position += 1
-    if parser.title and position < len(numbered):
-        line = numbered[position][1]
-        m = _HASH.match(line)
-        if m and not _DIVISION.match(m.group(1)):
-            parser.subtitle = m.group(1).strip()
-        elif _SUBTITLE.match(line) and not _match_item(line):
-            parser.subtitle = line
-        if parser.subtitle:
-            parser.header.append(parser.subtitle)
-            position += 1
-    # Header: up to the INFO END marker, or, without one, the dated lines before the body.
-    if marker is not None and marker >= position:
-        parser.header.extend(line for _, line in numbered[position:marker] if not _COMMENT.match(line))
-        position = marker + 1
-    else:
-        while position < len(numbered) and _looks_like_header(numbered[position][1]) \
-                and not _ARTICLE.match(numbered[position][1]) and not _match_item(numbered[position][1]):
-            parser.header.append(numbered[position][1])
-            position += 1
-
-    for number, line in numbered[position:]:
-        if _COMMENT.match(line):
-            continue
-        if m := _HASH.match(line):
-            if m.group(1):
-                parser.heading(clean_line(m.group(1)), number)
-            continue
-        if _BARE_DIVISION.match(line):
-            parser.heading(line, number)
-            continue
-        m = _ARTICLE.match(line)
-        typo = m is None and (m := _ARTICLE_TYPO.match(line)) is not None
-        if m:
-            article_number = chinese_to_int(m.group(1))
-            suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
-            # Without a space (or written with a typo), 第X条 starts an article only where
-            # the numbering expects one.
-            if (space and not typo) or (not body and not typo) or article_number == parser.last_number + 1:
-                parser.start_article(article_number, number, suffix, body, line)
-                continue
-        if found := _match_item(line):
-            style, item_number, item_marker, body = found
-            parser.item(style, item_number, item_marker, body, line, number)
-            continue
-        parser.text(line, number)
-    parser.flush()
-    if parser.preamble is not None:
-        articles = parser.clauses
-        parser.clauses = []
-        parser.flush(parser.preamble)
-        parser.clauses.extend(articles)
-    if not parser.clauses:
-        parser.problems.append(f"{source}: no articles found (expected lines like '第一条 ...')")
-    return ParsedRegulation(
-        document=document,
-        title=parser.title or document,
-        clauses=tuple(replace(c, title=parser.title or document) for c in parser.clauses),
-        problems=tuple(parser.problems),
-        subtitle=parser.subtitle,
-        header=tuple(parser.header),
-        headings=tuple(parser.headings),
-    )
+    for number, line in numbered[parser.front(numbered):]:
+        parser.body_line(number, line)
+    return parser.finish()
 
 
 def read_regulation(path: Path) -> ParsedRegulation:
