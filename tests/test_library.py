@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from retriever.errors import SeedError
-from retriever.library import infer_region, load_library, short_name
+from retriever.library import infer_region, infer_role, load_library, short_name
 from retriever.parse import parse_corpus, seed_files
 
 from .conftest import ROOT, SEED_FILE, SEEDS
@@ -145,6 +145,16 @@ def test_parse_corpus_wraps_the_library(tmp_path: Path) -> None:
 ])
 def test_region_from_title(title: str, region: str | None) -> None:
     assert infer_region(title) == region
+
+
+@pytest.mark.parametrize(("title", "role"), [
+    ("山东省实施《中华人民共和国产品质量法》办法", "implementing_rule"),
+    ("实施《反外国制裁法》的规定", "implementing_rule"),
+    ("中华人民共和国安全生产法", "law"),
+    ("北京市安全生产条例", "law"),
+])
+def test_role_from_title(title: str, role: str) -> None:
+    assert infer_role(title, ()) == role
 
 
 def test_short_names_keep_places() -> None:

@@ -72,7 +72,8 @@ _PILOT_ZONE = re.compile(r"^中国[（(]([\u4e00-\u9fff]{2,3})[）)]")
 _LOCAL_ISSUER = re.compile(r"[省市州区县]第?[\u4e00-\u9fff]*人民代表大会|[省市州区县]人民政府")
 _STEM_DATE = re.compile(r"\((\d{4}-\d{2}-\d{2})\)$")
 _TEXT_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-_IMPLEMENTING = ("实施细则", "实施办法", "实施条例")
+# 实施细则, 实施办法, 实施条例, and 实施《…法》办法 / 实施《…法》的规定.
+_IMPLEMENTING = re.compile(r"实施(?:《[^》]*》)?的?(?:细则|办法|条例|规定)")
 
 
 @dataclass(frozen=True)
@@ -302,10 +303,11 @@ def version_date(document_id: str, header: tuple[str, ...]) -> str | None:
 
 
 def infer_role(title: str, clauses: tuple[Clause, ...]) -> Role:
-    """``duty_list`` with department headings, ``implementing_rule`` for 实施细则/办法/条例, else ``law``."""
+    """``duty_list`` with department headings, ``implementing_rule`` for 实施细则/办法/条例 and
+    实施《…》办法 titles, else ``law``."""
     if any(c.department for c in clauses):
         return "duty_list"
-    if any(word in title for word in _IMPLEMENTING):
+    if _IMPLEMENTING.search(title):
         return "implementing_rule"
     return "law"
 
