@@ -81,6 +81,18 @@ def test_unknown_extensions_warn_once_each(tmp_path: Path) -> None:
     assert [p.name for p in seed_files(tmp_path)] == ["a.txt"]
 
 
+def test_symlinked_folders_are_followed(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+    (library / "loop").symlink_to(library, target_is_directory=True)
+    (library / "b.txt").write_text("第一条 乙。\n", encoding="utf-8")
+    loaded = load_library(library)
+    assert [d.source for d in loaded.documents] == ["b.txt", "linked/a.txt"]
+
+
 def test_same_stem_twice_is_an_error_naming_both(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
     (tmp_path / "x").mkdir()
@@ -107,6 +119,17 @@ def test_library_toml_overrides(tmp_path: Path) -> None:
     assert documents["规定"].role == "duty_list"
     assert documents["规定"].region == "新疆维吾尔自治区"  # a bare 自治区 title takes the home region
     assert [c.id for c in library.clauses] == ["条例#1", "规定#1"]
+
+
+def test_two_folders_with_different_home_regions_warn(tmp_path: Path) -> None:
+    for name, region in (("a", "北京市"), ("b", "上海市")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text("第一条 甲。\n", encoding="utf-8")
+        (tmp_path / name / "library.toml").write_text(f'region = "{region}"\n', encoding="utf-8")
+    library = load_library([tmp_path / "a", tmp_path / "b"])
+    assert library.region == "北京市"
+    assert library.warnings == ("library.toml: the folders name different home regions (北京市, 上海市); "
+                                "using 北京市, from the first folder",)
 
 
 @pytest.mark.parametrize(("config", "message"), [

@@ -30,6 +30,7 @@ Unknown keys or values are a :class:`~retriever.errors.SeedError` that names the
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections import Counter
@@ -119,8 +120,8 @@ class _Settings:
 def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Every supported file under the folders, recursively, as ``(path, root)`` pairs.
 
-    Hidden files and folders and ``library.toml`` are ignored; any other file with an
-    unknown extension gives one warning line.
+    Hidden files and folders and ``library.toml`` are ignored, symlinked folders are
+    followed; any other file with an unknown extension gives one warning line.
 
     Returns:
         The files sorted by root, then relative path, and the warnings.
@@ -134,10 +135,8 @@ def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[st
         if not root.is_dir():
             raise SeedError(f"seeds folder {root} does not exist.",
                             "Pass --seeds with the folder that holds the regulation files.")
-        for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        for path in _walk(root):
             relative = path.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-                continue
             if relative.as_posix() == CONFIG_NAME:
                 continue
             if path.suffix.lower() in SUPPORTED:
@@ -150,6 +149,22 @@ def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[st
         raise SeedError(f"seeds folder {names} holds no regulation file ({', '.join(SUPPORTED)}).",
                         "Copy the regulation files (UTF-8 text or Markdown) into it.")
     return files, warnings
+
+
+def _walk(root: Path) -> list[Path]:
+    """Every non-hidden file under ``root``, following symlinked folders once, sorted by relative path."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, folders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop, or the same folder linked twice
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(folder) / name for name in names
+                  if not name.startswith(".") and (Path(folder) / name).is_file()]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def load_library(folders: list[Path] | Path) -> Library:
@@ -185,7 +200,11 @@ def load_library(folders: list[Path] | Path) -> Library:
         raise SeedError(f"no regulation under {', '.join(map(str, roots))} holds any article.",
                         "A regulation needs lines such as '第一条 ...' (see seeds/ for the expected shape).")
 
-    home = next((s.region for s in settings.values() if s.region), None)
+    regions = list(dict.fromkeys(s.region for s in settings.values() if s.region))
+    home = regions[0] if regions else None
+    if len(regions) > 1:
+        warnings.append(f"{CONFIG_NAME}: the folders name different home regions ({', '.join(regions)}); "
+                        f"using {home}, from the first folder")
     documents = _fill_bare_regions(documents, home)
     documents = mark_superseded(documents)
     prefix = len(documents) > 1
