@@ -72,7 +72,7 @@ def main() -> None:
     report = {
         "folder": str(args.folder),
         "files": len(files),
-        "skipped_extensions": len(warnings),
+        "skipped_files": len(warnings),
         "clauses": clauses,
         "files_with_problems": len(with_problems),
         "files_without_clauses": len(empty),

@@ -74,10 +74,12 @@ def test_unknown_extensions_warn_once_each(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
     (tmp_path / "scan.tiff").write_bytes(b"II*\x00")
     (tmp_path / ".hidden.txt").write_text("第一条 乙。\n", encoding="utf-8")
+    (tmp_path / "_index.md").write_text("---\nbookCollapseSection: true\n---\n", encoding="utf-8")
     library = load_library(tmp_path)
     assert [d.id for d in library.documents] == ["a"]
-    assert len(library.warnings) == 1
-    assert "scan.tiff: skipped, .tiff extension is not a supported format" in library.warnings[0]
+    assert len(library.warnings) == 2
+    assert "_index.md: skipped, a site's section index page" in library.warnings[0]
+    assert "scan.tiff: skipped, .tiff extension is not a supported format" in library.warnings[1]
     assert [p.name for p in seed_files(tmp_path)] == ["a.txt"]
 
 

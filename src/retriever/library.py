@@ -121,7 +121,8 @@ def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[st
     """Every supported file under the folders, recursively, as ``(path, root)`` pairs.
 
     Hidden files and folders and ``library.toml`` are ignored, symlinked folders are
-    followed; any other file with an unknown extension gives one warning line.
+    followed; a file with an unknown extension, or a site's ``_index.md`` section page (the
+    corpus has 22), gives one warning line.
 
     Returns:
         The files sorted by root, then relative path, and the warnings.
@@ -138,6 +139,9 @@ def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[st
         for path in _walk(root):
             relative = path.relative_to(root)
             if relative.as_posix() == CONFIG_NAME:
+                continue
+            if path.stem == "_index":
+                warnings.append(f"{path}: skipped, a site's section index page, not a regulation")
                 continue
             if path.suffix.lower() in SUPPORTED:
                 files.append((path, root))
