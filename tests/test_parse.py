@@ -488,3 +488,12 @@ def test_article_typos_and_articles_run_together_on_one_line() -> None:
     assert (clauses["3"].text, clauses["4"].text, clauses["5-1"].text) == ("丙。", "丁。", "戊。")
     # 第X条 without a space that breaks the numbering is a reference, not an article.
     assert clauses["5-2"].text == "第九条规定的情形除外。"
+
+
+def test_arabic_article_numbers_only_in_sequence() -> None:
+    text = "# 补充规定\n现作如下补充：\n刑法条文 罪名\n第344条 （第6条） 非法采伐罪\n第345条第3款 （第7条） 收购罪\n"
+    parsed = parse_text(text, "doc")
+    assert [c.id for c in parsed.clauses] == ["0-1", "0-2", "0-3", "0-4"]  # a table, not articles
+    assert parsed.clauses[2].text == "第344条 （第6条） 非法采伐罪"
+    numbered = parse_text("第1条 甲。\n第2条 乙。\n", "doc")
+    assert [c.id for c in numbered.clauses] == ["1", "2"]

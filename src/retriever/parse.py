@@ -356,11 +356,15 @@ class _Parser:
         if m:
             article_number = chinese_to_int(m.group(1))
             suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
-            # Without a space (or written with a typo), 第X条 starts an article only where
-            # the numbering expects one: 第九条规定的…, mid-article, is a reference.
-            if (space and not typo) or (not body and not typo) or article_number == self.last_number + 1:
+            # Without a space, with a typo or in Arabic digits, 第X条 starts an article only
+            # where the numbering expects one: 第九条规定的…, mid-article, is a reference, and
+            # 第344条 in a table of the criminal law's articles is a row.
+            regular = not typo and not m.group(1).isdigit()
+            if (regular and (space or not body)) or article_number == self.last_number + 1:
                 self.start_article(article_number, number, suffix, body, line)
                 return
+            self.text(line, number, join=False)
+            return
         if found := _match_item(line):
             style, item_number, item_marker, body = found
             self.item(style, item_number, item_marker, body, line, number)
@@ -383,7 +387,7 @@ class _Parser:
                 kind = "duplicate article" if number == self.last_number else "out-of-order article"
                 self.problem(line_no, f"{kind} {raw.split()[0][:12]}: kept as a paragraph of "
                                       f"{make_citation(current, None)}")
-            self.text(raw, line_no)
+            self.text(raw, line_no, join=False)
             return
         self.flush()
         self.fresh = False
@@ -416,7 +420,8 @@ class _Parser:
             return None
         return article.paragraphs[-1] if article.paragraphs else None
 
-    def text(self, line: str, line_no: int) -> None:
+    def text(self, line: str, line_no: int, join: bool = True) -> None:
+        """A plain line: a new paragraph, or (``join``) the rest of a line wrapped mid-sentence."""
         article = self._current()
         last = self._last(article)
         if article.department and (department := _department_of(line)):
@@ -425,11 +430,11 @@ class _Parser:
             self.headings.append(line)
         elif last is not None and not last.text and not last.items:
             last.text = line  # an article line without text: this line is its text
-        elif last is not None and last.items and not _ENDED.search(last.items[-1][1]):
+        elif join and last is not None and last.items and not _ENDED.search(last.items[-1][1]):
             # A line wrapped inside an item (the item stops mid-sentence): join it back.
             number, body = last.items[-1]
             last.items[-1] = (number, body + line)
-        elif last is not None and not last.items and last.text and not last.heading \
+        elif join and last is not None and not last.items and last.text and not last.heading \
                 and not _ENDED.search(last.text):
             last.text += line  # a paragraph wrapped mid-sentence
         else:
