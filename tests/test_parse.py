@@ -85,7 +85,9 @@ def test_ids_citations_and_departments() -> None:
 
 
 @pytest.mark.parametrize(("number", "text"), [(1, "一"), (10, "十"), (18, "十八"), (33, "三十三"), (60, "六十"),
-                                              (102, "一百零二"), (110, "一百一十")])
+                                              (102, "一百零二"), (110, "一百一十"), (1001, "一千零一"),
+                                              (1010, "一千零一十"), (1040, "一千零四十"), (1100, "一千一百"),
+                                              (1164, "一千一百六十四"), (1259, "一千二百五十九")])
 def test_numerals_round_trip(number: int, text: str) -> None:
     assert int_to_chinese(number) == text
     assert chinese_to_int(text) == number

@@ -115,22 +115,30 @@ def chinese_to_int(text: str) -> int:
 
 
 def int_to_chinese(number: int) -> str:
-    """Write 1–999 as the numeral used in citations: 18 → 十八, 102 → 一百零二."""
+    """Write 1–9999 as the numeral used in citations: 18 → 十八, 102 → 一百零二, 1164 → 一千一百六十四."""
     digits = "零一二三四五六七八九"
-    if not 0 < number < 1000:
+    if not 0 < number < 10000:
         raise ValueError(f"cannot write {number} as a citation numeral")
-    hundreds, tens, ones = number // 100, number // 10 % 10, number % 10
-    text = f"{digits[hundreds]}百" if hundreds else ""
-    if tens:
-        text += ("" if tens == 1 and not hundreds else digits[tens]) + "十"
-    elif hundreds and ones:
-        text += "零"
-    return text + (digits[ones] if ones else "")
+    parts: list[str] = []
+    started = pending_zero = False
+    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = number // value % 10
+        if not digit:
+            pending_zero = started
+            continue
+        if pending_zero:
+            parts.append("零")
+            pending_zero = False
+        if not (unit == "十" and digit == 1 and not started):  # 十八, but 一百一十
+            parts.append(digits[digit])
+        parts.append(unit)
+        started = True
+    return "".join(parts)
 
 
 def _numeral(number: int) -> str:
-    """Like :func:`int_to_chinese`, falling back to Arabic digits from 1000 on."""
-    return int_to_chinese(number) if 0 < number < 1000 else str(number)
+    """Like :func:`int_to_chinese`, falling back to Arabic digits from 10000 on."""
+    return int_to_chinese(number) if 0 < number < 10000 else str(number)
 
 
 def make_citation(article: int, item: int | None, paragraph: int | None = None,
