@@ -10,8 +10,8 @@ paragraph per line). It understands:
 - 编/章/节 headings with or without ``#`` (and other ``#`` headings such as ``## 附件``);
 - ``第X条`` articles; each following non-item line until the next article is a new
   paragraph (款);
-- items ``（一）``/``(一)``, ``一、``, ``1.``/``1、``/``1．`` and ``①``; a marker of another style
-  inside an item is a sub-item and stays in that item's text (on its own line);
+- items ``（一）``/``(一)``, ``一、``, ``1.``/``1、``/``1．``, ``（1）`` and ``①``; a marker of
+  another style inside an item is a sub-item and stays in that item's text (on its own line);
 - the seed's department headings (``第十八条 自治区公安厅职责：``, ``第七条 …共同职责：``),
   which name the department of the article's items and are not clauses themselves;
 - text outside any article (a preamble, or a whole document without articles), kept as
@@ -35,10 +35,17 @@ The lead-in of an item list (``……负有下列职责：``) is the paragraph i
 its own (``21`` or ``21-1``), and every item of the list records it in
 :attr:`~retriever.records.Clause.lead_in`.
 
-**Nothing is lost**: every non-blank line of the body ends up in exactly one clause, in
-the header, or in the heading structure (:attr:`ParsedRegulation.headings`); only markup
-(``#`` markers, ``<!-- … -->`` comments) is dropped. Out-of-order or duplicate numbers
-are reported in :attr:`ParsedRegulation.problems` with file and line.
+Repairs for what real files contain: lines wrapped mid-sentence are joined back; items or
+articles run together on one line are split at the marker; ``笫X条`` and ``第X 条`` typos and
+Arabic ``第N条`` start articles only where the numbering expects them; a list continues across
+its last item's own paragraphs and nested lists (``五、`` after ``四、``); plain lines that
+fill a numbering gap exactly are items whose marker was lost; a repeated or backward
+``第X条`` (a quotation) and ``第X条之一`` stay paragraphs of the current article.
+
+**Nothing is lost**: every character of the body ends up in exactly one clause, in the
+header, or in the heading structure (:attr:`ParsedRegulation.headings`); only markup
+(``#`` markers, ``<!-- … -->`` comments) is dropped. Out-of-order, duplicate or unmarked
+numbers are reported in :attr:`ParsedRegulation.problems` with file and line.
 """
 
 from __future__ import annotations
