@@ -67,13 +67,15 @@ def test_build_reports_counts_and_parser_warnings(fake_model: None, tmp_path: Pa
     seeds = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds)
     seed = next(seeds.glob("*.txt"))
-    # After an article's items, a line that is neither an item nor an article cannot be placed.
-    text = seed.read_text(encoding="utf-8").replace("第五十七条", "一行放不进任何条款的文字\n\n第五十七条", 1)
+    # An item out of sequence (第四十条 has two items: （一） then （三）) is kept and reported.
+    text = seed.read_text(encoding="utf-8")
+    article_40 = text.index("第四十条")
+    text = text[:article_40] + text[article_40:].replace("（二）", "（三）", 1)
     seed.write_text(text, encoding="utf-8")
     code, output = _run("build", "--index", str(tmp_path / "index"), "--seeds", str(seeds))
     assert code == 0, output
     assert "Built" in output and "298 clauses from 1 document(s)" in output
-    assert "warning:" in output and "cannot place this line: 一行放不进任何条款的文字" in output
+    assert "warning:" in output and "item （三） where （二） was expected" in output
     code, output = _run("build", "--strict", "--index", str(tmp_path / "index2"), "--seeds", str(seeds))
     assert code == 1 and "cannot place" in output and "--strict" in output
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from retriever.errors import SeedError
-from retriever.library import infer_region, load_library, short_name
+from retriever.library import infer_region, infer_role, load_library, short_name
 from retriever.parse import parse_corpus, seed_files
 
 from .conftest import ROOT, SEED_FILE, SEEDS
@@ -74,11 +74,25 @@ def test_unknown_extensions_warn_once_each(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
     (tmp_path / "scan.tiff").write_bytes(b"II*\x00")
     (tmp_path / ".hidden.txt").write_text("第一条 乙。\n", encoding="utf-8")
+    (tmp_path / "_index.md").write_text("---\nbookCollapseSection: true\n---\n", encoding="utf-8")
     library = load_library(tmp_path)
     assert [d.id for d in library.documents] == ["a"]
-    assert len(library.warnings) == 1
-    assert "scan.tiff: skipped, .tiff extension is not a supported format" in library.warnings[0]
+    assert len(library.warnings) == 2
+    assert "_index.md: skipped, a site's section index page" in library.warnings[0]
+    assert "scan.tiff: skipped, .tiff extension is not a supported format" in library.warnings[1]
     assert [p.name for p in seed_files(tmp_path)] == ["a.txt"]
+
+
+def test_symlinked_folders_are_followed(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "linked").symlink_to(tmp_path / "real", target_is_directory=True)
+    (library / "loop").symlink_to(library, target_is_directory=True)
+    (library / "b.txt").write_text("第一条 乙。\n", encoding="utf-8")
+    loaded = load_library(library)
+    assert [d.source for d in loaded.documents] == ["b.txt", "linked/a.txt"]
 
 
 def test_same_stem_twice_is_an_error_naming_both(tmp_path: Path) -> None:
@@ -107,6 +121,17 @@ def test_library_toml_overrides(tmp_path: Path) -> None:
     assert documents["规定"].role == "duty_list"
     assert documents["规定"].region == "新疆维吾尔自治区"  # a bare 自治区 title takes the home region
     assert [c.id for c in library.clauses] == ["条例#1", "规定#1"]
+
+
+def test_two_folders_with_different_home_regions_warn(tmp_path: Path) -> None:
+    for name, region in (("a", "北京市"), ("b", "上海市")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.txt").write_text("第一条 甲。\n", encoding="utf-8")
+        (tmp_path / name / "library.toml").write_text(f'region = "{region}"\n', encoding="utf-8")
+    library = load_library([tmp_path / "a", tmp_path / "b"])
+    assert library.region == "北京市"
+    assert library.warnings == ("library.toml: the folders name different home regions (北京市, 上海市); "
+                                "using 北京市, from the first folder",)
 
 
 @pytest.mark.parametrize(("config", "message"), [
@@ -147,7 +172,30 @@ def test_region_from_title(title: str, region: str | None) -> None:
     assert infer_region(title) == region
 
 
+@pytest.mark.parametrize(("title", "role"), [
+    ("山东省实施《中华人民共和国产品质量法》办法", "implementing_rule"),
+    ("实施《反外国制裁法》的规定", "implementing_rule"),
+    ("中华人民共和国安全生产法", "law"),
+    ("北京市安全生产条例", "law"),
+])
+def test_role_from_title(title: str, role: str) -> None:
+    assert infer_role(title, ()) == role
+
+
 def test_short_names_keep_places() -> None:
     assert short_name("中华人民共和国安全生产法") == "安全生产法"
     assert short_name("北京市安全生产条例") == "北京市安全生产条例"
     assert short_name("《消防法》") == "消防法"
+
+
+def test_region_and_level_from_the_issuer_when_the_title_names_no_place(tmp_path: Path) -> None:
+    (tmp_path / "西湖保护条例(2011-12-07).md").write_text(
+        "# 西湖文化景观保护管理条例\n\n2011年12月7日杭州市第十一届人民代表大会常务委员会第三十八次会议通过\n\n"
+        "<!-- INFO END -->\n\n第一条 甲。\n", encoding="utf-8")
+    (tmp_path / "机动车登记规定(2021-12-17).md").write_text(
+        "# 机动车登记规定\n\n<!-- INFO END -->\n\n第一条 乙。\n", encoding="utf-8")
+    documents = {d.id: d for d in load_library(tmp_path).documents}
+    lake = documents["西湖保护条例(2011-12-07)"]
+    assert (lake.region, lake.level, lake.version_date) == ("杭州市", "city", "2011-12-07")
+    vehicles = documents["机动车登记规定(2021-12-17)"]
+    assert (vehicles.region, vehicles.level) == (None, "national")  # no place, no local issuer

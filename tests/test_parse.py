@@ -85,7 +85,9 @@ def test_ids_citations_and_departments() -> None:
 
 
 @pytest.mark.parametrize(("number", "text"), [(1, "一"), (10, "十"), (18, "十八"), (33, "三十三"), (60, "六十"),
-                                              (102, "一百零二"), (110, "一百一十")])
+                                              (102, "一百零二"), (110, "一百一十"), (1001, "一千零一"),
+                                              (1010, "一千零一十"), (1040, "一千零四十"), (1100, "一千一百"),
+                                              (1164, "一千一百六十四"), (1259, "一千二百五十九")])
 def test_numerals_round_trip(number: int, text: str) -> None:
     assert int_to_chinese(number) == text
     assert chinese_to_int(text) == number
@@ -351,13 +353,19 @@ def test_second_hash_line_is_a_subtitle() -> None:
 
 _N = "零〇一二两三四五六七八九十百千"
 _MARKERS = re.compile(
-    rf"^(?:#+|第[{_N}\d]+条(?:之[{_N}]+)?|[（(][{_N}\d]+[）)]|[{_N}]+、|\d{{1,2}}[.．、)）](?!\d)|[①-⑳])")
+    rf"^(?:#+|[第笫][{_N}\d]+\s?条(?:之[{_N}]+)?|[（(][{_N}\d]+[）)]|[{_N}]+、|\d{{1,2}}[.．、)）](?!\d)|[①-⑳])")
+_INLINE_MARKERS = re.compile(rf"\s+(?:[第笫][{_N}\d]+\s?条(?:之[{_N}]+)?|[（(][{_N}\d]+[）)])")
 _INVISIBLE = re.compile(r"[\s\u3000\u00a0\ufeff\u200b\u200c\u200d\u2060]+")
 
 
 def _content(line: str) -> str:
-    """A line without whitespace and without leading markup and numbering markers."""
-    line = _INVISIBLE.sub("", unicodedata.normalize("NFC", line))
+    """A line without whitespace, leading markup and numbering markers, and spaced 第X条/（X）.
+
+    The parser splits items and articles run together on one line at a space before their
+    marker, so markers after a space are dropped on both sides of the comparison.
+    """
+    line = _INLINE_MARKERS.sub("", unicodedata.normalize("NFC", line))
+    line = _INVISIBLE.sub("", line)
     while (m := _MARKERS.match(line)) and m.group(0):
         line = line[m.end():]
     return line
@@ -437,3 +445,57 @@ def test_real_laws_paragraphs_after_item_lists() -> None:
     assert [i for i in special if i.startswith(("49.", "49-"))] == ["49-1", "49.1", "49.2", "49.3", "49-2", "49-3"]
     sections = read_regulation(SAMPLE / "道路交通安全法(2021-04-29).md")
     assert any(h.startswith("第一节") for h in sections.headings)
+
+
+def test_a_second_department_heading_inside_a_duty_list_article() -> None:
+    text = ("第五条 市绿化行政管理部门主要职责：\n（一）编制规划；\n"
+            "区绿化行政管理部门主要职责：\n（一）负责本区公园；\n")
+    parsed = parse_text(text, "doc")
+    assert parsed.problems == ()
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["5.1", "5-2.1"]
+    assert clauses["5.1"].department == "市绿化行政管理部门"
+    assert clauses["5-2.1"].department == "区绿化行政管理部门"
+    assert clauses["5-2.1"].citation == "第五条第二款第（一）项"
+    assert parsed.headings == ("市绿化行政管理部门主要职责：", "区绿化行政管理部门主要职责：")
+
+
+def test_items_whose_marker_the_source_lost_are_numbered_and_reported() -> None:
+    text = ("第十五条 停车场管理者应当遵守下列规定：\n在出入口设置标志；\n（二）施划泊位线；\n"
+            "第十六条 禁止下列行为：\n（一）甲；\n违规饲养动物；\n（三）丙。\n")
+    parsed = parse_text(text, "doc", source="gap.txt")
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["15", "15.1", "15.2", "16", "16.1", "16.2", "16.3"]
+    assert clauses["15.1"].text == "在出入口设置标志；"
+    assert clauses["16.2"].text == "违规饲养动物；"
+    assert parsed.problems == ("gap.txt:2: item （一） has no marker: numbered by its place (在出入口设置标志；)",
+                               "gap.txt:6: item （二） has no marker: numbered by its place (违规饲养动物；)")
+
+
+def test_a_numbered_list_continues_around_a_quoted_list_of_another_style() -> None:
+    text = ("# 关于修改的决定\n1.将第一条修改为：\n“下列人员：\n（一）甲；\n（二）乙。”\n2.删去第三条。\n")
+    parsed = parse_text(text, "doc")
+    assert parsed.problems == ()
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["0.1", "0.2"]
+    assert clauses["0.1"].text == "将第一条修改为：\n“下列人员：\n（一）甲；\n（二）乙。”"
+
+
+def test_article_typos_and_articles_run_together_on_one_line() -> None:
+    text = "第一条 甲。\n第二条 乙。 第三条丙。\n笫四条 丁。\n第五 条戊。\n第九条规定的情形除外。\n"
+    parsed = parse_text(text, "doc")
+    assert parsed.problems == ()
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["1", "2", "3", "4", "5-1", "5-2"]
+    assert (clauses["3"].text, clauses["4"].text, clauses["5-1"].text) == ("丙。", "丁。", "戊。")
+    # 第X条 without a space that breaks the numbering is a reference, not an article.
+    assert clauses["5-2"].text == "第九条规定的情形除外。"
+
+
+def test_arabic_article_numbers_only_in_sequence() -> None:
+    text = "# 补充规定\n现作如下补充：\n刑法条文 罪名\n第344条 （第6条） 非法采伐罪\n第345条第3款 （第7条） 收购罪\n"
+    parsed = parse_text(text, "doc")
+    assert [c.id for c in parsed.clauses] == ["0-1", "0-2", "0-3", "0-4"]  # a table, not articles
+    assert parsed.clauses[2].text == "第344条 （第6条） 非法采伐罪"
+    numbered = parse_text("第1条 甲。\n第2条 乙。\n", "doc")
+    assert [c.id for c in numbered.clauses] == ["1", "2"]

@@ -31,6 +31,7 @@ Unknown keys or values are a :class:`~retriever.errors.SeedError` that names the
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tomllib
 from collections import Counter
@@ -66,10 +67,15 @@ _NATIONAL_PREFIXES = ("中华人民共和国", "全国人民代表大会", "国�
                       "中共中央", "中央")
 _NATIONAL_ISSUERS = ("全国人民代表大会", "国务院", "最高人民法院", "最高人民检察院", "部令", "总局令",
                      "中央军事委员会")
-_CITY = re.compile(r"^([\u4e00-\u9fff]{1,7}?(?:经济特区|自治州|市|地区|盟))")
+_CITY = re.compile(r"^([\u4e00-\u9fff]{2,9}?(?:经济特区|自治州|自治县|市|县|盟))")
+_ISSUER_PLACE = re.compile(
+    r"(?:日|\s|^)\s*([\u4e00-\u9fff]{2,9}?(?:省|自治区|市|自治州|自治县|县))第[\u4e00-\u9fff]+届")
+_PILOT_ZONE = re.compile(r"^中国[（(]([\u4e00-\u9fff]{2,3})[）)]")
+_LOCAL_ISSUER = re.compile(r"[省市州区县]第?[\u4e00-\u9fff]*人民代表大会|[省市州区县]人民政府")
 _STEM_DATE = re.compile(r"\((\d{4}-\d{2}-\d{2})\)$")
 _TEXT_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-_IMPLEMENTING = ("实施细则", "实施办法", "实施条例")
+# 实施细则, 实施办法, 实施条例, and 实施《…法》办法 / 实施《…法》的规定.
+_IMPLEMENTING = re.compile(r"实施(?:《[^》]*》)?的?(?:细则|办法|条例|规定)")
 
 
 @dataclass(frozen=True)
@@ -115,8 +121,9 @@ class _Settings:
 def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Every supported file under the folders, recursively, as ``(path, root)`` pairs.
 
-    Hidden files and folders and ``library.toml`` are ignored; any other file with an
-    unknown extension gives one warning line.
+    Hidden files and folders and ``library.toml`` are ignored, symlinked folders are
+    followed; a file with an unknown extension, or a site's ``_index.md`` section page (the
+    corpus has 22), gives one warning line.
 
     Returns:
         The files sorted by root, then relative path, and the warnings.
@@ -130,11 +137,12 @@ def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[st
         if not root.is_dir():
             raise SeedError(f"seeds folder {root} does not exist.",
                             "Pass --seeds with the folder that holds the regulation files.")
-        for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        for path in _walk(root):
             relative = path.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
-                continue
             if relative.as_posix() == CONFIG_NAME:
+                continue
+            if path.stem == "_index":
+                warnings.append(f"{path}: skipped, a site's section index page, not a regulation")
                 continue
             if path.suffix.lower() in SUPPORTED:
                 files.append((path, root))
@@ -148,6 +156,22 @@ def library_files(folders: list[Path]) -> tuple[list[tuple[Path, Path]], list[st
     return files, warnings
 
 
+def _walk(root: Path) -> list[Path]:
+    """Every non-hidden file under ``root``, following symlinked folders once, sorted by relative path."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for folder, folders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a symlink loop, or the same folder linked twice
+            folders[:] = []
+            continue
+        seen.add(real)
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(folder) / name for name in names
+                  if not name.startswith(".") and (Path(folder) / name).is_file()]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
 def load_library(folders: list[Path] | Path) -> Library:
     """Read, parse and describe every regulation under one or more folders.
 
@@ -159,12 +183,6 @@ def load_library(folders: list[Path] | Path) -> Library:
     files, warnings = library_files(roots)
     settings = {root: read_settings(root) for root in roots}
     seen: dict[str, Path] = {}
-    for path, _ in files:
-        if path.stem in seen:
-            raise SeedError(f"two files have the document id {path.stem!r}: {seen[path.stem]} and {path}.",
-                            "Document ids are file stems and must be unique: rename one of them.")
-        seen[path.stem] = path
-
     documents: list[Document] = []
     parsed_all: list[ParsedRegulation] = []
     problems: list[str] = []
@@ -174,6 +192,10 @@ def load_library(folders: list[Path] | Path) -> Library:
         if not parsed.clauses:
             warnings.append(f"{path}: skipped, it holds no articles or text")
             continue
+        if path.stem in seen:
+            raise SeedError(f"two files have the document id {path.stem!r}: {seen[path.stem]} and {path}.",
+                            "Document ids are file stems and must be unique: rename one of them.")
+        seen[path.stem] = path
         problems.extend(parsed.problems)
         relative = path.relative_to(root).as_posix()
         document = describe(parsed, relative, hashlib.sha256(data).hexdigest(), path.suffix.lower().lstrip("."))
@@ -183,7 +205,11 @@ def load_library(folders: list[Path] | Path) -> Library:
         raise SeedError(f"no regulation under {', '.join(map(str, roots))} holds any article.",
                         "A regulation needs lines such as '第一条 ...' (see seeds/ for the expected shape).")
 
-    home = next((s.region for s in settings.values() if s.region), None)
+    regions = list(dict.fromkeys(s.region for s in settings.values() if s.region))
+    home = regions[0] if regions else None
+    if len(regions) > 1:
+        warnings.append(f"{CONFIG_NAME}: the folders name different home regions ({', '.join(regions)}); "
+                        f"using {home}, from the first folder")
     documents = _fill_bare_regions(documents, home)
     documents = mark_superseded(documents)
     prefix = len(documents) > 1
@@ -247,6 +273,8 @@ def infer_region(title: str, parsed: ParsedRegulation | None = None) -> str | No
     """
     if title.startswith(_NATIONAL_PREFIXES):
         return None
+    if m := _PILOT_ZONE.match(title):  # 中国（山东）自由贸易试验区条例
+        return _province_at(m.group(1))
     province = _province_at(title)
     rest = title
     if province:
@@ -257,10 +285,15 @@ def infer_region(title: str, parsed: ParsedRegulation | None = None) -> str | No
             return province
     if m := _CITY.match(rest):
         city = m.group(1)
-        if not city.startswith(("市", "省", "县", "自治")) and "人民" not in city and "代表" not in city:
+        # 城市… and 人力资源市场 name no city.
+        generic = city.startswith("城市") or rest[len(city):].startswith("场") or "人民" in city or "代表" in city
+        if not generic and not city.startswith(("市", "省", "县", "自治")):
             return city
     if province:
         return province
+    if parsed is not None and (m := _ISSUER_PLACE.search("\n".join(parsed.header))):
+        # No place in the title (杭州西湖文化景观保护管理条例): the issuing congress's place.
+        return _province_at(m.group(1)) or m.group(1)
     if parsed is not None and title.startswith(("自治区", "省")):
         kind = "自治区" if title.startswith("自治区") else "省"
         body = "\n".join(c.text for c in parsed.clauses)
@@ -280,9 +313,9 @@ def infer_level(title: str, header: tuple[str, ...], region: str | None) -> Leve
     if region:
         return "city"
     head = "\n".join(header)
-    if any(issuer in head for issuer in _NATIONAL_ISSUERS) and not _province_at(head.split("日", 1)[-1].strip()):
-        return "national"
-    return "unknown"
+    if _LOCAL_ISSUER.search(head) and not any(issuer in head for issuer in _NATIONAL_ISSUERS):
+        return "unknown"  # a local body issued it, but the title names no place
+    return "national"  # no place in the title, no local issuer: it applies everywhere
 
 
 def version_date(document_id: str, header: tuple[str, ...]) -> str | None:
@@ -294,10 +327,11 @@ def version_date(document_id: str, header: tuple[str, ...]) -> str | None:
 
 
 def infer_role(title: str, clauses: tuple[Clause, ...]) -> Role:
-    """``duty_list`` with department headings, ``implementing_rule`` for 实施细则/办法/条例, else ``law``."""
+    """``duty_list`` with department headings, ``implementing_rule`` for 实施细则/办法/条例 and
+    实施《…》办法 titles, else ``law``."""
     if any(c.department for c in clauses):
         return "duty_list"
-    if any(word in title for word in _IMPLEMENTING):
+    if _IMPLEMENTING.search(title):
         return "implementing_rule"
     return "law"
 

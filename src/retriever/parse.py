@@ -10,8 +10,8 @@ paragraph per line). It understands:
 - 编/章/节 headings with or without ``#`` (and other ``#`` headings such as ``## 附件``);
 - ``第X条`` articles; each following non-item line until the next article is a new
   paragraph (款);
-- items ``（一）``/``(一)``, ``一、``, ``1.``/``1、``/``1．`` and ``①``; a marker of another style
-  inside an item is a sub-item and stays in that item's text (on its own line);
+- items ``（一）``/``(一)``, ``一、``, ``1.``/``1、``/``1．``, ``（1）`` and ``①``; a marker of
+  another style inside an item is a sub-item and stays in that item's text (on its own line);
 - the seed's department headings (``第十八条 自治区公安厅职责：``, ``第七条 …共同职责：``),
   which name the department of the article's items and are not clauses themselves;
 - text outside any article (a preamble, or a whole document without articles), kept as
@@ -35,10 +35,17 @@ The lead-in of an item list (``……负有下列职责：``) is the paragraph i
 its own (``21`` or ``21-1``), and every item of the list records it in
 :attr:`~retriever.records.Clause.lead_in`.
 
-**Nothing is lost**: every non-blank line of the body ends up in exactly one clause, in
-the header, or in the heading structure (:attr:`ParsedRegulation.headings`); only markup
-(``#`` markers, ``<!-- … -->`` comments) is dropped. Out-of-order or duplicate numbers
-are reported in :attr:`ParsedRegulation.problems` with file and line.
+Repairs for what real files contain: lines wrapped mid-sentence are joined back; items or
+articles run together on one line are split at the marker; ``笫X条`` and ``第X 条`` typos and
+Arabic ``第N条`` start articles only where the numbering expects them; a list continues across
+its last item's own paragraphs and nested lists (``五、`` after ``四、``); plain lines that
+fill a numbering gap exactly are items whose marker was lost; a repeated or backward
+``第X条`` (a quotation) and ``第X条之一`` stay paragraphs of the current article.
+
+**Nothing is lost**: every character of the body ends up in exactly one clause, in the
+header, or in the heading structure (:attr:`ParsedRegulation.headings`); only markup
+(``#`` markers, ``<!-- … -->`` comments) is dropped. Out-of-order, duplicate or unmarked
+numbers are reported in :attr:`ParsedRegulation.problems` with file and line.
 """
 
 from __future__ import annotations
@@ -63,8 +70,11 @@ _DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)(?:\s|$)")
 _BARE_DIVISION = re.compile(rf"^第[{_NUMERAL}\d]+(?:分编|编|章|节)[^，。；：,;:]{{0,30}}$")
 _SECTION = re.compile(rf"^第[{_NUMERAL}\d]+节")
 _ARTICLE = re.compile(rf"^第([{_NUMERAL}\d]+)条(之[{_NUMERAL}]+)?(\s*)(.*)$")
+# Typos the corpus has: 笫 for 第, a space before 条. Accepted only where the numbering expects them.
+_ARTICLE_TYPO = re.compile(rf"^[第笫]([{_NUMERAL}]+)\s?条()(\s*)(.*)$")
 _ITEM_STYLES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("paren", re.compile(rf"^[（(]([{_NUMERAL}\d]+)[）)]\s*(.*)$")),
+    ("paren", re.compile(rf"^[（(]([{_NUMERAL}]+)[）)]\s*(.*)$")),
+    ("paren_arabic", re.compile(r"^[（(](\d{1,2})[）)]\s*(.*)$")),
     ("dun", re.compile(rf"^([{_NUMERAL}]+)、\s*(.*)$")),
     ("arabic", re.compile(r"^(\d{1,2})(?:[.．、)）](?!\d))\s*(.*)$")),
     ("circled", re.compile(rf"^([{_CIRCLED}])\s*(.*)$")),
@@ -77,8 +87,11 @@ _COMMENT = re.compile(r"^<!--.*-->$")
 _INFO_END = "<!-- INFO END -->"
 _SUBTITLE = re.compile(r"^[（(].*[）)]$")
 _DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?")
+# A new （X） item after a clause-ending mark and a space, inside one line.
+_RUN_ON = re.compile(rf"(?<=[；;：:。])\s+(?=[（(][{_NUMERAL}]+[）)])|(?<=[。])\s+(?=第[{_NUMERAL}]+条)")
 # How a complete paragraph or item ends; anything else was wrapped mid-sentence.
 _ENDED = re.compile(r"[。；;：:！!？?”\"’」』）)…]$")
+_ITEM_END = re.compile(r"[；;。]$")
 _SENTENCE = re.compile(r"[。；，：,;:]")
 # Whitespace the seed really contains: ASCII spaces, full-width spaces, NBSP, tabs.
 _SPACES = re.compile(r"[\s\u3000\u00a0\ufeff]+")
@@ -109,22 +122,30 @@ def chinese_to_int(text: str) -> int:
 
 
 def int_to_chinese(number: int) -> str:
-    """Write 1–999 as the numeral used in citations: 18 → 十八, 102 → 一百零二."""
+    """Write 1–9999 as the numeral used in citations: 18 → 十八, 102 → 一百零二, 1164 → 一千一百六十四."""
     digits = "零一二三四五六七八九"
-    if not 0 < number < 1000:
+    if not 0 < number < 10000:
         raise ValueError(f"cannot write {number} as a citation numeral")
-    hundreds, tens, ones = number // 100, number // 10 % 10, number % 10
-    text = f"{digits[hundreds]}百" if hundreds else ""
-    if tens:
-        text += ("" if tens == 1 and not hundreds else digits[tens]) + "十"
-    elif hundreds and ones:
-        text += "零"
-    return text + (digits[ones] if ones else "")
+    parts: list[str] = []
+    started = pending_zero = False
+    for value, unit in ((1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = number // value % 10
+        if not digit:
+            pending_zero = started
+            continue
+        if pending_zero:
+            parts.append("零")
+            pending_zero = False
+        if not (unit == "十" and digit == 1 and not started):  # 十八, but 一百一十
+            parts.append(digits[digit])
+        parts.append(unit)
+        started = True
+    return "".join(parts)
 
 
 def _numeral(number: int) -> str:
-    """Like :func:`int_to_chinese`, falling back to Arabic digits from 1000 on."""
-    return int_to_chinese(number) if 0 < number < 1000 else str(number)
+    """Like :func:`int_to_chinese`, falling back to Arabic digits from 10000 on."""
+    return int_to_chinese(number) if 0 < number < 10000 else str(number)
 
 
 def make_citation(article: int, item: int | None, paragraph: int | None = None,
@@ -206,6 +227,14 @@ class _Paragraph:
     items: list[tuple[int, str]] = field(default_factory=list)
     sub_style: str = ""
     sub_last: int = 0
+    department: str | None = None
+    markers: list[str] = field(default_factory=list)
+    line: int = 0
+
+    def lines(self) -> list[str]:
+        """The paragraph as written: its text, then each item with its marker."""
+        head = [self.text] if self.text else []
+        return head + [f"{marker}{body}" for marker, (_, body) in zip(self.markers, self.items, strict=True)]
 
 
 @dataclass
@@ -227,15 +256,31 @@ def _match_item(line: str) -> tuple[str, int, str, str] | None:
     return None
 
 
+def _department_of(text: str) -> str | None:
+    """The department a duty-list heading names (``自治区公安厅职责：``), or None."""
+    if _SHARED.search(text):
+        return SHARED_DEPARTMENT
+    if (m := _HEADING.match(text)) and not _NOT_DEPARTMENT.search(m.group(1)):
+        return m.group(1).strip()
+    return None
+
+
 def _marker(style: str, number: int) -> str:
     """How an item number is written in a list of this style: （二）, 二、, 2., ②."""
     if style == "dun":
         return f"{_numeral(number)}、"
     if style == "arabic":
         return f"{number}."
+    if style == "paren_arabic":
+        return f"（{number}）"
     if style == "circled" and 0 < number <= len(_CIRCLED):
         return _CIRCLED[number - 1]
     return f"（{_numeral(number)}）"
+
+
+def _is_structure(line: str) -> bool:
+    """An article, item or bare 编/章/节 heading: the body has begun."""
+    return bool(_ARTICLE.match(line) or _match_item(line) or _BARE_DIVISION.match(line))
 
 
 def _looks_like_title(line: str) -> bool:
@@ -261,16 +306,90 @@ class _Parser:
         self.clauses: list[Clause] = []
         self.article: _Article | None = None
         self.preamble: _Article | None = None
+        self.fresh = False
         self.last_number = 0
         self.has_articles = False
 
     def problem(self, number: int, message: str) -> None:
         self.problems.append(f"{self.source}:{number}: {message}")
 
+    # Title, subtitle and header --------------------------------------------------
+    def front(self, numbered: list[tuple[int, str]]) -> int:
+        """Read the front matter, title, subtitle and header; return where the body starts."""
+        position = 0
+        # Front matter (``---`` … ``---``), as some Markdown exports carry: header.
+        if numbered and numbered[0][1] == "---":
+            end = next((i for i in range(1, len(numbered)) if numbered[i][1] == "---"), None)
+            if end is not None:
+                self.header.extend(line for _, line in numbered[1:end])
+                position = end + 1
+        if position < len(numbered):
+            line = numbered[position][1]
+            if m := _HASH.match(line):
+                if not _DIVISION.match(m.group(1)):
+                    self.title = m.group(1).strip()
+                    position += 1
+            elif not _is_structure(line) and _looks_like_title(line):
+                self.title = line
+                position += 1
+        if self.title and position < len(numbered):
+            line = numbered[position][1]
+            m = _HASH.match(line)
+            if m and not _DIVISION.match(m.group(1)):
+                self.subtitle = m.group(1).strip()
+            elif _SUBTITLE.match(line) and not _match_item(line):
+                self.subtitle = line
+            if self.subtitle:
+                self.header.append(self.subtitle)
+                position += 1
+        # The header runs up to the INFO END marker, or, without one, over the dated
+        # lines before the body.
+        marker = next((i for i, (_, line) in enumerate(numbered) if line == _INFO_END), None)
+        if marker is not None and marker >= position:
+            self.header.extend(line for _, line in numbered[position:marker] if not _COMMENT.match(line))
+            return marker + 1
+        while position < len(numbered) and _looks_like_header(numbered[position][1]) \
+                and not _is_structure(numbered[position][1]):
+            self.header.append(numbered[position][1])
+            position += 1
+        return position
+
     # Body lines -----------------------------------------------------------------
+    def body_line(self, number: int, line: str) -> None:
+        """Place one body line: markup, heading, article, item or paragraph text."""
+        if _COMMENT.match(line):
+            return
+        if m := _HASH.match(line):
+            if m.group(1):
+                self.heading(clean_line(m.group(1)), number)
+            return
+        if _BARE_DIVISION.match(line):
+            self.heading(line, number)
+            return
+        m = _ARTICLE.match(line)
+        typo = m is None and (m := _ARTICLE_TYPO.match(line)) is not None
+        if m:
+            article_number = chinese_to_int(m.group(1))
+            suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
+            # Without a space, with a typo or in Arabic digits, 第X条 starts an article only
+            # where the numbering expects one: 第九条规定的…, mid-article, is a reference, and
+            # 第344条 in a table of the criminal law's articles is a row.
+            regular = not typo and not m.group(1).isdigit()
+            if (regular and (space or not body)) or article_number == self.last_number + 1:
+                self.start_article(article_number, number, suffix, body, line)
+                return
+            self.text(line, number, join=False)
+            return
+        if found := _match_item(line):
+            style, item_number, item_marker, body = found
+            self.item(style, item_number, item_marker, body, line, number)
+            return
+        self.text(line, number)
+
     def heading(self, text: str, number: int) -> None:
         self.flush()
         self.headings.append(text)
+        self.fresh = True  # text under a new heading never continues the paragraph before it
         if _SECTION.match(text) and self.chapter and not _SECTION.match(self.chapter):
             return  # a 节 under a 章: clauses keep the chapter
         self.chapter = text
@@ -283,9 +402,10 @@ class _Parser:
                 kind = "duplicate article" if number == self.last_number else "out-of-order article"
                 self.problem(line_no, f"{kind} {raw.split()[0][:12]}: kept as a paragraph of "
                                       f"{make_citation(current, None)}")
-            self.text(raw, line_no)
+            self.text(raw, line_no, join=False)
             return
         self.flush()
+        self.fresh = False
         if self.has_articles and number != self.last_number + 1:
             self.problem(line_no, f"article 第{_numeral(number)}条 follows 第{_numeral(self.last_number)}条")
         self.has_articles = True
@@ -293,13 +413,9 @@ class _Parser:
         self.article = _Article(number, line_no, self.chapter)
         if not body:
             return
-        if _SHARED.search(body):
-            self.article.department = SHARED_DEPARTMENT
-            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True))
-            self.headings.append(body)
-        elif (h := _HEADING.match(body)) and not _NOT_DEPARTMENT.search(h.group(1)):
-            self.article.department = h.group(1).strip()
-            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True))
+        if department := _department_of(body):
+            self.article.department = department
+            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True, department=department))
             self.headings.append(body)
         else:
             self.article.paragraphs.append(_Paragraph(self.chapter, body))
@@ -312,50 +428,100 @@ class _Parser:
             self.preamble = _Article(PREAMBLE, 0, self.chapter)
         return self.preamble
 
-    def text(self, line: str, line_no: int) -> None:
+    def _last(self, article: _Article) -> _Paragraph | None:
+        """The paragraph a line may continue: none right after a heading."""
+        if self.fresh:
+            self.fresh = False
+            return None
+        return article.paragraphs[-1] if article.paragraphs else None
+
+    def text(self, line: str, line_no: int, join: bool = True) -> None:
+        """A plain line: a new paragraph, or (``join``) the rest of a line wrapped mid-sentence."""
         article = self._current()
-        last = article.paragraphs[-1] if article.paragraphs else None
-        if last is not None and not last.text and not last.items:
+        last = self._last(article)
+        if article.department and (department := _department_of(line)):
+            # A second department heading inside a duty-list article (区…部门主要职责：).
+            article.paragraphs.append(_Paragraph(self.chapter, line, heading=True, department=department))
+            self.headings.append(line)
+        elif last is not None and not last.text and not last.items:
             last.text = line  # an article line without text: this line is its text
-        elif last is not None and last.items and not _ENDED.search(last.items[-1][1]):
+        elif join and last is not None and last.items and not _ENDED.search(last.items[-1][1]):
             # A line wrapped inside an item (the item stops mid-sentence): join it back.
             number, body = last.items[-1]
             last.items[-1] = (number, body + line)
-        elif last is not None and not last.items and last.text and not last.heading \
+        elif join and last is not None and not last.items and last.text and not last.heading \
                 and not _ENDED.search(last.text):
             last.text += line  # a paragraph wrapped mid-sentence
         else:
-            article.paragraphs.append(_Paragraph(self.chapter, line))
+            article.paragraphs.append(_Paragraph(self.chapter, line, line=line_no))
 
-    def _continue_list(self, article: _Article, style: str, number: int) -> _Paragraph | None:
-        """The earlier list this item continues, after text paragraphs that belong to its last item.
+    def _continue_list(self, article: _Article, style: str, number: int, line_no: int,
+                       across_heading: bool = False) -> _Paragraph | None:
+        """The earlier list this item continues, or None.
 
-        ``五、`` after ``四、`` and two plain paragraphs continues the list: those paragraphs
-        are the rest of item 四 (an item with several paragraphs, or a quoted amendment).
+        ``五、`` after ``四、`` continues that list across what came between: plain
+        paragraphs and lists of another style are the rest of item 四 (an item with several
+        paragraphs, or a quoted amendment). Plain paragraphs ending in ``；`` that fill a gap
+        in the numbering exactly are items whose marker the source lost (reported).
         """
-        for index in range(len(article.paragraphs) - 1, -1, -1):
-            paragraph = article.paragraphs[index]
-            if paragraph.items:
-                continues = (paragraph.style == style and paragraph.items[-1][0] == number - 1) or (
-                    paragraph.sub_style == style and paragraph.sub_last == number - 1)
-                if not continues or index == len(article.paragraphs) - 1:
-                    return None
-                number_before, body = paragraph.items[-1]
-                rest = [p.text for p in article.paragraphs[index + 1:]]
-                paragraph.items[-1] = (number_before, "\n".join([body, *rest]))
-                del article.paragraphs[index + 1:]
-                return paragraph
+        paragraphs = article.paragraphs
+        plain = 0  # trailing plain paragraphs walked over, each ending like an item
+        for index in range(len(paragraphs) - 1, -1, -1):
+            paragraph = paragraphs[index]
             if paragraph.heading:
                 return None
+            if not paragraph.items:
+                if _ITEM_END.search(paragraph.text) and plain == len(paragraphs) - index - 1:
+                    plain += 1
+                    before = paragraphs[index - 1] if index > 0 else None
+                    if plain == number - 1 and before is not None and not before.items and not before.heading \
+                            and before.text.endswith(("：", ":")):
+                        return self._unmarked(article, index - 1, index, style, line_no)
+                continue
+            if paragraph.style != style and paragraph.sub_style != style:
+                continue  # a nested list of another style inside the item being continued
+            last = paragraph.items[-1][0] if paragraph.style == style else paragraph.sub_last
+            if last == number - 1 and (index < len(paragraphs) - 1 or across_heading):
+                rest = [line for p in paragraphs[index + 1:] for line in p.lines()]
+                number_before, body = paragraph.items[-1]
+                paragraph.items[-1] = (number_before, "\n".join([body, *rest]))
+                del paragraphs[index + 1:]
+                return paragraph
+            if paragraph.style == style and plain and last + plain == number - 1 \
+                    and plain == len(paragraphs) - index - 1:
+                return self._unmarked(article, index, index + 1, style, line_no)
+            return None
         return None
+
+    def _unmarked(self, article: _Article, list_index: int, first: int, style: str, line_no: int) -> _Paragraph:
+        """Make the plain paragraphs from ``first`` on items of the list in ``list_index``."""
+        paragraph = article.paragraphs[list_index]
+        if not paragraph.items:
+            paragraph.style = style
+        for plain in article.paragraphs[first:]:
+            number = len(paragraph.items) + 1
+            self.problem(plain.line or line_no, f"item {_marker(style, number)} has no marker: numbered by its place "
+                                  f"({plain.text[:20]})")
+            paragraph.items.append((number, plain.text))
+            paragraph.markers.append("")
+        del article.paragraphs[first:]
+        return paragraph
 
     def item(self, style: str, number: int, marker: str, body: str, raw: str, line_no: int) -> None:
         article = self._current()
-        if not article.paragraphs:
-            article.paragraphs.append(_Paragraph(self.chapter))
-        paragraph = article.paragraphs[-1]
-        if not paragraph.items and number > 1:
-            paragraph = self._continue_list(article, style, number) or paragraph
+        fresh = self._last(article) is None
+        last = article.paragraphs[-1] if article.paragraphs else None
+        continued = None
+        if number > 1 and last is not None and (fresh or not last.items or style not in (last.style, last.sub_style)):
+            # 五、 after 四、 continues that list, across text paragraphs or a heading.
+            continued = self._continue_list(article, style, number, line_no, across_heading=fresh)
+        if continued is not None:
+            paragraph = continued
+        elif fresh or last is None:
+            paragraph = _Paragraph(self.chapter)
+            article.paragraphs.append(paragraph)
+        else:
+            paragraph = last
         if paragraph.items and style != paragraph.style:
             # A sub-item (1. inside （一）): it stays in its item, on its own line.
             last_number, last_text = paragraph.items[-1]
@@ -373,6 +539,7 @@ class _Parser:
         if number != expected:
             self.problem(line_no, f"item {marker} where {_marker(style, expected)} was expected")
         paragraph.items.append((number, body))
+        paragraph.markers.append(marker)
         paragraph.sub_style, paragraph.sub_last = "", 0
 
     # Output -----------------------------------------------------------------------
@@ -390,18 +557,40 @@ class _Parser:
         multi = len(paragraphs) > 1
         first_list = next((i for i, p in enumerate(paragraphs) if p.items), -1)
         preamble = "序言" if self.has_articles else "正文"
+        department = article.department
         for index, paragraph in enumerate(paragraphs):
+            department = paragraph.department or department
             number = index + 1 if multi else None
             if paragraph.text and not paragraph.heading:
                 self.clauses.append(self._clause(article, paragraph, None, number, paragraph.text, "", True,
-                                                 preamble))
+                                                 preamble, department))
             for item, body in paragraph.items:
                 lead_in = "" if paragraph.heading else paragraph.text
                 self.clauses.append(self._clause(article, paragraph, item, number, body, lead_in,
-                                                 index == first_list, preamble))
+                                                 index == first_list, preamble, department))
+
+    def finish(self) -> ParsedRegulation:
+        """Flush the last article and the preamble (its clauses come first)."""
+        self.flush()
+        if self.preamble is not None:
+            articles, self.clauses = self.clauses, []
+            self.flush(self.preamble)
+            self.clauses.extend(articles)
+        if not self.clauses:
+            self.problems.append(f"{self.source}: no articles found (expected lines like '第一条 ...')")
+        title = self.title or self.document
+        return ParsedRegulation(
+            document=self.document,
+            title=title,
+            clauses=tuple(replace(c, title=title) for c in self.clauses),
+            problems=tuple(self.problems),
+            subtitle=self.subtitle,
+            header=tuple(self.header),
+            headings=tuple(self.headings),
+        )
 
     def _clause(self, article: _Article, source: _Paragraph, item: int | None, paragraph: int | None,
-                text: str, lead_in: str, first_list: bool, preamble: str) -> Clause:
+                text: str, lead_in: str, first_list: bool, preamble: str, department: str | None) -> Clause:
         return Clause(
             id=make_clause_id(article.number, item, paragraph=paragraph, first_list=first_list),
             document=self.document,
@@ -409,11 +598,11 @@ class _Parser:
             chapter=source.chapter,
             article=article.number,
             item=item,
-            department=article.department,
+            department=department,
             text=text,
             citation=make_citation(article.number, item, paragraph, preamble),
             paragraph=paragraph,
-            departments=(article.department,) if article.department else (),
+            departments=(department,) if department else (),
             lead_in=lead_in,
         )
 
@@ -432,85 +621,11 @@ def parse_text(text: str, document: str, source: str = "<text>") -> ParsedRegula
     """
     parser = _Parser(document, source)
     lines = [clean_line(unicodedata.normalize("NFC", raw)) for raw in text.splitlines()]
-    numbered = [(n, line) for n, line in enumerate(lines, start=1) if line]
-    marker = next((i for i, (_, line) in enumerate(numbered) if line == _INFO_END), None)
-    position = 0
-    # Front matter (``---`` … ``---``), as some Markdown exports carry: header.
-    if numbered and numbered[0][1] == "---":
-        end = next((i for i in range(1, len(numbered)) if numbered[i][1] == "---"), None)
-        if end is not None:
-            parser.header.extend(line for _, line in numbered[1:end + 1 - 1])
-            position = end + 1
-    # Title and subtitle.
-    if position < len(numbered):
-        line = numbered[position][1]
-        if m := _HASH.match(line):
-            if not _DIVISION.match(m.group(1)):
-                parser.title = m.group(1).strip()
-                position += 1
-        elif (not _ARTICLE.match(line) and not _match_item(line) and not _BARE_DIVISION.match(line)
-              and _looks_like_title(line)):
-            parser.title = line
-            position += 1
-    if parser.title and position < len(numbered):
-        line = numbered[position][1]
-        m = _HASH.match(line)
-        if m and not _DIVISION.match(m.group(1)):
-            parser.subtitle = m.group(1).strip()
-        elif _SUBTITLE.match(line) and not _match_item(line):
-            parser.subtitle = line
-        if parser.subtitle:
-            parser.header.append(parser.subtitle)
-            position += 1
-    # Header: up to the INFO END marker, or, without one, the dated lines before the body.
-    if marker is not None and marker >= position:
-        parser.header.extend(line for _, line in numbered[position:marker] if not _COMMENT.match(line))
-        position = marker + 1
-    else:
-        while position < len(numbered) and _looks_like_header(numbered[position][1]) \
-                and not _ARTICLE.match(numbered[position][1]) and not _match_item(numbered[position][1]):
-            parser.header.append(numbered[position][1])
-            position += 1
-
-    for number, line in numbered[position:]:
-        if _COMMENT.match(line):
-            continue
-        if m := _HASH.match(line):
-            if m.group(1):
-                parser.heading(clean_line(m.group(1)), number)
-            continue
-        if _BARE_DIVISION.match(line):
-            parser.heading(line, number)
-            continue
-        if m := _ARTICLE.match(line):
-            article_number = chinese_to_int(m.group(1))
-            suffix, space, body = m.group(2) or "", m.group(3), m.group(4).strip()
-            # Without a space, 第X条 starts an article only where the numbering expects one.
-            if space or not body or article_number == parser.last_number + 1:
-                parser.start_article(article_number, number, suffix, body, line)
-                continue
-        if found := _match_item(line):
-            style, item_number, item_marker, body = found
-            parser.item(style, item_number, item_marker, body, line, number)
-            continue
-        parser.text(line, number)
-    parser.flush()
-    if parser.preamble is not None:
-        articles = parser.clauses
-        parser.clauses = []
-        parser.flush(parser.preamble)
-        parser.clauses.extend(articles)
-    if not parser.clauses:
-        parser.problems.append(f"{source}: no articles found (expected lines like '第一条 ...')")
-    return ParsedRegulation(
-        document=document,
-        title=parser.title or document,
-        clauses=tuple(replace(c, title=parser.title or document) for c in parser.clauses),
-        problems=tuple(parser.problems),
-        subtitle=parser.subtitle,
-        header=tuple(parser.header),
-        headings=tuple(parser.headings),
-    )
+    # Items run together on one line (``下列文件： （一）登记申请书；``) are split at the marker.
+    numbered = [(n, part) for n, line in enumerate(lines, start=1) if line for part in _RUN_ON.split(line)]
+    for number, line in numbered[parser.front(numbered):]:
+        parser.body_line(number, line)
+    return parser.finish()
 
 
 def read_regulation(path: Path) -> ParsedRegulation:
