@@ -132,10 +132,19 @@ class Coalescer:
         return request.vectors
 
     def _take_batch(self) -> list[_Pending]:
-        """Interactive requests, oldest first, up to ``max_batch`` texts; else one bulk piece."""
+        """Interactive requests, oldest first, up to ``max_batch`` texts; else bulk pieces up to one piece's size."""
         with self._cond:
-            if not self._pending:
-                return [self._bulk.pop(0)]
+            if not self._pending:  # bulk pieces, oldest first, up to one piece's size
+                pieces = [self._bulk.pop(0)]
+                texts = len(pieces[0].texts)
+                chars = sum(len(text) for text in pieces[0].texts)
+                while self._bulk and texts + len(self._bulk[0].texts) <= self._max_batch and (
+                        chars + sum(len(text) for text in self._bulk[0].texts) <= self._bulk_chars):
+                    piece = self._bulk.pop(0)
+                    pieces.append(piece)
+                    texts += len(piece.texts)
+                    chars += sum(len(text) for text in piece.texts)
+                return pieces
             batch: list[_Pending] = []
             size = 0
             while self._pending and (not batch or size + len(self._pending[0].texts) <= self._max_batch):
