@@ -470,3 +470,16 @@ def test_a_search_is_answered_while_the_largest_embeddings_request_runs(real_sea
     assert done["search"] < done["embeddings"], "the search waited for the whole embeddings request"
     print(f"search answered in {done['search'] - started:.2f} s while embeddings ran "
           f"(embeddings finished {done['embeddings'] - done['search']:.2f} s later)")
+
+
+def test_malloc_arena_cap_setting() -> None:
+    from retriever.api import DEFAULT_MALLOC_ARENAS, limit_malloc_arenas
+
+    assert limit_malloc_arenas({"RETRIEVER_MALLOC_ARENAS": "0"}) == 0
+    assert limit_malloc_arenas({"MALLOC_ARENA_MAX": "4"}) == 0  # glibc applies it itself
+    with pytest.raises(ValueError, match="RETRIEVER_MALLOC_ARENAS"):
+        limit_malloc_arenas({"RETRIEVER_MALLOC_ARENAS": "two"})
+    import platform
+
+    if platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas({}) == DEFAULT_MALLOC_ARENAS

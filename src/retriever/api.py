@@ -13,7 +13,9 @@ Routes (all JSON):
   Ids such as ``doc#18.7`` must percent-encode ``#`` as ``%23``.
 * ``GET /v1/departments`` — the departments in corpus order.
 * ``GET /v1/models`` — the served model, OpenAI style (``client.models.list()``).
-* ``GET /healthz`` — status, model, clause count and the index manifest.
+* ``GET /healthz`` — status, model, clause count and the index manifest (async: answered
+  even while every worker thread is busy).
+* ``GET|POST /login``, ``GET /logout`` — the UI's login form when a key is set.
 * ``GET /docs`` / ``GET /openapi.json`` — the OpenAPI description.
 
 Errors. Every ``/v1`` error is ``{"error": {"message", "type", "code", "param"}}``
@@ -27,11 +29,25 @@ Errors. Every ``/v1`` error is ``{"error": {"message", "type", "code", "param"}}
   OpenAI clients expect; the message names the offending field.
 * 401 ``authentication_error`` — ``RETRIEVER_API_KEY`` (or ``api_key``) is set
   and the request lacks ``Authorization: Bearer <key>`` or has a wrong key.
-  Checked before anything else is read; ``/healthz``, ``/docs`` and the UI stay open.
+  Checked before anything else is read. The UI's routes (the page, its assets,
+  ``/gradio_api/*``) accept the same header or the cookie the ``/login`` form sets;
+  ``/healthz``, ``/docs``, ``/openapi.json`` and ``/login`` stay open.
+* 403 ``permission_error`` — an upload to the UI (``/gradio_api/upload``): always refused.
 * 404 ``not_found_error`` — unknown clause id or unknown ``/v1`` route.
-* 405 ``invalid_request_error`` — a known ``/v1`` route with the wrong method.
-* 413 ``invalid_request_error`` — a request body over :data:`MAX_BODY_BYTES`.
-* 500 ``server_error`` — a bug; the body never carries a traceback.
+* 405 ``invalid_request_error`` — a known route with the wrong method, or a method
+  no route takes (TRACE, CONNECT, …) anywhere.
+* 408 ``invalid_request_error`` — the body was not received within ``body_timeout_s``.
+* 413 ``invalid_request_error`` — a request body over ``max_body_bytes`` (every route,
+  refused from ``Content-Length`` before reading), or embeddings over
+  :data:`MAX_REQUEST_TOKENS` tokens.
+* 429 ``rate_limit_error`` — over the per-client rate, when one is set; ``Retry-After``.
+* 503 ``server_busy`` — every work slot taken and the wait queue full (or the wait
+  too long); ``Retry-After``.
+* 500 ``server_error`` — a bug; the body never carries a traceback. The UI's own
+  non-JSON errors are rewritten into this shape too.
+
+Limits and access live in :class:`ApiSettings` (``RETRIEVER_*`` variables); user
+input quoted in an error is cut to 100 characters.
 
 Clause ids are looked up in the searcher's memory only; nothing a client sends
 names a file. Handlers hold no search logic: they validate, call the
@@ -1190,6 +1206,45 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+#: glibc's ``mallopt`` parameter for the arena cap (``M_ARENA_MAX`` in malloc.h).
+_M_ARENA_MAX = -8
+#: Arenas the server allows glibc's malloc (``RETRIEVER_MALLOC_ARENAS``; 0 leaves glibc's default).
+DEFAULT_MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(environ: Mapping[str, str] | None = None) -> int:
+    """Cap glibc's malloc arenas for this process; the cap set (0: none).
+
+    Each worker thread that allocates while another holds an arena's lock gets an
+    arena of its own (up to 8 × cores); memory freed in them stays resident and
+    fragmented, so the server's RSS climbs under concurrent load although Python
+    holds no more objects (see ``benchmarks/trace_memory.py``). Capping the arenas
+    at 2 keeps it level at a small cost in allocator contention. Set
+    ``RETRIEVER_MALLOC_ARENAS=0`` to leave glibc alone; ``MALLOC_ARENA_MAX`` in the
+    environment, if set, wins (glibc reads it itself). Must run before the worker
+    threads start; a no-op where the C library is not glibc.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("MALLOC_ARENA_MAX"):
+        return 0
+    raw = env.get("RETRIEVER_MALLOC_ARENAS", "").strip()
+    try:
+        arenas = int(raw) if raw else DEFAULT_MALLOC_ARENAS
+    except ValueError:
+        raise ValueError(f"RETRIEVER_MALLOC_ARENAS={raw[:100]!r} is not a whole number.") from None
+    if arenas <= 0:
+        return 0
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        if not libc.mallopt(_M_ARENA_MAX, arenas):
+            return 0
+    except (OSError, AttributeError):
+        return 0
+    return arenas
+
+
 def serve(
     host: str | None = None,
     port: int | None = None,
@@ -1220,6 +1275,7 @@ def serve(
 
     bind_host, bind_port = _resolve_bind(host, port)
     settings = ApiSettings.from_env()
+    limit_malloc_arenas()  # before the model and the worker threads allocate
     if api_key is not None:
         settings = replace(settings, api_key=api_key or None)
     key = settings.api_key
