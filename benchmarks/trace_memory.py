@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=1_000, help="requests before the first snapshot")
     parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=1, help="traceback depth kept by tracemalloc (default 1)")
+    parser.add_argument("--index-dir", type=Path, default=None, help="an index built from seeds/ (default: build one)")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from retriever.search import open_searcher
 
     with tempfile.TemporaryDirectory(prefix="trace-") as tmp:
-        searcher = open_searcher(Path(tmp) / "index", seeds_dir=ROOT / "seeds", build_if_missing=True)
+        searcher = open_searcher(args.index_dir or Path(tmp) / "index", seeds_dir=ROOT / "seeds",
+                                 build_if_missing=True)
         searcher.warm_up()
         app = create_app(searcher, mount_ui=False)
         sock = socket.socket()
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         while not server.started:
             time.sleep(0.05)
         model_id = searcher.embedder.model_id
-        tracemalloc.start(25)
+        tracemalloc.start(args.frames)
         counter = iter(range(10**9))
         done = 0
         lock = threading.Lock()

@@ -63,6 +63,14 @@ def fake() -> FakeSearcher:
     return FakeSearcher()
 
 
+@pytest.fixture(scope="module")
+def open_ui() -> Iterator[TestClient]:
+    """API + Gradio UI without a key (TestClient, no redirects followed)."""
+    app = create_app(FakeSearcher(), mount_ui=True)  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
+        yield client
+
+
 def raw_request(url: str, data: bytes, *, read_timeout: float = 30) -> bytes:
     """Send raw bytes to the server at ``url`` and return what it answers (until it closes or 64 KiB)."""
     host, port = url.removeprefix("http://").split(":")
@@ -327,11 +335,10 @@ def test_uploads_are_refused(ui_server: str) -> None:
         assert_error(anonymous.post("/gradio_api/upload", content=b"x"), 401)
 
 
-def test_uploads_are_refused_without_a_key(fake: FakeSearcher) -> None:
-    with TestClient(create_app(fake, mount_ui=True), raise_server_exceptions=False) as client:  # type: ignore[arg-type]
-        assert_error(client.post("/gradio_api/upload", files={"files": ("a.txt", b"x", "text/plain")}), 403)
-        assert client.get("/").status_code == 200  # no key: the UI is open
-        assert client.get("/login", follow_redirects=False).status_code == 303
+def test_uploads_are_refused_without_a_key(open_ui: TestClient) -> None:
+    assert_error(open_ui.post("/gradio_api/upload", files={"files": ("a.txt", b"x", "text/plain")}), 403)
+    assert open_ui.get("/").status_code == 200  # no key: the UI is open
+    assert open_ui.get("/login").status_code == 303
 
 
 @pytest.mark.parametrize("path", ["/gradio_api/queue/join", "/gradio_api/upload", "/v1/search", "/"])
@@ -376,27 +383,38 @@ def test_a_slow_body_is_timed_out(fake: FakeSearcher) -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/v1/search", "/gradio_api/queue/join", "/nope"])
-def test_trace_and_other_methods_are_a_json_405(fake: FakeSearcher, path: str) -> None:
-    with TestClient(create_app(fake, mount_ui=True), raise_server_exceptions=False) as client:  # type: ignore[arg-type]
-        for method in ("TRACE", "CONNECT", "PROPFIND"):
-            response = client.request(method, path)
-            assert_error(response, 405, method)
-            assert response.headers["allow"]
+def test_trace_and_other_methods_are_a_json_405(open_ui: TestClient, path: str) -> None:
+    for method in ("TRACE", "CONNECT", "PROPFIND"):
+        response = open_ui.request(method, path)
+        assert_error(response, 405, method)
+        assert response.headers["allow"]
 
 
-def test_ui_errors_are_json(fake: FakeSearcher) -> None:
-    with TestClient(create_app(fake, mount_ui=True), raise_server_exceptions=False) as client:  # type: ignore[arg-type]
-        for response in (client.get("/gradio_api/nope"), client.post("/gradio_api/queue/join", content=b"{")):
-            assert response.status_code in (400, 404, 405, 422), response.text
-            assert response.headers["content-type"].startswith("application/json")
+def test_every_method_on_every_route_is_answered_or_a_json_error(open_ui: TestClient) -> None:
+    paths = ["/", "/healthz", "/login", "/logout", "/docs", "/openapi.json", "/config", "/gradio_api/queue/join",
+             "/v1/search", "/v1/departments", "/v1/clauses/a%231.1", "/nope"]
+    for path in paths:
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "TRACE"):
+            response = open_ui.request(method, path)
+            assert response.status_code < 500, (method, path, response.text[:200])
+            if response.status_code >= 400:
+                assert response.headers["content-type"].startswith("application/json"), (method, path)
+                assert set(response.json()["error"]) >= {"message", "type", "code"}, (method, path)
+    assert_error(open_ui.delete("/healthz"), 405, "GET, HEAD")
+    assert_error(open_ui.put("/"), 405)
 
 
-def test_cors_is_off_by_default_and_an_allow_list_when_set(fake: FakeSearcher) -> None:
+def test_ui_errors_are_json(open_ui: TestClient) -> None:
+    for response in (open_ui.get("/gradio_api/nope"), open_ui.post("/gradio_api/queue/join", content=b"{")):
+        assert response.status_code in (400, 404, 405, 422), response.text
+        assert response.json()["error"]["message"]
+
+
+def test_cors_is_off_by_default_and_an_allow_list_when_set(open_ui: TestClient, fake: FakeSearcher) -> None:
     origin = {"Origin": "http://localhost:3000"}
-    with TestClient(create_app(fake, mount_ui=True)) as client:  # type: ignore[arg-type]
-        for path in ("/", "/config", "/v1/departments", "/healthz"):
-            headers = client.get(path, headers=origin).headers
-            assert not [h for h in headers if h.lower().startswith("access-control-")], (path, headers)
+    for path in ("/", "/config", "/v1/departments", "/healthz"):
+        headers = open_ui.get(path, headers=origin).headers
+        assert not [h for h in headers if h.lower().startswith("access-control-")], (path, headers)
     settings = ApiSettings(cors_origins=("https://app.example",))
     with TestClient(create_app(fake, settings=settings, mount_ui=False)) as client:  # type: ignore[arg-type]
         ok = client.get("/v1/departments", headers={"Origin": "https://app.example"})

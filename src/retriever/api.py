@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -332,6 +333,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _OPEN_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/login",
                          "/logout"})
 _OPEN_PREFIXES = ("/static-offline-docs/",)
+#: Methods of the open routes (their other methods are a JSON 405 here, not the UI's answer).
+_OPEN_METHODS: dict[str, tuple[str, ...]] = {"/healthz": ("GET", "HEAD"), "/login": ("GET", "POST")}
 #: The UI login cookie (HttpOnly, SameSite=Strict); its value is an HMAC of the key, never the key.
 UI_COOKIE = "retriever_ui"
 
@@ -485,6 +488,10 @@ class _Gate:
             if method == "OPTIONS" and allowed_origin and "access-control-request-method" in headers:
                 await reply.preflight()
                 return
+            if kind == "open" and method not in _OPEN_METHODS.get(path, ("GET",)):
+                allow = ", ".join(_OPEN_METHODS.get(path, ("GET",)))
+                raise ApiError(405, f"Method {_quote(method)} is not allowed here; use {allow}.",
+                               code="method_not_allowed", headers={"Allow": allow})
             if self.api_key is not None and kind != "open" and not self._authorized(headers, kind):
                 if kind == "ui" and method in ("GET", "HEAD") and path == "/":
                     await reply.redirect("/login")
@@ -649,28 +656,41 @@ class _Reply:
                 headers.extend(self._cors())
                 message = {**message, "headers": headers}
                 status = int(message["status"])
-                if rewrite_errors and (status >= 500 or (status >= 400 and not _is_json(headers))):
-                    held.update(status=status, chunks=[])
+                if rewrite_errors and status >= 400:
+                    held.update(status=status, chunks=[], headers=headers)
                     return
             elif message["type"] == "http.response.body" and held:
                 held["chunks"].append(message.get("body", b""))
                 if message.get("more_body", False):
                     return
-                await self._rewritten(held["status"], b"".join(held["chunks"]))
+                await self._rewritten(held["status"], b"".join(held["chunks"]), held["headers"])
                 return
             await self.send(message)
 
         return send
 
-    async def _rewritten(self, status: int, body: bytes) -> None:
-        """A non-JSON error from the UI (Gradio) in the API's JSON error shape."""
+    async def _rewritten(self, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """An error from the UI (Gradio) in the API's JSON error shape."""
         type_, code = _STATUS_TYPES.get(status, ("invalid_request_error", "ui_error"))
-        if status >= 500:
-            message, type_, code = "Internal server error.", "server_error", "internal_error"
+        detail = body.decode("utf-8", "replace").strip()
+        parsed: Any = None
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(detail)
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):  # already in our shape
+            response = JSONResponse(parsed, status_code=status)
         else:
-            detail = body.decode("utf-8", "replace").strip()
-            message = f"The UI refused the request ({status}): {_cut(detail) or 'no detail'}."
-        response = JSONResponse(_error_body(message, type_, code), status_code=status)
+            if isinstance(parsed, dict) and isinstance(parsed.get("detail"), str):
+                detail = parsed["detail"]
+            elif isinstance(parsed, dict) and parsed.get("detail") is not None:
+                detail = "invalid request"  # a validation list: it may echo what was sent
+            if status >= 500:
+                message, type_, code = "Internal server error.", "server_error", "internal_error"
+            else:
+                message = f"The UI refused the request ({status}): {_cut(detail, 300).rstrip('.') or 'no detail'}."
+            content = _error_body(message, type_, code)
+            content["detail"] = message  # Gradio's own client reads "detail"
+            response = JSONResponse(content, status_code=status)
+        response.raw_headers.extend((k, v) for k, v in headers if k.lower() == b"allow")
         response.raw_headers.extend(self._cors())
         await response(self.scope, self.receive, self.send)
 
