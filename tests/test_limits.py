@@ -202,7 +202,8 @@ def test_healthz_answers_while_every_worker_thread_is_busy() -> None:
 def test_a_full_queue_is_a_fast_503_with_retry_after() -> None:
     searcher = BlockingSearcher()
     settings = ApiSettings(max_concurrent=2, max_queued=2, queue_timeout_s=60)
-    with running_server(create_app(searcher, settings=settings, mount_ui=False)) as url:  # type: ignore[arg-type]
+    app = create_app(searcher, settings=settings, mount_ui=False)  # type: ignore[arg-type]
+    with running_server(app) as url:
         statuses: list[int] = []
 
         def search() -> None:
@@ -214,7 +215,7 @@ def test_a_full_queue_is_a_fast_503_with_retry_after() -> None:
             thread.start()
         try:
             wait_until(lambda: searcher.inside == 2, "two searches at work")
-            time.sleep(0.3)  # let the other two reach the queue (not an assertion on time)
+            wait_until(lambda: app.state.work_slots.waiting == 2, "two searches waiting for a slot")
             with httpx.Client(base_url=url, timeout=20) as http:
                 busy = http.post("/v1/search", json={"query": "q"})
                 error = assert_error(busy, 503, "busy")

@@ -388,11 +388,14 @@ class _Slots:
         self.waiting += 1
         try:
             async with freed:
-                await asyncio.wait_for(freed.wait_for(lambda: self.active < self.limit), self.timeout)
+                try:
+                    await asyncio.wait_for(freed.wait_for(lambda: self.active < self.limit), self.timeout)
+                except TimeoutError:
+                    if self.active < self.limit:  # a slot freed as we gave up: pass the wake-up on
+                        freed.notify(1)
+                    return False
                 self.active += 1
                 return True
-        except TimeoutError:
-            return False
         finally:
             self.waiting -= 1
 
@@ -451,13 +454,14 @@ class _Gate:
     error responses are rewritten into the API's JSON error shape.
     """
 
-    def __init__(self, app: ASGIApp, *, settings: ApiSettings, ui_fns: frozenset[int] | None) -> None:
+    def __init__(self, app: ASGIApp, *, settings: ApiSettings, ui_fns: frozenset[int] | None,
+                 slots: _Slots) -> None:
         self.app = app
         self.settings = settings
         self.api_key = settings.api_key.encode("utf-8") if settings.api_key else None
         self.cookie = ui_cookie_value(settings.api_key) if settings.api_key else None
         self.ui_fns = ui_fns
-        self.slots = _Slots(settings.max_concurrent, settings.max_queued, settings.queue_timeout_s)
+        self.slots = slots
         self.rate = (_RateLimiter(settings.rate_limit_per_minute, settings.rate_burst)
                      if settings.rate_limit_per_minute > 0 else None)
         self.any_origin = "*" in settings.cors_origins
@@ -1144,7 +1148,9 @@ def create_app(
             show_error=True,
         )
     # Added last, so that it is the outermost layer: it sees every route, the UI's included.
-    app.add_middleware(_Gate, settings=settings, ui_fns=ui_fns)
+    slots = _Slots(settings.max_concurrent, settings.max_queued, settings.queue_timeout_s)
+    app.state.work_slots = slots  # how busy the server is (tests and diagnostics read it)
+    app.add_middleware(_Gate, settings=settings, ui_fns=ui_fns, slots=slots)
     return app
 
 
