@@ -502,3 +502,34 @@ def test_malloc_arena_cap_setting() -> None:
 
     if platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas({}) == DEFAULT_MALLOC_ARENAS
+
+
+@pytest.mark.e2e
+def test_the_ui_works_in_a_browser_after_logging_in(ui_server: str) -> None:
+    """Behind the key, the page's own calls (queue/join, the event stream) pass with the login cookie."""
+    from pathlib import Path
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("/usr/bin/chromium is absent (apt-get install chromium fonts-noto-cjk)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium),
+                                             args=["--no-sandbox", "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(locale="zh-CN")
+            page.goto(ui_server + "/", wait_until="domcontentloaded")
+            assert page.url.endswith("/login")
+            page.fill("#key", "wrong")
+            page.click("button[type=submit]")
+            expect(page.get_by_text("Wrong key")).to_be_visible()
+            page.fill("#key", KEY)
+            page.click("button[type=submit]")
+            query = page.locator("#dr-query textarea")
+            expect(query).to_be_visible(timeout=60_000)
+            query.fill("网吧归谁管")
+            page.locator("#dr-submit").click()
+            expect(page.locator("#dr-answer")).to_contain_text("甲厅", timeout=60_000)
+        finally:
+            browser.close()
