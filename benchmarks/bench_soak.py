@@ -62,6 +62,9 @@ TEXTS: tuple[str, ...] = (
 )
 
 
+ALLOCATOR_LABELS = {"default": "server default (2 malloc arenas)", "glibc": "glibc untouched (8 × cores arenas)"}
+
+
 @dataclass
 class SoakResult:
     """One soak run."""
@@ -190,7 +193,8 @@ def plot(results: list[SoakResult], path: Path, warmup: float) -> None:
     for result in results:
         times = [t for t, _ in result.rss_mib]
         values = [v for _, v in result.rss_mib]
-        label = (f"{result.allocator}: {result.requests_per_s} req/s, p99 {result.p99_ms:.0f} ms, "
+        name = ALLOCATOR_LABELS.get(result.allocator, result.allocator)
+        label = (f"{name}: {result.requests_per_s} req/s, p99 {result.p99_ms:.0f} ms, "
                  f"{result.errors} errors, ±{result.rss_spread_after_warmup_pct / 2:.1f} % after warm-up")
         axes.plot(times, values, marker="o", markersize=3, label=label)
     axes.axvspan(0, warmup, color="0.9", label="warm-up")
@@ -229,7 +233,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="index folder (default: a fresh one in a temporary folder)")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "soak-rss.png")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--replot", type=Path, default=None, help="only redraw the PNG from a --json file")
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = [SoakResult(**{**r, "rss_mib": [tuple(x) for x in r["rss_mib"]]})
+                 for r in json.loads(args.replot.read_text(encoding="utf-8"))]
+        print(markdown(saved))
+        plot(saved, args.png, args.warmup)
+        return 0
     allocators = ["glibc", "default"] if args.allocator == "both" else [args.allocator]
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
         index_dir = args.index_dir or Path(tmp) / "index"
