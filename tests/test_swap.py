@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,15 @@ READER = """
 import json, sys
 from pathlib import Path
 from retriever.store import load_index
-root, stop = Path(sys.argv[1]), Path(sys.argv[2])
+root, stop, ready = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 loads, errors = 0, []
 while not stop.exists() and loads < 200000:
     try:
         index = load_index(root)
         assert len(index.clauses) > 0 and index.dense.size == len(index.units)
         loads += 1
+        if loads == 1:
+            ready.touch()
     except Exception as exc:
         errors.append(repr(exc)[:300])
 print(json.dumps({"loads": loads, "errors": errors}))
@@ -103,8 +106,13 @@ def test_readers_never_fail_during_50_concurrent_rebuilds(
     first = _build(small_seeds, root, lexicon, segmenter)
     assert first["counts"]["clauses"] >= 5
     stop = tmp_path / "stop"
-    readers = [subprocess.Popen([sys.executable, "-c", READER, str(root), str(stop)], env=_env(),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    ready = [tmp_path / f"ready-{n}" for n in range(2)]
+    readers = [subprocess.Popen([sys.executable, "-c", READER, str(root), str(stop), str(flag)], env=_env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for flag in ready]
+    for _ in range(1200):  # bounded: until both readers are loading (at most 120 s)
+        if all(flag.exists() for flag in ready) or any(r.poll() is not None for r in readers):
+            break
+        time.sleep(0.1)
     failures: list[BaseException] = []
 
     def builder() -> None:
@@ -119,6 +127,7 @@ def test_readers_never_fail_during_50_concurrent_rebuilds(
         thread.start()
     for thread in builders:
         thread.join(timeout=600)
+    loads_during_builds = [flag.exists() for flag in ready]
     stop.touch()
     results = []
     for reader in readers:
@@ -126,7 +135,7 @@ def test_readers_never_fail_during_50_concurrent_rebuilds(
         assert reader.returncode == 0, err[-2000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
     assert not failures, failures[:1]
-    assert all(result["loads"] > 0 for result in results), results
+    assert all(loads_during_builds) and all(result["loads"] > 0 for result in results), results
     assert [error for result in results for error in result["errors"]] == []
     # With no reader left, the next build leaves exactly one build and nothing temporary.
     _build(small_seeds, root, lexicon, segmenter)
