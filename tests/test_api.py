@@ -397,14 +397,17 @@ def test_auth_required_when_key_set(full_client: TestClient) -> None:
     assert full_client.post("/v1/search", json=search, headers=good).status_code == 200
     assert full_client.get("/v1/departments", headers={"authorization": f"bearer {KEY}"}).status_code == 200
     assert full_client.get("/v1/clauses/30.6", headers=good).json()["id"] == "30.6"
-    # Health, docs and the UI stay open.
+    # Health and docs stay open; the UI asks for the key (a login form, see test_limits).
     assert full_client.get("/healthz").status_code == 200
     assert full_client.get("/openapi.json").status_code == 200
     assert full_client.get("/docs").status_code == 200
+    assert full_client.get("/", follow_redirects=False).headers["location"] == "/login"
+    assert_error(full_client.get("/config"), 401)
 
 
 @pytest.mark.slow
 def test_ui_is_mounted_beside_the_api(full_client: TestClient) -> None:
+    assert full_client.post("/login", data={"key": KEY}, follow_redirects=False).status_code == 303
     page = full_client.get("/")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]

@@ -7,12 +7,14 @@ sentence-transformers prompts.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -48,28 +50,69 @@ class _Pending:
 
 
 class Coalescer:
-    """Merges concurrent encode requests into batched forward passes.
+    """Merges concurrent encode requests into batched forward passes, queries before bulk work.
 
     A caller that finds no encode running becomes the leader: it encodes what is
-    pending, oldest first, in batches of up to ``max_batch`` texts, until its own
-    request is done, then hands the lead to a waiting caller. Alone, a caller
-    encodes at once (no waiting window); under load, one forward pass serves many
-    requests, which on a 2-core machine beats many passes fighting for the cores,
-    and no caller waits for more than the requests queued ahead of it.
+    pending in batches of up to ``max_batch`` texts, until its own request is
+    done, then hands the lead to a waiting caller. Alone, a caller encodes at once
+    (no waiting window); under load, one forward pass serves many requests, which
+    on a 2-core machine beats many passes fighting for the cores.
+
+    Two lanes. Ordinary calls (search queries) are interactive. Calls made inside
+    ``with Coalescer.bulk():`` (e.g. a large ``/v1/embeddings`` request) are split
+    into pieces of at most ``bulk_chars`` characters (one text at least) and
+    ``max_batch`` texts, and a piece runs only when no interactive request is
+    waiting. So a query waits for at most one small bulk piece, never for a whole
+    bulk request.
     """
 
-    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32) -> None:
+    _bulk_lane: ClassVar[ContextVar[bool]] = ContextVar("retriever_coalescer_bulk", default=False)
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], max_batch: int = 32, *,
+                 bulk_chars: int = 512) -> None:
         self._encode = encode
         self._max_batch = max_batch
+        self._bulk_chars = bulk_chars
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
+        self._bulk: list[_Pending] = []
         self._leading = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def bulk(cls) -> Iterator[None]:
+        """Encodes in this context (this thread or task) go to the bulk lane."""
+        token = cls._bulk_lane.set(True)
+        try:
+            yield
+        finally:
+            cls._bulk_lane.reset(token)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The (n, d) vectors of ``texts``, possibly computed together with other callers' texts."""
-        request = _Pending(list(texts))
+        if not self._bulk_lane.get():
+            return self._submit(_Pending(list(texts)), self._pending)
+        pieces = [self._submit(_Pending(piece), self._bulk) for piece in self._pieces(list(texts))]
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
+
+    def _pieces(self, texts: list[str]) -> list[list[str]]:
+        """Bulk texts cut into pieces of at most ``bulk_chars`` characters / ``max_batch`` texts."""
+        pieces: list[list[str]] = []
+        piece: list[str] = []
+        chars = 0
+        for text in texts:
+            if piece and (chars + len(text) > self._bulk_chars or len(piece) >= self._max_batch):
+                pieces.append(piece)
+                piece, chars = [], 0
+            piece.append(text)
+            chars += len(text)
+        if piece or not pieces:
+            pieces.append(piece)
+        return pieces
+
+    def _submit(self, request: _Pending, lane: list[_Pending]) -> np.ndarray:
         with self._cond:
-            self._pending.append(request)
+            lane.append(request)
             while self._leading and not request.done.is_set():
                 self._cond.wait()
             lead = not request.done.is_set()
@@ -89,8 +132,19 @@ class Coalescer:
         return request.vectors
 
     def _take_batch(self) -> list[_Pending]:
-        """Whole requests, oldest first, up to ``max_batch`` texts (at least one request)."""
+        """Interactive requests, oldest first, up to ``max_batch`` texts; else bulk pieces up to one piece's size."""
         with self._cond:
+            if not self._pending:  # bulk pieces, oldest first, up to one piece's size
+                pieces = [self._bulk.pop(0)]
+                texts = len(pieces[0].texts)
+                chars = sum(len(text) for text in pieces[0].texts)
+                while self._bulk and texts + len(self._bulk[0].texts) <= self._max_batch and (
+                        chars + sum(len(text) for text in self._bulk[0].texts) <= self._bulk_chars):
+                    piece = self._bulk.pop(0)
+                    pieces.append(piece)
+                    texts += len(piece.texts)
+                    chars += sum(len(text) for text in piece.texts)
+                return pieces
             batch: list[_Pending] = []
             size = 0
             while self._pending and (not batch or size + len(self._pending[0].texts) <= self._max_batch):

@@ -168,14 +168,81 @@ def with_bodies(clauses: Sequence[Clause], documents: Sequence[Document]) -> lis
 
 @contextlib.contextmanager
 def _build_lock(root: Path) -> Iterator[None]:
-    """One build at a time per index root (a second one waits)."""
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / ".build.lock").open("w") as handle:
+    """One build at a time per index root (a second one waits); clears dead builds' leftovers.
+
+    Raises:
+        IndexStateError: the index folder cannot be written (permissions, read-only disk).
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = (root / ".build.lock").open("w")
+    except OSError as exc:
+        raise _unwritable(root, exc) from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
+            builds = root / BUILDS
+            try:
+                builds.mkdir(exist_ok=True)
+                _probe_write(builds)
+            except OSError as exc:
+                raise _unwritable(builds, exc) from exc
+            _remove_stale_tmp(root)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _unwritable(folder: Path, exc: OSError) -> IndexStateError:
+    reason = exc.strerror or str(exc)
+    return IndexStateError(f"cannot write the index folder {folder}: {reason}.",
+                           f"Make it writable (e.g. `chmod -R u+w {folder}`) or build elsewhere with --index DIR.")
+
+
+def _probe_write(folder: Path) -> None:
+    """Create and remove a file in ``folder``: raises OSError when it cannot be written."""
+    probe = folder / f".write-probe-{os.getpid()}"
+    probe.touch()
+    probe.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+#: A ``.tmp-*`` folder older than this is removed even if its pid is alive (the pid was reused).
+STALE_TMP_SECONDS = 24 * 3600
+
+
+def _remove_stale_tmp(root: Path) -> None:
+    """Delete ``.tmp-*`` builds and ``current`` links left by builds that died (called under the lock).
+
+    Their names end in the builder's pid: a folder whose process is gone (or is this
+    process, which holds the lock) is a leftover; a live other pid's is kept unless
+    it is older than :data:`STALE_TMP_SECONDS`.
+    """
+    now = time.time()
+    leftovers = [p for p in (root / BUILDS).glob(".tmp-*")] + list(root.glob(f".{CURRENT}.tmp-*"))
+    for path in leftovers:
+        pid_text = path.name.rsplit("-", 1)[-1]
+        pid = int(pid_text) if pid_text.isdigit() else -1
+        try:
+            age = now - path.lstat().st_mtime
+        except FileNotFoundError:
+            continue
+        if pid > 0 and pid != os.getpid() and _pid_alive(pid) and age < STALE_TMP_SECONDS:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def build_index(
@@ -310,37 +377,144 @@ def _point_current(root: Path, target: Path) -> None:
     os.replace(link, root / CURRENT)
 
 
+#: Lock file inside a build folder: readers hold it shared while they load the build.
+READERS_LOCK = ".readers.lock"
+
+
+def _open_readers_lock(folder: Path) -> int:
+    """An fd on ``folder``'s readers lock (created if missing). FileNotFoundError if the folder is gone."""
+    path = folder / READERS_LOCK
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (PermissionError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        return os.open(path, os.O_RDONLY)  # a read-only index: flock works on a read-only fd too
+
+
 def _remove_old_builds(root: Path, keep: Path) -> None:
-    """Delete finished builds other than ``keep`` (readers hold theirs in memory)."""
+    """Delete finished builds other than ``keep`` and ``current``'s, unless a reader holds one.
+
+    A reader holds a shared lock on the build's :data:`READERS_LOCK` while it
+    loads; a build that is held is left for a later build to remove.
+    """
+    kept = {keep.resolve()}
+    with contextlib.suppress(OSError):
+        kept.add((root / CURRENT).resolve(strict=True))
     for folder in (root / BUILDS).iterdir():
-        if folder != keep and not folder.name.startswith(".tmp-"):
+        if folder.name.startswith(".") or not folder.is_dir() or folder.resolve() in kept:
+            continue
+        try:
+            fd = _open_readers_lock(folder)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
             shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)  # closing releases the lock; a reader waiting on it finds the folder gone
+
+
+def _current_folder(root: Path) -> Path:
+    """The build folder ``root`` serves now, resolved once.
+
+    Raises:
+        IndexMissingError: there is no index.
+        IndexStateError: ``current`` points at a build that does not exist.
+    """
+    current = root / CURRENT
+    if current.is_symlink() and not current.exists():
+        target = os.readlink(current)
+        raise IndexStateError(
+            f"the index link {current} points at {target}, which does not exist (that build was removed).",
+            f"Run `retriever build --index {root}` to build a fresh index, or point the link at an existing "
+            f"build: `ln -sfn builds/<name> {current}`.")
+    if not current.exists():
+        if root.is_dir() and (root / MANIFEST).exists():
+            return root.resolve()  # a plain folder holding one build also loads
+        raise IndexMissingError(f"no index in {root}.", REBUILD_HINT)
+    return current.resolve()
+
+
+@contextlib.contextmanager
+def _hold_build(root: Path, attempts: int = 50) -> Iterator[Path]:
+    """Resolve ``current`` once and hold that build (shared lock) so no builder deletes it meanwhile.
+
+    A builder may remove the resolved folder between resolving and locking; then
+    ``current`` is resolved again (it points at the newer build by then).
+    """
+    for _ in range(attempts):
+        folder = _current_folder(root)
+        try:
+            fd = _open_readers_lock(folder)
+        except FileNotFoundError:
+            continue
+        except OSError:  # no lock possible (e.g. read-only and never locked): nothing deletes it either
+            yield folder
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                same = os.stat(folder / READERS_LOCK).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # removed while we waited for the lock
+                continue
+            yield folder
+            return
+        finally:
+            os.close(fd)
+    raise IndexStateError(f"the index in {root} kept changing while it was being opened.",
+                          "Try again when the running builds have finished.")
 
 
 def read_manifest(root: Path) -> tuple[Path, dict[str, Any]]:
     """The current build folder and its manifest.
 
     Raises:
-        IndexStateError: no index, an unfinished build, or an unreadable manifest.
+        IndexStateError: no index, a dangling ``current``, an unfinished build, or an unreadable manifest.
     """
-    current = root / CURRENT
-    if not current.exists():
-        if root.is_dir() and (root / MANIFEST).exists():
-            current = root  # a plain folder holding one build also loads
-        else:
-            raise IndexMissingError(f"no index in {root}.", REBUILD_HINT)
-    folder = current.resolve()
+    folder = _current_folder(root)
+    return folder, _read_manifest_in(folder)
+
+
+def _read_manifest_in(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.exists():
         raise IndexStateError(f"index {folder} has no {MANIFEST}: the build was interrupted or files were removed.",
                               REBUILD_HINT)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
+    except PermissionError as exc:
+        raise IndexStateError(f"index manifest {path} cannot be read: permission denied.",
+                              f"Make the index readable (e.g. `chmod -R u+r {folder}`).") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexStateError(f"index manifest {path} is corrupt ({exc}).", REBUILD_HINT) from exc
     if not isinstance(manifest, dict):
         raise IndexStateError(f"index manifest {path} is not a JSON object.", REBUILD_HINT)
-    return folder, manifest
+    return manifest
+
+
+def _check_file_name(name: object, folder: Path) -> str:
+    """A manifest file entry must be a relative path that stays inside the build folder."""
+    text = name if isinstance(name, str) else ""
+    parts = text.split("/")
+    plain = (bool(text) and "\\" not in text and "\0" not in text and not text.startswith("/")
+             and all(part not in ("", ".", "..") for part in parts))
+    if plain:
+        try:
+            plain = (folder / text).resolve().is_relative_to(folder.resolve())
+        except (OSError, ValueError):
+            plain = False
+    if not plain:
+        shown = repr(name)[:100]
+        raise IndexStateError(f"index manifest in {folder} lists {shown}, which is not a file inside the index "
+                              "folder (refused).", REBUILD_HINT)
+    return text
 
 
 def check_manifest(
@@ -366,11 +540,18 @@ def check_manifest(
     if not isinstance(files, dict) or not files:
         raise IndexStateError(f"index manifest in {folder} lists no files.", REBUILD_HINT)
     for name in files:
+        _check_file_name(name, folder)
+    for name in files:
         if not (folder / name).is_file():
             raise IndexStateError(f"index file {folder / name} is missing.", REBUILD_HINT)
     for name, digest in files.items():
         path = folder / name
-        if sha256_file(path) != digest:
+        try:
+            actual = sha256_file(path)
+        except PermissionError as exc:
+            raise IndexStateError(f"index file {path} cannot be read: permission denied.",
+                                  f"Make the index readable (e.g. `chmod -R u+r {folder}`).") from exc
+        if actual != digest:
             raise IndexStateError(f"index file {path} is corrupt (its checksum does not match the manifest).",
                                   REBUILD_HINT)
     if seeds_dir is not None:
@@ -413,7 +594,21 @@ def load_index(
     Raises:
         IndexStateError: the index is missing, stale, corrupt or of an unknown format.
     """
-    folder, manifest = read_manifest(root)
+    with _hold_build(root) as folder:
+        return _load_folder(root, folder, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
+                            model_id=model_id)
+
+
+def _load_folder(
+    root: Path,
+    folder: Path,
+    *,
+    seeds_dir: Seeds | None,
+    lexicon: Lexicon | None,
+    segmenter: Segmenter | None,
+    model_id: str | None,
+) -> StoredIndex:
+    manifest = _read_manifest_in(folder)
     check_manifest(manifest, folder, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter, model_id=model_id)
     try:
         with (folder / "clauses.jsonl").open(encoding="utf-8") as handle:
@@ -426,6 +621,9 @@ def load_index(
                       for u in json.loads((folder / "units.json").read_text(encoding="utf-8")))
         dense = DenseIndex.load(folder / "dense.faiss")
         lexical = LexicalIndex.load(folder / "bm25")
+    except PermissionError as exc:
+        raise IndexStateError(f"index {folder} cannot be read: permission denied ({exc.filename}).",
+                              f"Make the index readable (e.g. `chmod -R u+r {folder}`).") from exc
     except (OSError, ValueError, TypeError, KeyError, RuntimeError) as exc:
         raise IndexStateError(f"index {folder} cannot be read ({exc}).", REBUILD_HINT) from exc
     dimension = manifest.get("model", {}).get("dimension")
