@@ -145,6 +145,19 @@ def test_docx_headings_breaks_and_tables(tmp_path: Path) -> None:
         "刑法条文 罪名", "第152条 走私废物罪", "第二条 丙。"]
 
 
+def test_docx_without_heading_styles_reads_larger_fonts_as_headings(tmp_path: Path) -> None:
+    import docx
+    from docx.shared import Pt
+
+    document = docx.Document()
+    for text, size in (("北京市安全生产条例", 22), ("第一章 总则", 16), ("第一条 为了加强安全生产工作。", 16),
+                       ("第二条 本条例适用于本市。", 16)):
+        document.add_paragraph().add_run(text).font.size = Pt(size)
+    document.save(str(tmp_path / "direct.docx"))
+    assert read_document(tmp_path / "direct.docx").splitlines() == [
+        "# 北京市安全生产条例", "第一章 总则", "第一条 为了加强安全生产工作。", "第二条 本条例适用于本市。"]
+
+
 @pytest.mark.parametrize("source", [SEED_FILE, SAMPLE / SAMPLE_LAWS[2]], ids=["seed", "mine-safety-law"])
 def test_docx_parses_to_the_source_clauses(tmp_path: Path, source: Path) -> None:
     path = _write_docx(read_document(source), tmp_path / f"{source.stem}.docx")

@@ -9,6 +9,7 @@ geometry into :class:`retriever.repair.Line` hints; :mod:`retriever.repair` does
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -23,13 +24,18 @@ from retriever.repair import Line, repair_pages
 
 suffixes: tuple[str, ...] = (".pdf",)
 
-#: A line whose size exceeds the body's by more than this (points) is a heading.
-HEADING_STEP = 1.0
-#: A line ending within this many characters of the right edge is treated as wrapped (CJK
-#: line breaking may leave up to one character short, and Latin digits are narrower).
+#: A line at least this much larger than the body (points, sizes rounded to 0.5) is a heading.
+HEADING_STEP = 0.5
+#: A body line ending within this many characters of the right edge is treated as wrapped
+#: (CJK line breaking may leave a line a character or two short; Latin digits are narrower).
 FULL_SLACK = 2.0
+#: A heading line is full when at most this many of its characters short of the block width
+#: (a centred heading's second line is shorter than that).
+HEADING_SLACK = 1.0
 #: A line starting this many characters right of the left edge is indented.
 INDENT_MIN = 0.5
+#: Vertical space this many characters beyond the usual line spacing separates paragraphs.
+GAP_MIN = 0.4
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,8 @@ class _RawLine:
     x0: float
     x1: float
     size: float
+    top: float = 0.0
+    bottom: float = 0.0
 
 
 @contextmanager
@@ -60,7 +68,7 @@ def _raw_lines(page: Any) -> list[_RawLine]:
             continue
         sizes = Counter(round(float(c["size"]) * 2) / 2 for c in chars)
         lines.append(_RawLine(text=line["text"], x0=float(line["x0"]), x1=float(line["x1"]),
-                              size=sizes.most_common(1)[0][0]))
+                              size=sizes.most_common(1)[0][0], top=float(line["top"]), bottom=float(line["bottom"])))
     return lines
 
 
@@ -78,6 +86,16 @@ def text_block(lines: list[_RawLine]) -> tuple[float, float]:
     return left, float(ends.most_common(1)[0][0])
 
 
+def line_spacing(pages: list[list[_RawLine]], body: float) -> float:
+    """The usual space between two consecutive body lines (points): the commonest one."""
+    gaps: Counter[float] = Counter()
+    for page in pages:
+        for above, below in itertools.pairwise(page):
+            if above.size == body == below.size and below.top > above.top:
+                gaps[round(below.top - above.bottom)] += 1
+    return float(gaps.most_common(1)[0][0]) if gaps else 0.0
+
+
 def layout_lines(pages: list[list[_RawLine]]) -> list[list[Line]]:
     """Geometry → layout hints, measured against the body text of the whole document."""
     weights: Counter[float] = Counter()
@@ -87,18 +105,25 @@ def layout_lines(pages: list[list[_RawLine]]) -> list[list[Line]]:
     if not weights:
         return [[] for _ in pages]
     body = weights.most_common(1)[0][0]
-    body_lines = [line for page in pages for line in page if abs(line.size - body) < HEADING_STEP]
+    body_lines = [line for page in pages for line in page if line.size == body]
     left, right = text_block(body_lines)
-    levels = sorted({line.size for page in pages for line in page if line.size > body + HEADING_STEP}, reverse=True)
+    spacing = line_spacing(pages, body)
+    levels = sorted({line.size for page in pages for line in page if line.size >= body + HEADING_STEP},
+                    reverse=True)
     out = []
     for page in pages:
-        out.append([
-            Line(text=line.text,
-                 full=line.x1 >= right - FULL_SLACK * line.size,
-                 indented=line.x0 > left + INDENT_MIN * line.size,
-                 heading=levels.index(line.size) + 1 if line.size in levels else 0)
-            for line in page
-        ])
+        hinted = []
+        for index, line in enumerate(page):
+            heading = levels.index(line.size) + 1 if line.size in levels else 0
+            if heading:
+                full = line.x1 - line.x0 >= right - left - HEADING_SLACK * line.size
+            else:
+                full = line.x1 >= right - FULL_SLACK * line.size
+            above = page[index - 1] if index else None
+            gap = above is not None and line.top - above.bottom > spacing + GAP_MIN * line.size
+            hinted.append(Line(text=line.text, full=full, indented=line.x0 > left + INDENT_MIN * line.size,
+                               gap=gap, heading=heading))
+        out.append(hinted)
     return out
 
 
