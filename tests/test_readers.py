@@ -197,20 +197,27 @@ def test_docx_errors_say_what_to_do(tmp_path: Path) -> None:
 # ------------------------------------------------------------ pdf: layout hints and errors (no browser)
 
 
-def test_layout_lines_marks_full_indented_and_headings() -> None:
-    body = 12.0
-    page = [_RawLine("安全生产法", 280, 315, 6.5),  # running head: smaller than the body
-            _RawLine("中华人民共和国安全生产法", 190, 406, 18.0),
-            _RawLine("第一章 总则", 259, 338, 15.0),
-            _RawLine("第一条 为了加强安全生产工作，防止和减少生产安全事故，保障人", 86, 533, body),
-            _RawLine("民群众生命和财产安全。", 62, 314, body),
-            _RawLine("第二条 在中华人民共和国领域内从事生产经营活动的单位（以下统", 86, 533, body),
-            _RawLine("称生产经营单位）的安全生产，适用本法；有关法律、行政法规对消防", 62, 518, body),
-            _RawLine("安全另有规定的，适用其规定。", 62, 230, body)]
+def test_layout_lines_marks_full_indented_gaps_and_headings() -> None:
+    rows = [("安全生产法", 280, 315, 6.5, 0),  # running head: smaller than the body
+            ("中华人民共和国安全生产法", 190, 406, 18.0, 10),
+            ("第一章 总则", 259, 338, 15.0, 10),
+            ("第一条 为了加强安全生产工作，防止和减少生产安全事故，保障人", 86, 533, 12.0, 10),
+            ("民群众生命和财产安全。", 62, 314, 12.0, 5),
+            ("第二条 在中华人民共和国领域内从事生产经营活动的单位（以下统", 86, 533, 12.0, 5),
+            ("称生产经营单位）的安全生产，适用本法；有关法律、行政法规对消防", 62, 518, 12.0, 5),
+            ("安全另有规定的，适用其规定。", 62, 230, 12.0, 5),
+            ("本法所称生产经营单位，是指从事生产经营活动的企业、事业单位和", 62, 533, 12.0, 12)]
+    page, bottom = [], 40.0
+    for text, x0, x1, size, space in rows:  # space: points between this line and the one above
+        top = bottom + space
+        page.append(_RawLine(text, x0, x1, size, top=top, bottom=top + size))
+        bottom = top + size
     lines = layout_lines([page])[0]
-    assert [line.heading for line in lines] == [0, 1, 2, 0, 0, 0, 0, 0]
-    assert [line.indented for line in lines[3:]] == [True, False, True, False, False]
-    assert [line.full for line in lines[3:]] == [True, False, True, True, False]
+    assert [line.heading for line in lines] == [0, 1, 2, 0, 0, 0, 0, 0, 0]
+    assert [line.indented for line in lines[3:]] == [True, False, True, False, False, False]
+    # the line CJK line breaking left 15 pt short is not full (repair joins it: no sentence ended)
+    assert [line.full for line in lines[3:]] == [True, False, True, False, False, True]
+    assert [line.gap for line in lines[3:]] == [True, False, False, False, False, True]
 
 
 def test_pdf_errors_say_what_to_do(tmp_path: Path) -> None:

@@ -183,7 +183,7 @@ def test_repair_pages_across_a_page_break() -> None:
              [Line("安全生产法", full=False, indented=True),
               Line("⺠群众⽣命和财产安全，制定本法。", full=False, indented=False, gap=True),  # below the head
               Line("第⼆条 本法适⽤于⽣产经营单位。", full=False, indented=True),
-              Line("- 2 -", full=False, indented=True)]]
+              Line("第 2 ⻚", full=False, indented=True)]]  # ⻚ U+2EDA: a page number once folded
     assert repair_pages(pages) == (
         "# 中华人民共和国安全生产法\n"
         "## 第一章 总则\n"

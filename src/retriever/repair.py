@@ -201,12 +201,13 @@ def repair_pages(pages: Sequence[Sequence[Line]]) -> str:
     Returns:
         One paragraph per line; a heading of level *n* starts with *n* ``#`` and a space.
     """
-    kept = drop_page_furniture(pages)
+    # Fold first: a footer may read 第 1 ⻚ (U+2EDA, not 页) and still has to be found.
+    folded = [[replace(line, text=fold_radicals(line.text)) for line in page] for page in pages]
     # What lies above a page's first line is a margin or a dropped running head: no gap to read.
-    folded = [replace(line, text=fold_radicals(line.text), gap=None if index == 0 else line.gap)
-              for page in kept for index, line in enumerate(page)]
+    kept = [replace(line, gap=None if index == 0 else line.gap)
+            for page in drop_page_furniture(folded) for index, line in enumerate(page)]
     out = []
-    for paragraph in join_lines(folded):
+    for paragraph in join_lines(kept):
         prefix = "#" * paragraph.heading + " " if paragraph.heading and not paragraph.text.startswith("#") else ""
         out.append(prefix + paragraph.text)
     return fold_shared_glyphs("\n".join(out)) + ("\n" if out else "")

@@ -26,9 +26,11 @@ suffixes: tuple[str, ...] = (".pdf",)
 
 #: A line at least this much larger than the body (points, sizes rounded to 0.5) is a heading.
 HEADING_STEP = 0.5
-#: A body line ending within this many characters of the right edge is treated as wrapped
-#: (CJK line breaking may leave a line a character or two short; Latin digits are narrower).
-FULL_SLACK = 2.0
+#: A body line ending within this many characters of the right edge is full (wrapped). CJK
+#: line breaking can leave a wrapped line a character or two short, but then it does not end
+#: a sentence, and repair joins it anyway; a wider slack would join a paragraph whose last
+#: line is merely long to the next one.
+FULL_SLACK = 1.0
 #: A heading line is full when at most this many of its characters short of the block width
 #: (a centred heading's second line is shorter than that).
 HEADING_SLACK = 1.0
