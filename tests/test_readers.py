@@ -101,6 +101,11 @@ def test_markdown_keeps_structure_and_strips_inline_syntax() -> None:
         "刑法条文 罪名", "第152条第2款 走私废物罪", "第三条 <中华人民共和国安全生产法>不是标签。"]
 
 
+def test_markdown_front_matter_is_dropped() -> None:
+    assert strip_markdown("---\nbookCollapseSection: true\n---\n# 刑法\n---\n第一条 甲。\n") == "# 刑法\n第一条 甲。\n"
+    assert strip_markdown("# 刑法\n\n---\n\n第一条 甲。\n") == "# 刑法\n\n\n第一条 甲。\n"  # a rule, not front matter
+
+
 def test_markdown_corpus_file_parses_as_its_raw_text() -> None:
     # The corpus uses no inline syntax: reading it as Markdown changes nothing the parser sees.
     path = SAMPLE / "安全生产法(2021-06-10).md"
