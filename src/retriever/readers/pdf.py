@@ -171,8 +171,8 @@ def read(path: Path) -> str:
     from pdfminer.pdfdocument import PDFPasswordIncorrect
 
     data = read_bytes(path)
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        raise SeedError(f"{path} is not a PDF (it does not start with %PDF).",
+    if b"%PDF-" not in data[:1024]:  # the header may follow some junk, within the first 1 KiB
+        raise SeedError(f"{path} is not a PDF (no %PDF- header).",
                         "Check the file; if it is another format, give it the right extension.")
     try:
         with _quiet_pdfminer(), pdfplumber.open(str(path)) as document:
