@@ -173,6 +173,10 @@ def _continues(previous: Line, line: Line) -> bool:
     return not (ends or starts or _HEADING.match(previous.text))
 
 
+def _latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
 def join_lines(lines: Iterable[Line]) -> list[Line]:
     """Join lines wrapped inside a paragraph; each returned line is one paragraph.
 
@@ -187,8 +191,7 @@ def join_lines(lines: Iterable[Line]) -> list[Line]:
         line = replace(line, text=text)
         if paragraphs and _continues(paragraphs[-1], line):
             previous = paragraphs[-1]
-            glue = " " if previous.text[-1:].isascii() and previous.text[-1:].isalnum() and text[:1].isascii() \
-                and text[:1].isalnum() else ""
+            glue = " " if _latin(previous.text[-1:]) and _latin(text[:1]) else ""
             paragraphs[-1] = replace(previous, text=previous.text + glue + text, full=line.full)
         else:
             paragraphs.append(line)
