@@ -19,7 +19,6 @@ from typing import Any
 
 from retriever.errors import SeedError
 from retriever.readers.base import read_bytes
-from retriever.repair import fold_radicals
 
 suffixes: tuple[str, ...] = (".docx",)
 
@@ -143,4 +142,4 @@ def read(path: Path) -> str:
     except XMLSyntaxError as exc:
         raise SeedError(f"{path} is a damaged .docx: its document.xml is not well-formed ({exc}).",
                         "Open it in Word or LibreOffice (which can repair it) and save it again.") from exc
-    return fold_radicals("\n".join(lines) + ("\n" if lines else ""))
+    return "\n".join(lines) + ("\n" if lines else "")
