@@ -3,7 +3,9 @@
 The format tests build real files: .docx with python-docx, PDFs printed by the headless
 Chromium the browser tests use (with the installed CJK fonts, which really do put Kangxi
 radicals and radical supplements into the text layer), from the seed and three laws of
-``../shared/corpora/safety-sample/``. Each must parse to the clauses of its source text.
+``../shared/corpora/safety-sample/``, in three layouts (indented; justified without indents;
+letter-spaced), with running heads and page numbers. Each must parse to the clauses of its
+source text.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import html
 import io
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +23,7 @@ from retriever.errors import SeedError
 from retriever.parse import ParsedRegulation, parse_text
 from retriever.readers import SUPPORTED, read_document
 from retriever.readers.markdown import INFO_END, strip_markdown
-from retriever.readers.pdf import _RawLine, layout_lines
+from retriever.readers.pdf import _RawLine, layout_lines, line_text
 
 from .conftest import ROOT, SEED_FILE
 
@@ -97,6 +101,11 @@ def test_markdown_keeps_structure_and_strips_inline_syntax() -> None:
         "刑法条文 罪名", "第152条第2款 走私废物罪", "第三条 <中华人民共和国安全生产法>不是标签。"]
 
 
+def test_markdown_front_matter_is_dropped() -> None:
+    assert strip_markdown("---\nbookCollapseSection: true\n---\n# 刑法\n---\n第一条 甲。\n") == "# 刑法\n第一条 甲。\n"
+    assert strip_markdown("# 刑法\n\n---\n\n第一条 甲。\n") == "# 刑法\n\n\n第一条 甲。\n"  # a rule, not front matter
+
+
 def test_markdown_corpus_file_parses_as_its_raw_text() -> None:
     # The corpus uses no inline syntax: reading it as Markdown changes nothing the parser sees.
     path = SAMPLE / "安全生产法(2021-06-10).md"
@@ -145,6 +154,19 @@ def test_docx_headings_breaks_and_tables(tmp_path: Path) -> None:
         "刑法条文 罪名", "第152条 走私废物罪", "第二条 丙。"]
 
 
+def test_docx_without_heading_styles_reads_larger_fonts_as_headings(tmp_path: Path) -> None:
+    import docx
+    from docx.shared import Pt
+
+    document = docx.Document()
+    for text, size in (("北京市安全生产条例", 22), ("第一章 总则", 16), ("第一条 为了加强安全生产工作。", 16),
+                       ("第二条 本条例适用于本市。", 16)):
+        document.add_paragraph().add_run(text).font.size = Pt(size)
+    document.save(str(tmp_path / "direct.docx"))
+    assert read_document(tmp_path / "direct.docx").splitlines() == [
+        "# 北京市安全生产条例", "第一章 总则", "第一条 为了加强安全生产工作。", "第二条 本条例适用于本市。"]
+
+
 @pytest.mark.parametrize("source", [SEED_FILE, SAMPLE / SAMPLE_LAWS[2]], ids=["seed", "mine-safety-law"])
 def test_docx_parses_to_the_source_clauses(tmp_path: Path, source: Path) -> None:
     path = _write_docx(read_document(source), tmp_path / f"{source.stem}.docx")
@@ -184,20 +206,49 @@ def test_docx_errors_say_what_to_do(tmp_path: Path) -> None:
 # ------------------------------------------------------------ pdf: layout hints and errors (no browser)
 
 
-def test_layout_lines_marks_full_indented_and_headings() -> None:
-    body = 12.0
-    page = [_RawLine("安全生产法", 280, 315, 6.5),  # running head: smaller than the body
-            _RawLine("中华人民共和国安全生产法", 190, 406, 18.0),
-            _RawLine("第一章 总则", 259, 338, 15.0),
-            _RawLine("第一条 为了加强安全生产工作，防止和减少生产安全事故，保障人", 86, 533, body),
-            _RawLine("民群众生命和财产安全。", 62, 314, body),
-            _RawLine("第二条 在中华人民共和国领域内从事生产经营活动的单位（以下统", 86, 533, body),
-            _RawLine("称生产经营单位）的安全生产，适用本法；有关法律、行政法规对消防", 62, 518, body),
-            _RawLine("安全另有规定的，适用其规定。", 62, 230, body)]
+def test_layout_lines_marks_full_indented_gaps_and_headings() -> None:
+    rows = [("安全生产法", 280, 315, 6.5, 0),  # running head: smaller than the body
+            ("中华人民共和国安全生产法", 190, 406, 18.0, 10),
+            ("第一章 总则", 259, 338, 15.0, 10),
+            ("第一条 为了加强安全生产工作，防止和减少生产安全事故，保障人", 86, 533, 12.0, 10),
+            ("民群众生命和财产安全。", 62, 314, 12.0, 5),
+            ("第二条 在中华人民共和国领域内从事生产经营活动的单位（以下统", 86, 533, 12.0, 5),
+            ("称生产经营单位）的安全生产，适用本法；有关法律、行政法规对消防", 62, 518, 12.0, 5),
+            ("安全另有规定的，适用其规定。", 62, 230, 12.0, 5),
+            ("本法所称生产经营单位，是指从事生产经营活动的企业、事业单位和", 62, 533, 12.0, 12)]
+    page, bottom = [], 40.0
+    for text, x0, x1, size, space in rows:  # space: points between this line and the one above
+        top = bottom + space
+        page.append(_RawLine(text, x0, x1, size, top=top, bottom=top + size))
+        bottom = top + size
     lines = layout_lines([page])[0]
-    assert [line.heading for line in lines] == [0, 1, 2, 0, 0, 0, 0, 0]
-    assert [line.indented for line in lines[3:]] == [True, False, True, False, False]
-    assert [line.full for line in lines[3:]] == [True, False, True, True, False]
+    assert [line.heading for line in lines] == [0, 1, 2, 0, 0, 0, 0, 0, 0]
+    assert [line.indented for line in lines[3:]] == [True, False, True, False, False, False]
+    # the line CJK line breaking left 15 pt short is not full (repair joins it: no sentence ended)
+    assert [line.full for line in lines[3:]] == [True, False, True, False, False, True]
+    assert [line.gap for line in lines[3:]] == [True, False, False, False, False, True]
+
+
+def _chars(text: str, pitch: float, size: float = 12.0, width: float = 12.0) -> list[dict[str, Any]]:
+    """Characters laid out left to right, ``pitch`` points apart (a space advances the pen only)."""
+    chars, x = [], 62.0
+    for ch in text:
+        if ch != " ":
+            chars.append({"text": ch, "x0": x, "x1": x + (width if ord(ch) > 0x2E7F else width / 2), "size": size})
+        x += pitch if ord(ch) > 0x2E7F else pitch / 2
+    return chars
+
+
+def test_line_text_spaces_only_where_the_line_has_a_wider_gap() -> None:
+    assert line_text(_chars("第一章 总 则", 12.0), 12.0) == "第一章 总 则"
+    # letter-spaced 0.3em (or justified): every pair has a gap; only the real space is kept
+    spaced = "第一条 为了加强安全生产工作，制定本法。"
+    assert line_text(_chars(spaced, 15.6), 12.0) == spaced
+    assert line_text(_chars("使用 GPS 定位", 12.0), 12.0) == "使用 GPS 定位"
+    quoted = _chars("实行“一票否决”。", 12.0)
+    quoted[-2]["x0"] += 3  # a narrow ” glyph, set to the right of its advance
+    assert line_text(quoted, 12.0) == "实行“一票否决”。"
+    assert line_text([], 12.0) == ""
 
 
 def test_pdf_errors_say_what_to_do(tmp_path: Path) -> None:
@@ -234,8 +285,38 @@ def test_pdf_errors_say_what_to_do(tmp_path: Path) -> None:
 # ------------------------------------------------------------ real PDFs printed by Chromium (e2e)
 
 
-def render_html(text: str) -> str:
-    """A regulation's text as the HTML page a government site would print: headings, indented paragraphs."""
+@dataclass(frozen=True)
+class PrintStyle:
+    """How a regulation is laid out and printed: the layouts real PDFs come in."""
+
+    css: str
+    paper: str = "A4"
+    footer: str = "- <span class='pageNumber'></span> -"
+
+
+PRINT_STYLES = {
+    # a government web page: serif, centred headings, first-line indents, page number - N -
+    "indented": PrintStyle("body{font-family:'Noto Serif CJK SC',serif;font-size:16px;line-height:1.5}"
+                           "p{text-indent:2em;margin:0}h1{text-align:center;font-size:24px}"
+                           "h2{text-align:center;font-size:20px}h3{font-size:18px;text-indent:2em}"),
+    # no indents: justified sans-serif on A5, paragraphs apart, 第 N 页 共 M 页
+    "spaced": PrintStyle("body{font-family:'Noto Sans CJK SC',sans-serif;font-size:14px;text-align:justify}"
+                         "p{margin:0 0 0.5em 0}h1{text-align:center;font-size:22px}h2{font-size:17px}"
+                         "h3{font-size:15px}", paper="A5",
+                         footer="第 <span class='pageNumber'></span> 页 共 <span class='totalPages'></span> 页"),
+    # letter-spaced and justified: a gap between every two characters
+    "letter-spaced": PrintStyle("body{font-family:'Noto Serif CJK SC',serif;font-size:15px;text-align:justify}"
+                                "p{text-indent:2em;margin:0;letter-spacing:0.3em}h1{text-align:center;font-size:22px}"
+                                "h2{text-align:center;font-size:18px}h3{font-size:16px}",
+                                footer="<span class='pageNumber'></span>"),
+}
+#: What the e2e tests print: the seed and three laws, in all three layouts between them.
+PRINTED = {SEED_FILE: "indented", SAMPLE / SAMPLE_LAWS[0]: "indented", SAMPLE / SAMPLE_LAWS[1]: "spaced",
+           SAMPLE / SAMPLE_LAWS[2]: "letter-spaced"}
+
+
+def render_html(text: str, style: PrintStyle) -> str:
+    """A regulation's text as an HTML page: ``#`` lines as headings, one ``<p>`` per paragraph."""
     body = []
     for raw in text.splitlines():
         line = raw.strip()
@@ -246,10 +327,8 @@ def render_html(text: str) -> str:
             body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
         else:
             body.append(f"<p>{html.escape(line)}</p>")
-    style = ("body{font-family:'Noto Serif CJK SC',serif;font-size:16px;line-height:1.5}"
-             "p{text-indent:2em;margin:0}h1{text-align:center;font-size:24px}h2{text-align:center;font-size:20px}"
-             "h3{font-size:18px;text-indent:2em}")
-    return f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'><style>{style}</style><body>{''.join(body)}</body>"
+    return (f"<!doctype html><html lang='zh-CN'><meta charset='utf-8'><style>{style.css}</style>"
+            f"<body>{''.join(body)}</body>")
 
 
 @pytest.fixture(scope="module")
@@ -260,19 +339,19 @@ def printed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, P
     from playwright.sync_api import sync_playwright
 
     folder = tmp_path_factory.mktemp("pdf")
-    sources = [SEED_FILE, *(SAMPLE / name for name in SAMPLE_LAWS)]
     out: dict[str, tuple[Path, Path]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            for source in sources:
-                page.set_content(render_html(read_document(source)))
+            for source, name in PRINTED.items():
+                style = PRINT_STYLES[name]
+                page.set_content(render_html(read_document(source), style))
                 target = folder / f"{source.stem}.pdf"
                 small = "<div style='font-size:9px;width:100%;text-align:center'>"
-                page.pdf(path=str(target), format="A4", display_header_footer=True,
+                page.pdf(path=str(target), format=style.paper, display_header_footer=True,
                          header_template=f"{small}{html.escape(source.stem.split('(')[0])}</div>",
-                         footer_template=f"{small}- <span class='pageNumber'></span> -</div>",
+                         footer_template=f"{small}{style.footer}</div>",
                          margin={"top": "2cm", "bottom": "2cm", "left": "2cm", "right": "2cm"})
                 out[source.stem] = (source, target)
         finally:
@@ -294,7 +373,7 @@ def test_chromium_pdf_text_layer_really_holds_radicals(printed: dict[str, tuple[
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("name", [SEED_FILE.stem, *(Path(name).stem for name in SAMPLE_LAWS)])
+@pytest.mark.parametrize("name", [source.stem for source in PRINTED])
 def test_chromium_pdf_parses_to_the_source_clauses(printed: dict[str, tuple[Path, Path]], name: str) -> None:
     source, pdf = printed[name]
     _assert_same_clauses(source, pdf)

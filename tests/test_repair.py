@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 
 import pytest
 
@@ -10,6 +11,7 @@ from retriever.repair import (
     Line,
     drop_page_furniture,
     fold_radicals,
+    fold_shared_glyphs,
     is_page_number,
     join_lines,
     repair_pages,
@@ -47,6 +49,13 @@ def test_fold_radicals_supplement_table_targets_unified_ideographs() -> None:
     # the simplified forms a Chinese PDF actually produces
     assert [folded[ch] for ch in "⻅⻋⻓⻔⻘⻛⻜⻢⻬⺟⻄"] == list("见车长门青风飞马齐母西")
     assert folded["⺀"] == "⺀"  # no unified ideograph: left alone
+
+
+def test_fold_shared_glyphs_in_simplified_text_only() -> None:
+    # Chromium writes 戶 (U+6236) for 户 (U+6237): Noto CJK SC draws both with one glyph.
+    assert fold_shared_glyphs("本人戶籍所在地的人民政府，为用戶") == "本人户籍所在地的人民政府，为用户"
+    assert fold_shared_glyphs("為保障用戶權益，本條例規定") == "為保障用戶權益，本條例規定"  # traditional: left alone
+    assert fold_shared_glyphs("\u2329中华人民共和国\u232a") == "〈中华人民共和国〉"
 
 
 # ------------------------------------------------------------ page furniture
@@ -117,6 +126,16 @@ def test_join_lines_full_line_ending_a_sentence_still_joins_unless_an_article_fo
         assert _texts(lines) == ["第三条 甲乙丙丁：", opener]
 
 
+def test_join_lines_paragraph_gap_without_indentation() -> None:
+    # Justified text without first-line indents: a full line that ends a sentence is wrapped
+    # unless the space above the next line says a paragraph starts there.
+    wrapped = [Line("第一百一十四条 发生特别重大事故的，处一千万元以上二千万元以下的罚款。", full=True, indented=False),
+               Line("情节特别严重的，按照前款罚款数额的二倍以上五倍以下处以罚款。", full=False, gap=False)]
+    assert len(_texts(wrapped)) == 1
+    spaced = [wrapped[0], replace(wrapped[1], gap=True)]
+    assert _texts(spaced) == [wrapped[0].text, wrapped[1].text]
+
+
 def test_join_lines_short_line_wrapped_by_line_breaking_rules() -> None:
     # Chromium leaves a line two characters short before （气）: no sentence ended, so it goes on.
     lines = [Line("（五）严厉打击涉油", full=False, indented=True),
@@ -162,9 +181,9 @@ def test_repair_pages_across_a_page_break() -> None:
               Line("第⼀条 为了加强安全⽣产⼯作，防⽌和减少⽣产安全事故，保障⼈", full=True, indented=True),
               Line("- 1 -", full=False, indented=True)],
              [Line("安全生产法", full=False, indented=True),
-              Line("⺠群众⽣命和财产安全，制定本法。", full=False, indented=False),
+              Line("⺠群众⽣命和财产安全，制定本法。", full=False, indented=False, gap=True),  # below the head
               Line("第⼆条 本法适⽤于⽣产经营单位。", full=False, indented=True),
-              Line("- 2 -", full=False, indented=True)]]
+              Line("第 2 ⻚", full=False, indented=True)]]  # ⻚ U+2EDA: a page number once folded
     assert repair_pages(pages) == (
         "# 中华人民共和国安全生产法\n"
         "## 第一章 总则\n"

@@ -1,6 +1,6 @@
 """Repair text extracted from page layouts (PDF) before the structure parser sees it.
 
-Three repairs, each its own function:
+Three repairs, each its own function (and :func:`fold_shared_glyphs`, a smaller fourth):
 
 - :func:`fold_radicals` — PDF fonts often map a glyph to a *radical* code point rather
   than the ideograph (``⼈⺠`` for 人民, ``部⻔`` for 部门): Kangxi radicals (U+2F00–U+2FD5,
@@ -48,6 +48,13 @@ _RADICAL_SUPPLEMENTS = {
 _KANGXI = range(0x2F00, 0x2FD6)
 _FOLD: dict[int, str] = {cp: unicodedata.normalize("NFKC", chr(cp)) for cp in _KANGXI} | _RADICAL_SUPPLEMENTS
 _HAS_RADICAL = re.compile("[\u2e80-\u2ef3\u2f00-\u2fd5]")
+# Fonts that draw two code points with one glyph let the PDF writer pick either for the text
+# layer (Chromium takes the lower: 戶 U+6236 for 户 U+6237). Folded only in simplified text.
+_SHARED_GLYPHS = {ord("戶"): "户"}
+# U+2329/U+232A are canonically 〈〉 (U+3008/U+3009), the ones Chinese text uses.
+_ANGLE_BRACKETS = {0x2329: "〈", 0x232A: "〉"}
+_SIMPLIFIED = set("国会为时发这条规门业产务应机关")
+_TRADITIONAL = set("國會為時發這條規門業產務應機關")
 
 # Punctuation that ends a paragraph (optionally followed by a closing quote or bracket).
 _FINAL = re.compile(r"[。；：！？;:!?][”’」』）)》]*$")
@@ -75,12 +82,15 @@ class Line:
             (``None``: the layout is unknown).
         indented: it starts right of the text block's left edge, as a paragraph's first
             line does (``None``: unknown).
+        gap: more vertical space than the line spacing separates it from the line above,
+            as between paragraphs (``None``: unknown).
         heading: 0 for body text; 1, 2, … for headings set larger than the body, largest first.
     """
 
     text: str
     full: bool | None = None
     indented: bool | None = None
+    gap: bool | None = None
     heading: int = 0
 
 
@@ -91,6 +101,18 @@ def fold_radicals(text: str) -> str:
     '中华人民共和国（一）部门'
     """
     return text.translate(_FOLD) if _HAS_RADICAL.search(text) else text
+
+
+def fold_shared_glyphs(text: str) -> str:
+    """Undo a PDF writer's pick between code points one glyph draws, in simplified Chinese text.
+
+    >>> fold_shared_glyphs("用戶〈安全〉")
+    '用户〈安全〉'
+    """
+    text = text.translate(_ANGLE_BRACKETS)
+    simplified = sum(ch in _SIMPLIFIED for ch in text)
+    traditional = sum(ch in _TRADITIONAL for ch in text)
+    return text.translate(_SHARED_GLYPHS) if simplified >= traditional else text
 
 
 def is_page_number(text: str) -> bool:
@@ -131,8 +153,9 @@ def _continues(previous: Line, line: Line) -> bool:
     """Whether ``line`` carries on the paragraph that ``previous`` belongs to.
 
     With layout: a heading goes on only after a full heading line (a centred heading is
-    "indented" anyway); an indented line opens a paragraph; after a full line the paragraph
-    goes on unless a sentence ended and an article or item starts. A short line may still
+    "indented" anyway); an indented line, or one after a paragraph gap, opens a paragraph;
+    after a full line the paragraph goes on unless a sentence ended and an article or item
+    starts. A short line may still
     be wrapped (CJK line breaking can leave a line a few characters short), so after one,
     and where the layout is unknown, the text decides: the paragraph goes on unless the
     line ends a sentence, is a heading, or the next starts an article, item or heading.
@@ -143,11 +166,15 @@ def _continues(previous: Line, line: Line) -> bool:
         return bool(previous.full)
     ends = bool(_FINAL.search(previous.text))
     starts = bool(_STRUCTURE.match(line.text))
-    if line.indented:
+    if line.indented or line.gap:
         return False
     if previous.full:
         return not (ends and starts)
     return not (ends or starts or _HEADING.match(previous.text))
+
+
+def _latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
 
 
 def join_lines(lines: Iterable[Line]) -> list[Line]:
@@ -164,8 +191,7 @@ def join_lines(lines: Iterable[Line]) -> list[Line]:
         line = replace(line, text=text)
         if paragraphs and _continues(paragraphs[-1], line):
             previous = paragraphs[-1]
-            glue = " " if previous.text[-1:].isascii() and previous.text[-1:].isalnum() and text[:1].isascii() \
-                and text[:1].isalnum() else ""
+            glue = " " if _latin(previous.text[-1:]) and _latin(text[:1]) else ""
             paragraphs[-1] = replace(previous, text=previous.text + glue + text, full=line.full)
         else:
             paragraphs.append(line)
@@ -178,13 +204,16 @@ def repair_pages(pages: Sequence[Sequence[Line]]) -> str:
     Returns:
         One paragraph per line; a heading of level *n* starts with *n* ``#`` and a space.
     """
-    kept = drop_page_furniture(pages)
-    folded = [replace(line, text=fold_radicals(line.text)) for page in kept for line in page]
+    # Fold first: a footer may read 第 1 ⻚ (U+2EDA, not 页) and still has to be found.
+    folded = [[replace(line, text=fold_radicals(line.text)) for line in page] for page in pages]
+    # What lies above a page's first line is a margin or a dropped running head: no gap to read.
+    kept = [replace(line, gap=None if index == 0 else line.gap)
+            for page in drop_page_furniture(folded) for index, line in enumerate(page)]
     out = []
-    for paragraph in join_lines(folded):
+    for paragraph in join_lines(kept):
         prefix = "#" * paragraph.heading + " " if paragraph.heading and not paragraph.text.startswith("#") else ""
         out.append(prefix + paragraph.text)
-    return "\n".join(out) + ("\n" if out else "")
+    return fold_shared_glyphs("\n".join(out)) + ("\n" if out else "")
 
 
 def repair_text(text: str) -> str:
@@ -193,5 +222,5 @@ def repair_text(text: str) -> str:
     return repair_pages(pages)
 
 
-__all__ = ["Line", "drop_page_furniture", "fold_radicals", "is_page_number", "join_lines", "repair_pages",
-           "repair_text"]
+__all__ = ["Line", "drop_page_furniture", "fold_radicals", "fold_shared_glyphs", "is_page_number", "join_lines",
+           "repair_pages", "repair_text"]

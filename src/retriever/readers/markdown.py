@@ -1,10 +1,11 @@
 """Markdown (``.md``), as the corpus is written: structure kept, inline syntax dropped.
 
 Kept as they are, because the parser reads them: ``#`` headings and the ``<!-- INFO END -->``
-line that closes a corpus file's header. Dropped: other whole-line comments (the corpus's
-``<!-- TABLE -->``, ``<!-- FORCE BREAK -->``), table separator rows, emphasis, link and
-image syntax (their text stays), inline code ticks, block quote and list markers, and
-backslash escapes. A table row becomes one line, its cells separated by a space.
+line that closes a corpus file's header. Dropped: a YAML front matter block, other whole-line
+comments (the corpus's ``<!-- TABLE -->``, ``<!-- FORCE BREAK -->``), table separator rows and
+horizontal rules, emphasis, link and image syntax (their text stays), inline code ticks, block
+quote and list markers, and backslash escapes. A table row becomes one line, its cells
+separated by a space.
 """
 
 from __future__ import annotations
@@ -33,10 +34,19 @@ _INLINE_TAG = re.compile(r"</?(?:br|p|div|span|sup|sub|b|i|u|em|strong|font|cent
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>])")
 
 
+def _without_front_matter(lines: list[str]) -> list[str]:
+    """Drop a leading YAML front matter block (``---`` … ``---``), site metadata, not text."""
+    if lines and lines[0].strip() == "---":
+        for index, line in enumerate(lines[1:], start=1):
+            if line.strip() in ("---", "..."):
+                return lines[index + 1:]
+    return lines
+
+
 def strip_markdown(text: str) -> str:
     """Markdown text → the same lines without inline syntax (see the module docstring)."""
     out: list[str] = []
-    for raw in text.splitlines():
+    for raw in _without_front_matter(text.splitlines()):
         line = raw.rstrip()
         if line.strip() == INFO_END:
             out.append(INFO_END)

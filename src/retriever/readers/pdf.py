@@ -9,7 +9,9 @@ geometry into :class:`retriever.repair.Line` hints; :mod:`retriever.repair` does
 
 from __future__ import annotations
 
+import itertools
 import logging
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +25,22 @@ from retriever.repair import Line, repair_pages
 
 suffixes: tuple[str, ...] = (".pdf",)
 
-#: A line whose size exceeds the body's by more than this (points) is a heading.
-HEADING_STEP = 1.0
-#: A line ending within this many characters of the right edge is treated as wrapped (CJK
-#: line breaking may leave up to one character short, and Latin digits are narrower).
-FULL_SLACK = 2.0
+#: A line at least this much larger than the body (points, sizes rounded to 0.5) is a heading.
+HEADING_STEP = 0.5
+#: A body line ending within this many characters of the right edge is full (wrapped). CJK
+#: line breaking can leave a wrapped line a character or two short, but then it does not end
+#: a sentence, and repair joins it anyway; a wider slack would join a paragraph whose last
+#: line is merely long to the next one.
+FULL_SLACK = 1.0
+#: A heading line is full when at most this many of its characters short of the block width
+#: (a centred heading's second line is shorter than that).
+HEADING_SLACK = 1.0
 #: A line starting this many characters right of the left edge is indented.
 INDENT_MIN = 0.5
+#: Vertical space this many characters beyond the usual line spacing separates paragraphs.
+GAP_MIN = 0.4
+#: A gap between two characters this many characters wider than the line's spacing is a space.
+WORD_GAP = 0.15
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class _RawLine:
     x0: float
     x1: float
     size: float
+    top: float = 0.0
+    bottom: float = 0.0
 
 
 @contextmanager
@@ -52,6 +65,34 @@ def _quiet_pdfminer() -> Iterator[None]:
         logger.setLevel(level)
 
 
+def line_text(chars: list[dict[str, Any]], size: float) -> str:
+    """A line's characters with a space wherever a gap is wider than the line's own spacing.
+
+    Letter-spaced or justified Chinese text puts a gap between every two characters; a
+    fixed threshold (pdfplumber's is 3 pt) would write ``第 一 条 为 了``. The line's usual gap
+    (its lower quartile, so that a few tight punctuation pairs do not set it) is the
+    spacing; a space is written where a gap exceeds it by :data:`WORD_GAP` characters.
+    """
+    visible = sorted((c for c in chars if c["text"].strip()), key=lambda c: float(c["x0"]))
+    if not visible:
+        return ""
+    gaps = [float(b["x0"]) - float(a["x1"]) for a, b in itertools.pairwise(visible)]
+    spacing = sorted(gaps)[len(gaps) // 4] if gaps else 0.0
+    out = [visible[0]["text"]]
+    for gap, before, char in zip(gaps, visible, visible[1:], strict=False):
+        if gap > spacing + WORD_GAP * size and not (_wide_punctuation(before["text"]) or
+                                                    _wide_punctuation(char["text"])):
+            out.append(" ")
+        out.append(char["text"])
+    return "".join(out)
+
+
+def _wide_punctuation(text: str) -> bool:
+    """CJK and typographic punctuation (，。“”《》…): Chinese text never puts a space beside one,
+    but such glyphs are often narrower than their advance, which looks like a gap."""
+    return len(text) == 1 and ord(text) >= 0x2000 and unicodedata.category(text).startswith("P")
+
+
 def _raw_lines(page: Any) -> list[_RawLine]:
     lines = []
     for line in page.extract_text_lines(return_chars=True, keep_blank_chars=False):
@@ -59,8 +100,9 @@ def _raw_lines(page: Any) -> list[_RawLine]:
         if not chars:
             continue
         sizes = Counter(round(float(c["size"]) * 2) / 2 for c in chars)
-        lines.append(_RawLine(text=line["text"], x0=float(line["x0"]), x1=float(line["x1"]),
-                              size=sizes.most_common(1)[0][0]))
+        size = sizes.most_common(1)[0][0]
+        lines.append(_RawLine(text=line_text(chars, size), x0=float(line["x0"]), x1=float(line["x1"]),
+                              size=size, top=float(line["top"]), bottom=float(line["bottom"])))
     return lines
 
 
@@ -78,6 +120,16 @@ def text_block(lines: list[_RawLine]) -> tuple[float, float]:
     return left, float(ends.most_common(1)[0][0])
 
 
+def line_spacing(pages: list[list[_RawLine]], body: float) -> float:
+    """The usual space between two consecutive body lines (points): the commonest one."""
+    gaps: Counter[float] = Counter()
+    for page in pages:
+        for above, below in itertools.pairwise(page):
+            if above.size == body == below.size and below.top > above.top:
+                gaps[round(below.top - above.bottom)] += 1
+    return float(gaps.most_common(1)[0][0]) if gaps else 0.0
+
+
 def layout_lines(pages: list[list[_RawLine]]) -> list[list[Line]]:
     """Geometry → layout hints, measured against the body text of the whole document."""
     weights: Counter[float] = Counter()
@@ -87,18 +139,25 @@ def layout_lines(pages: list[list[_RawLine]]) -> list[list[Line]]:
     if not weights:
         return [[] for _ in pages]
     body = weights.most_common(1)[0][0]
-    body_lines = [line for page in pages for line in page if abs(line.size - body) < HEADING_STEP]
+    body_lines = [line for page in pages for line in page if line.size == body]
     left, right = text_block(body_lines)
-    levels = sorted({line.size for page in pages for line in page if line.size > body + HEADING_STEP}, reverse=True)
+    spacing = line_spacing(pages, body)
+    levels = sorted({line.size for page in pages for line in page if line.size >= body + HEADING_STEP},
+                    reverse=True)
     out = []
     for page in pages:
-        out.append([
-            Line(text=line.text,
-                 full=line.x1 >= right - FULL_SLACK * line.size,
-                 indented=line.x0 > left + INDENT_MIN * line.size,
-                 heading=levels.index(line.size) + 1 if line.size in levels else 0)
-            for line in page
-        ])
+        hinted = []
+        for index, line in enumerate(page):
+            heading = levels.index(line.size) + 1 if line.size in levels else 0
+            if heading:
+                full = line.x1 - line.x0 >= right - left - HEADING_SLACK * line.size
+            else:
+                full = line.x1 >= right - FULL_SLACK * line.size
+            above = page[index - 1] if index else None
+            gap = above is not None and line.top - above.bottom > spacing + GAP_MIN * line.size
+            hinted.append(Line(text=line.text, full=full, indented=line.x0 > left + INDENT_MIN * line.size,
+                               gap=gap, heading=heading))
+        out.append(hinted)
     return out
 
 
@@ -112,8 +171,8 @@ def read(path: Path) -> str:
     from pdfminer.pdfdocument import PDFPasswordIncorrect
 
     data = read_bytes(path)
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        raise SeedError(f"{path} is not a PDF (it does not start with %PDF).",
+    if b"%PDF-" not in data[:1024]:  # the header may follow some junk, within the first 1 KiB
+        raise SeedError(f"{path} is not a PDF (no %PDF- header).",
                         "Check the file; if it is another format, give it the right extension.")
     try:
         with _quiet_pdfminer(), pdfplumber.open(str(path)) as document:
