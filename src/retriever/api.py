@@ -94,6 +94,7 @@ from retriever.present import (
     answer_to_dict,
     clause_to_dict,
     context_to_dict,
+    document_to_dict,
 )
 from retriever.records import MODES, Mode
 from retriever.search import MAX_QUERY_CHARS, Searcher, open_searcher
@@ -807,8 +808,15 @@ class SearchRequest(BaseModel):
         default=DEFAULT_CONTEXT_TOKENS, ge=MIN_CONTEXT_TOKENS, le=MAX_CONTEXT_TOKENS,
         description="Token budget of the 'context' block (estimated: one per Chinese character).",
     )
+    document: str | None = Field(default=None, description="Only clauses of this document (see GET /v1/documents).")
+    region: str | None = Field(
+        default=None, description="Answer for this region (default: the place the question names, else the "
+        "library's home region); other regions' documents are left out.")
+    level: Literal["national", "provincial", "city", "unknown"] | None = Field(
+        default=None, description="Only documents of this level.")
+    include_superseded: bool = Field(default=False, description="Also search versions a newer one replaces.")
 
-    @field_validator("query", "department")
+    @field_validator("query", "department", "document", "region")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         return None if value is None else _check_text(value, "the text")
@@ -1074,8 +1082,13 @@ def create_app(
                 param="department",
             )
         mode: Mode = request.mode if request.mode in MODES else "full"
+        if request.document is not None and request.document not in searcher.documents:
+            raise ApiError(400, f"Unknown document {_quote(request.document)}; GET {API_PREFIX}/documents lists them.",
+                           code="unknown_document", param="document")
         try:
-            answer = searcher.search(request.query, request.k, department=department, mode=mode)
+            answer = searcher.search(request.query, request.k, department=department, mode=mode,
+                                     document=request.document, region=request.region, level=request.level,
+                                     include_superseded=request.include_superseded)
         except QueryError as exc:
             raise ApiError(400, str(exc), code="invalid_query", param="query") from None
         if request.format == "context":
@@ -1101,7 +1114,7 @@ def create_app(
             article = searcher.article(clause_id)
         except KeyError:
             raise not_found from None
-        body = clause_to_dict(clause)
+        body = clause_to_dict(clause, searcher.documents.get(clause.document) if searcher.is_library else None)
         body["article_clause_ids"] = [c.id for c in article]
         return body
 
@@ -1109,6 +1122,17 @@ def create_app(
     async def departments() -> dict[str, Any]:
         """``{"departments": [...]}``: the values ``/v1/search`` accepts as ``department``."""
         return {"departments": list(searcher.departments())}
+
+    @router.get("/documents", summary="The library's documents")
+    async def documents() -> dict[str, Any]:
+        """``{"home_region", "documents": [...]}``: each document's id (the value ``/v1/search`` accepts as
+        ``document``), title, short name, role, level, region, version date, superseded_by and clause count."""
+        counts: dict[str, int] = {}
+        for clause in searcher.clauses:
+            counts[clause.document] = counts.get(clause.document, 0) + 1
+        return {"home_region": searcher.home_region,
+                "documents": [{**document_to_dict(d), "clauses": counts.get(d.id, 0)}
+                              for d in searcher.document_list()]}
 
     route_table = _v1_route_table(router)
 
