@@ -133,8 +133,8 @@ class SearchSettings:
     min_dense: float = 0.86
     min_dense_strong: float = 0.92
     named_document_boost: float = 0.5
-    tier_boosts: tuple[float, float, float, float] = (0.12, 0.06, 0.0, 0.0)
-    who_tier_boosts: tuple[float, float, float, float] = (0.12, 0.06, 0.0, 0.0)
+    tier_boosts: tuple[float, float, float, float] = (0.05, 0.03, 0.0, 0.0)
+    who_tier_boosts: tuple[float, float, float, float] = (0.4, 0.2, 0.0, 0.0)
     duty_list_share: float = 0.75
     priority_step: float = 0.05
     region: str | None = None
