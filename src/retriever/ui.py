@@ -1,48 +1,64 @@
-"""The Gradio UI for staff: ask a question, see who is responsible and why.
+"""The staff page: ask a question, see who is responsible, open, copy and share the citations.
 
-Layout, top to bottom: the question box (with example questions) and a
-department filter; the answer (responsible departments, each with its clause
-citations, or a clear out-of-scope / bad-input message); the ranked clauses as
-cards with matched terms highlighted; and the full article of any clause on
-demand. Every piece of text that comes from the corpus or the user is
-HTML-escaped before it is put into markup.
+Gradio hosts the page; the page itself is one :class:`gradio.HTML` block holding a plain
+form and a result region, driven by :data:`UI_JS` (loaded with the block). The script
+calls two Python functions of the block directly (:func:`gradio.HTML`'s
+``server_functions``: one request each, no queue): ``ui_search`` renders a whole result
+as HTML here, in Python, where everything from the corpus or the user is escaped;
+``ui_feedback`` stores a verdict with :class:`retriever.feedback.FeedbackStore`.
 
-The page is styled by :data:`UI_CSS`, which Gradio 6 takes at mount/launch
-time (``gr.mount_gradio_app(..., css=UI_CSS)``), not in ``gr.Blocks``.
+The script keeps the page honest and shareable: the URL carries the question and the
+filter (``?q=…&dept=…``) and Back/Forward move between questions; the last 20
+questions are kept in the browser (``localStorage``); a late answer never replaces a
+newer one; the button is disabled while a search runs.
+
+What is decided here, in one place each: the Chinese wording of the API's English
+:class:`~retriever.errors.QueryError` messages (:func:`chinese_error`), and when an
+answer must not be presented as "the responsible department" (:func:`assess_answer`).
+
+The page is styled by :data:`UI_CSS`, which Gradio 6 takes at mount/launch time
+(``gr.mount_gradio_app(..., css=UI_CSS)``), not in ``gr.Blocks``.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from retriever.errors import QueryError
-from retriever.records import Answer, Clause
+from retriever.feedback import Feedback, FeedbackStore, feedback_path, index_version, now_utc
+from retriever.records import Answer, Clause, Hit
 
 if TYPE_CHECKING:
-    from retriever.search import Searcher
+    from retriever.search import QueryAnalysis, Searcher
 
 __all__ = [
-    "ALL_DEPARTMENTS",
     "EXAMPLE_QUESTIONS",
+    "GENERIC_WORDS",
+    "HISTORY_SIZE",
+    "MAX_QUESTION_CHARS",
     "OUT_OF_SCOPE_MESSAGE",
     "UI_CSS",
+    "UI_JS",
+    "WEAK_FILTERED_SCORE",
+    "Caveats",
+    "assess_answer",
     "build_ui",
+    "chinese_error",
+    "citation_text",
+    "copy_all_text",
     "highlight",
-    "render_answer",
     "render_article",
     "render_error",
-    "render_hits",
+    "render_result",
 ]
 
-#: The department filter's "no filter" choice.
-ALL_DEPARTMENTS = "全部"
-
-#: Questions offered under the question box.
+#: Questions offered under the question box (a click runs them).
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
     "网吧的安全检查归哪个部门？",
     "光伏电站安全由谁负责？",
@@ -56,8 +72,27 @@ OUT_OF_SCOPE_MESSAGE = "本规定中没有直接回答这个问题的条款。�
 
 #: How many clause cards a search shows.
 DEFAULT_K = 8
+#: The box stops here (the engine's limit, :data:`retriever.search.MAX_QUERY_CHARS`).
+MAX_QUESTION_CHARS = 500
+#: Questions kept in the browser's history list.
+HISTORY_SIZE = 20
+
+#: With a department filter on, a best match below this score is weak: the filtered
+#: department probably does not hold the duty. Chosen on eval/gold_dev.jsonl only: with
+#: the gold department as filter the best score was ≥ 0.733 for all 90 in-scope
+#: non-department questions, with a random other department ≤ 0.618.
+WEAK_FILTERED_SCORE = 0.65
+
+#: Question words that say what is asked (who, duty, safety) rather than about what;
+#: a clause need not contain them to answer the question.
+GENERIC_WORDS: frozenset[str] = frozenset(
+    """安全 生产 安全生产 安全检查 检查 监管 监督 管理 安全管理 安全监管 监督管理 负责 职责 责任 部门 单位 机构 工作
+    问题 事项 方面 哪个 哪些 什么 谁 管 归 由 是 的 了 吗 呢 呀 啊 归口 主管 牵头 哪家 哪里 找 问 应该 应当 需要 可以
+    如何 怎么 怎样 规定 条款 相关 有关 情况 查 管理部门 主管部门 监管部门 负责部门""".split()
+)
 
 _ITEM_MARKER = re.compile(r"（[^（）]+）")
+_CORRECTION_NOTE = "已按同音纠正："
 
 _ROUTE_LABELS = {
     "citation": "按条款编号定位",
@@ -65,52 +100,135 @@ _ROUTE_LABELS = {
     "search": "语义检索",
 }
 
-UI_CSS = """
-.dr-answer, .dr-card, .dr-article, .dr-message {
-  border: 1px solid var(--border-color-primary);
-  border-radius: 10px;
-  background: var(--block-background-fill);
-  color: var(--body-text-color);
-  padding: 12px 14px;
-  margin: 0 0 10px 0;
-  line-height: 1.65;
-  overflow-wrap: anywhere;
-}
-.dr-answer h3, .dr-article h3 { margin: 0 0 6px 0; font-size: 1.05em; }
-.dr-answer ol { margin: 4px 0 0 0; padding-left: 1.4em; }
-.dr-answer li { margin: 4px 0; }
-.dr-dept { font-weight: 700; font-size: 1.08em; }
-.dr-cites { display: block; color: var(--body-text-color); opacity: 0.85; font-size: 0.95em; }
-.dr-meta { color: var(--body-text-color-subdued); font-size: 0.85em; margin-top: 6px; }
-.dr-message.dr-warning { border-color: #d97706; background: rgba(217, 119, 6, 0.10); }
-.dr-message.dr-error { border-color: #dc2626; background: rgba(220, 38, 38, 0.10); }
-.dr-card-head {
-  display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 10px; margin-bottom: 4px;
-}
-.dr-rank {
-  display: inline-block; min-width: 1.7em; text-align: center; border-radius: 999px;
-  background: var(--color-accent-soft); font-weight: 700; font-size: 0.9em;
-}
-.dr-card .dr-dept { font-size: 1em; }
-.dr-cite { font-weight: 600; }
-.dr-score, .dr-id { color: var(--body-text-color-subdued); font-size: 0.85em; }
-.dr-score { margin-left: auto; }
-.dr-badge {
-  border: 1px solid #d97706; color: #b45309; border-radius: 6px; padding: 0 6px; font-size: 0.85em;
-}
-.dr-card.dr-ref { border-style: dashed; }
-.dr-text { margin: 0; }
-.dr-text mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; }
-.dr-article ol { list-style: none; margin: 0; padding: 0; }
-.dr-article li { margin: 6px 0; padding: 4px 6px; border-radius: 6px; }
-.dr-article li.dr-focus { background: var(--color-accent-soft); }
-.dr-section { margin: 4px 0 8px 0; font-size: 1.05em; }
-.dr-empty { color: var(--body-text-color-subdued); }
-@media (max-width: 480px) {
-  .dr-answer, .dr-card, .dr-article, .dr-message { padding: 10px; }
-  .dr-score { margin-left: 0; }
-}
-"""
+# English QueryError message (as raised by retriever.search) → Chinese, first match wins.
+_ERROR_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"query is empty"), lambda m: "请输入问题，例如：电动车充电归哪个部门管？"),
+    (re.compile(r"query is (\d+) characters long; the limit is (\d+)"),
+     lambda m: f"问题有 {m.group(1)} 个字，最多 {m.group(2)} 个字。请一次只问一个问题。"),
+    (re.compile(r"control characters or binary"), lambda m: "问题中有控制字符或二进制数据，请只输入普通文字。"),
+    (re.compile(r"mis-decoded"), lambda m: "问题看起来是乱码，请重新输入文字。"),
+    (re.compile(r"no words to search for"),
+     lambda m: "问题中没有可检索的文字（只有标点或符号），请用文字提问，例如：网吧的安全检查归哪个部门？"),
+    (re.compile(r"unknown department '(.*)'"),
+     lambda m: f"没有名为「{m.group(1)}」的部门。请从列表中选择部门，或清除筛选。"),
+    (re.compile(r"must be text"), lambda m: "请输入文字问题。"),
+)
+_ERROR_FALLBACK = "无法检索这个问题，请换一种说法再试。"
+
+
+# ------------------------------------------------------------------ the rules
+
+
+def chinese_error(error: QueryError) -> str:
+    """The staff-facing Chinese message for a :class:`QueryError` (the API keeps English)."""
+    for pattern, message in _ERROR_PATTERNS:
+        match = pattern.search(error.message)
+        if match:
+            return message(match)
+    return _ERROR_FALLBACK
+
+
+@dataclass(frozen=True)
+class Caveats:
+    """What the page must say before an answer can be trusted.
+
+    Attributes:
+        weak_filter: a department filter is on and its best match scores below
+            :data:`WEAK_FILTERED_SCORE`.
+        unmatched_terms: the question's topic words that none of the top department's
+            clauses mentions (neither the word nor a lexicon term it stands for).
+        unsupported: the question has topic words and the top department's clauses
+            mention none of them.
+    """
+
+    weak_filter: bool = False
+    unmatched_terms: tuple[str, ...] = ()
+    unsupported: bool = False
+
+    @property
+    def doubtful(self) -> bool:
+        """True when the departments must not be presented as the responsible ones."""
+        return self.weak_filter or bool(self.unmatched_terms)
+
+
+def assess_answer(answer: Answer, department: str | None, topics: Mapping[str, Sequence[str]]) -> Caveats:
+    """The warning rule: when is an answer's department not to be trusted?
+
+    Args:
+        answer: the engine's answer.
+        department: the department filter in force, or None.
+        topics: the question's topic words (not :data:`GENERIC_WORDS`), each with the
+            lexicon terms it stands for (``网吧`` → ``互联网上网服务经营场所``).
+
+    Returns:
+        The caveats; citation and department-list answers get none (they are asked
+        for by number or by department), nor does an out-of-scope answer (it already
+        says so).
+    """
+    if not answer.in_scope or answer.route != "search" or not answer.hits:
+        return Caveats()
+    weak = department is not None and answer.hits[0].score < WEAK_FILTERED_SCORE
+    if not answer.departments:
+        return Caveats(weak_filter=weak)
+    supporting = set(answer.departments[0].clauses)
+    texts = [hit.clause.text.lower() for hit in answer.hits if hit.clause.id in supporting]
+    unmatched = tuple(
+        word for word, stands_for in topics.items()
+        if not any(term.lower() in text for term in (word, *stands_for) for text in texts)
+    )
+    return Caveats(weak_filter=weak, unmatched_terms=unmatched,
+                   unsupported=bool(topics) and len(unmatched) == len(topics))
+
+
+def question_topics(analysis: QueryAnalysis, expand: Callable[[str], Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """The question's topic words, each with the lexicon terms it stands for.
+
+    Topic words are the engine's query words minus :data:`GENERIC_WORDS`, single
+    characters, numbers and the departments the question names.
+    """
+    named = [name.lower() for name in analysis.departments]
+    topics: dict[str, tuple[str, ...]] = {}
+    for word in analysis.words:
+        lowered = word.lower()
+        if lowered in GENERIC_WORDS or len(word) < 2 or re.fullmatch(r"[\W\d_]+", word):
+            continue
+        if any(lowered in name or name in lowered for name in named):
+            continue
+        topics[word] = tuple(expand(word))
+    return topics
+
+
+# ------------------------------------------------------------------ plain text
+
+
+def _department_label(clause: Clause) -> str:
+    return clause.department or "总则/附则（无具体部门）"
+
+
+def citation_text(clause: Clause) -> str:
+    """``《title》第X条第（Y）项 · department：text``: a citation that stands on its own."""
+    title = f"《{clause.title}》" if clause.title else ""
+    return f"{title}{clause.citation} · {_department_label(clause)}：{clause.text}"
+
+
+def copy_all_text(answer: Answer, caveat_lines: Sequence[str], lookup: Callable[[str], Clause | None]) -> str:
+    """The answer and its citations as plain text (no technical meta line)."""
+    lines = [f"问题：{answer.query}", *caveat_lines]
+    if not answer.in_scope:
+        lines.append(OUT_OF_SCOPE_MESSAGE)
+    elif answer.departments:
+        label = "可能相关的部门" if caveat_lines else "负责部门"
+        lines.append(f"{label}：" + "、".join(d.department for d in answer.departments))
+        lines.append("依据：")
+        for dep in answer.departments:
+            for clause_id in dep.clauses:
+                clause = lookup(clause_id)
+                if clause is not None:
+                    lines.append(citation_text(clause))
+    else:
+        lines.append("相关条款：")
+        lines.extend(citation_text(hit.clause) for hit in answer.hits)
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------ render
@@ -147,80 +265,19 @@ def highlight(text: str, terms: Sequence[str]) -> str:
     return "".join(parts)
 
 
-def _department_label(clause: Clause) -> str:
-    return clause.department or "总则/附则（无具体部门）"
+def _attr(text: str) -> str:
+    return html.escape(text, quote=True)
 
 
-def _citations(searcher: Searcher, clause_ids: Sequence[str]) -> str:
-    cites: list[str] = []
-    for clause_id in clause_ids:
-        try:
-            cites.append(searcher.clause(clause_id).citation)
-        except KeyError:
-            cites.append(clause_id)
-    return "、".join(html.escape(c) for c in cites)
+def render_notice(text: str, kind: str = "warning", *, extra: str = "") -> str:
+    """A boxed notice (``kind``: ``warning``, ``error``, ``info``); ``extra`` is trusted markup."""
+    return f'<div class="dr-notice dr-{kind}">{html.escape(text)}{extra}</div>'
 
 
-def render_message(text: str, kind: str = "warning") -> str:
-    """A boxed notice (``kind`` is ``warning`` or ``error``)."""
-    return f'<div class="dr-message dr-{kind}" role="alert">{html.escape(text)}</div>'
-
-
-def render_error(error: QueryError) -> str:
-    """The bad-input notice for a :class:`QueryError`."""
-    hint = f"<br>{html.escape(error.hint)}" if error.hint else ""
-    return (
-        '<div class="dr-message dr-error" role="alert"><strong>无法检索：</strong>'
-        f"{html.escape(error.message)}{hint}</div>"
-    )
-
-
-def render_answer(answer: Answer, searcher: Searcher) -> str:
-    """The answer box: responsible departments with citations, or the out-of-scope notice."""
-    if not answer.in_scope:
-        return render_message(OUT_OF_SCOPE_MESSAGE, "warning")
-    parts = ['<section class="dr-answer" aria-label="答案">']
-    if answer.departments:
-        parts.append("<h3>负责部门</h3><ol>")
-        for dep in answer.departments:
-            parts.append(
-                f'<li><span class="dr-dept">{html.escape(dep.department)}</span>'
-                f'<span class="dr-cites">依据：{_citations(searcher, dep.clauses)}</span></li>'
-            )
-        parts.append("</ol>")
-    else:
-        parts.append('<h3>相关规定</h3><p class="dr-empty">条款未指明具体负责部门，请参阅下列条款。</p>')
-    meta = [f"方式：{_ROUTE_LABELS.get(answer.route, answer.route)}"]
-    if answer.expansions:
-        meta.append("扩展词：" + "、".join(answer.expansions[:8]))
-    meta.extend(answer.notes)
-    parts.append(f'<div class="dr-meta">{html.escape("；".join(meta))}</div></section>')
-    return "".join(parts)
-
-
-def render_hits(answer: Answer) -> str:
-    """The ranked clauses as cards (marked 参考 when only nearest)."""
-    if not answer.hits:
-        return '<p class="dr-empty">没有找到相关条款。</p>'
-    cards: list[str] = []
-    for hit in answer.hits:
-        clause = hit.clause
-        reference = hit.nearest_only or not answer.in_scope
-        badge = '<span class="dr-badge">参考</span>' if reference else ""
-        cards.append(
-            f'<article class="dr-card{" dr-ref" if reference else ""}" data-clause-id="{html.escape(clause.id)}">'
-            '<div class="dr-card-head">'
-            f'<span class="dr-rank">{hit.rank}</span>'
-            f'<span class="dr-dept">{html.escape(_department_label(clause))}</span>'
-            f'<span class="dr-cite">{html.escape(clause.citation)}</span>{badge}'
-            f'<span class="dr-score" title="相关度">相关度 {hit.score:.3f}</span>'
-            "</div>"
-            f'<p class="dr-text">{highlight(clause.text, hit.matched_terms)}</p>'
-            f'<div class="dr-id">条款编号 {html.escape(clause.id)}</div>'
-            "</article>"
-        )
-    title = "最接近的条款（仅供参考）" if not answer.in_scope else "相关条款"
-    return f'<h3 class="dr-section">{title}</h3>' + "".join(cards)
+def render_error(message: str) -> str:
+    """The bad-input notice (``message`` is already the Chinese text)."""
+    return (f'<div class="dr-notice dr-error" data-kind="error"><strong>无法检索：</strong>'
+            f"{html.escape(message)}</div>")
 
 
 def render_article(clauses: Sequence[Clause], focus_id: str | None = None) -> str:
@@ -228,16 +285,16 @@ def render_article(clauses: Sequence[Clause], focus_id: str | None = None) -> st
     if not clauses:
         return '<p class="dr-empty">没有这条条款。</p>'
     first = clauses[0]
-    heading = _article_heading(first)
     items: list[str] = []
     for clause in clauses:
         focus = ' class="dr-focus"' if clause.id == focus_id else ""
-        items.append(f"<li{focus}>{html.escape(_item_marker(clause))}{html.escape(clause.text)}</li>")
+        current = ' aria-current="true"' if clause.id == focus_id else ""
+        items.append(f"<li{focus}{current}>{html.escape(_item_marker(clause))}{html.escape(clause.text)}</li>")
     return (
-        '<section class="dr-article" aria-label="条文原文">'
-        f"<h3>{html.escape(heading)} · {html.escape(_department_label(first))}</h3>"
-        f'<div class="dr-meta">{html.escape(first.title)} · {html.escape(first.chapter)}</div>'
-        f"<ol>{''.join(items)}</ol></section>"
+        '<div class="dr-article">'
+        f'<p class="dr-article-head">{html.escape(first.title)} · {html.escape(_article_heading(first))} · '
+        f"{html.escape(_department_label(first))}</p>"
+        f"<ol>{''.join(items)}</ol></div>"
     )
 
 
@@ -253,100 +310,506 @@ def _item_marker(clause: Clause) -> str:
     return match.group(0) if match and clause.item is not None else ""
 
 
-def _clause_choices(searcher: Searcher) -> list[tuple[str, str]]:
-    """(label, id) for every clause, in corpus order, for the article picker."""
-    several_documents = len({c.document for c in searcher.clauses}) > 1
-    choices: list[tuple[str, str]] = []
-    for clause in searcher.clauses:
-        label = f"{clause.citation} · {_department_label(clause)}"
-        if several_documents:
-            label = f"{clause.document} {label}"
-        choices.append((label, clause.id))
-    return choices
+def _copy_button(text: str, label: str = "复制引用", what: str = "") -> str:
+    aria = f' aria-label="{_attr(label + "：" + what)}"' if what else ""
+    return f'<button type="button" class="dr-small" data-copy="{_attr(text)}"{aria}>{html.escape(label)}</button>'
+
+
+def _citation(clause: Clause, article: Sequence[Clause]) -> str:
+    """A citation that opens its whole article in place."""
+    return (
+        f'<details class="dr-cite" data-clause-id="{_attr(clause.id)}">'
+        f"<summary>{html.escape(clause.citation)}</summary>{render_article(article, clause.id)}</details>"
+    )
+
+
+@dataclass(frozen=True)
+class _View:
+    """Everything one rendered result needs."""
+
+    answer: Answer
+    department: str | None
+    caveats: Caveats
+    corrections: tuple[tuple[str, str], ...]
+    article: Callable[[str], list[Clause]]
+    lookup: Callable[[str], Clause | None]
+
+
+def _caveat_lines(view: _View) -> list[str]:
+    lines: list[str] = []
+    if view.caveats.weak_filter and view.department:
+        best = view.answer.hits[0].score if view.answer.hits else 0.0
+        lines.append(f"在{view.department}的条款中没有找到与问题相符的条款（最高相关度 {best:.3f}）。"
+                     "下列部门和条款可能不对，请清除筛选再查。")
+    if view.caveats.unmatched_terms:
+        words = "、".join(f"「{w}」" for w in view.caveats.unmatched_terms)
+        if view.caveats.unsupported:
+            lines.append(f"所引条款都没有提到{words}：本规定可能没有直接规定这件事，下列部门只是最接近的结果，请核实。")
+        else:
+            lines.append(f"所引条款没有提到{words}：下列部门只回答了问题的一部分，请核实。")
+    return lines
+
+
+def render_result(view: _View) -> str:
+    """One whole result: the question restated, notices, the answer, the clause cards."""
+    answer = view.answer
+    parts = [f'<p class="dr-asked"><span class="dr-label">问题</span>{html.escape(answer.query)}</p>']
+    if view.department:
+        parts.append(render_notice(
+            f"已按{view.department}筛选", "info",
+            extra=' <button type="button" class="dr-small" data-action="clear-filter">清除筛选</button>'))
+    for wrong, right in view.corrections:
+        parts.append(render_notice(f"已按「{right}」检索，原文「{wrong}」", "info"))
+    for note in answer.notes:
+        if not note.startswith(_CORRECTION_NOTE):
+            parts.append(render_notice(note, "info"))
+    caveat_lines = _caveat_lines(view)
+    for line in caveat_lines:
+        parts.append(render_notice(line, "warning"))
+    if not answer.in_scope:
+        parts.append(render_notice(OUT_OF_SCOPE_MESSAGE, "warning"))
+
+    parts.append('<section class="dr-answer" aria-labelledby="dr-answer-title">')
+    if answer.in_scope and answer.departments:
+        title = "可能相关的部门（未确认）" if view.caveats.doubtful else "负责部门"
+        parts.append(f'<h2 id="dr-answer-title">{title}</h2><ol class="dr-depts">')
+        for dep in answer.departments:
+            cites = []
+            for clause_id in dep.clauses:
+                clause = view.lookup(clause_id)
+                if clause is not None:
+                    cites.append(_citation(clause, view.article(clause_id)))
+            copy = "\n".join(citation_text(c) for c in (view.lookup(i) for i in dep.clauses) if c is not None)
+            parts.append(
+                f'<li><p class="dr-dept-line"><span class="dr-dept">{html.escape(dep.department)}</span>'
+                f'{_copy_button(copy, "复制引用", dep.department)}</p>'
+                f'<div class="dr-cites"><span class="dr-label">依据</span>{"".join(cites)}</div></li>'
+            )
+        parts.append("</ol>")
+    elif answer.in_scope:
+        parts.append('<h2 id="dr-answer-title">相关规定</h2>'
+                     '<p class="dr-empty">条款未指明具体负责部门，请参阅下列条款。</p>')
+    else:
+        parts.append('<h2 id="dr-answer-title">没有直接的答案</h2>')
+    shown = [hit.clause.id for hit in answer.hits]
+    parts.append(
+        '<div class="dr-tools">'
+        f'{_copy_button(copy_all_text(answer, caveat_lines, view.lookup), "复制全部")}'
+        f"{_render_feedback(answer.hits, shown)}</div></section>"
+    )
+    parts.append(_render_hits(answer, view.article))
+    meta = [f"检索方式：{_ROUTE_LABELS.get(answer.route, answer.route)}"]
+    if answer.expansions:
+        meta.append("扩展词：" + "、".join(answer.expansions[:8]))
+    parts.append(f'<p class="dr-meta">{html.escape("；".join(meta))}</p>')
+    return "".join(parts)
+
+
+def _render_feedback(hits: Sequence[Hit], shown: Sequence[str]) -> str:
+    options = "".join(
+        f'<label class="dr-option"><input type="radio" name="dr-right" value="{_attr(hit.clause.id)}">'
+        f"{html.escape(hit.clause.citation)} · {html.escape(_department_label(hit.clause))}</label>"
+        for hit in hits
+    )
+    return (
+        f'<div class="dr-feedback" data-ids="{_attr(" ".join(shown))}">'
+        '<span class="dr-label" id="dr-fb-q">这个回答有帮助吗？</span>'
+        '<button type="button" class="dr-small" data-verdict="up" aria-describedby="dr-fb-q">👍 有帮助</button>'
+        '<button type="button" class="dr-small" data-verdict="down" aria-describedby="dr-fb-q">👎 没帮助</button>'
+        '<fieldset class="dr-pick" hidden><legend>哪一条是对的？（可选）</legend>'
+        f'{options}<label class="dr-option"><input type="radio" name="dr-right" value="">都不对</label>'
+        '<button type="button" class="dr-small" data-action="send-down">提交</button></fieldset>'
+        '<p class="dr-thanks" role="status"></p></div>'
+    )
+
+
+def _render_hits(answer: Answer, article: Callable[[str], list[Clause]]) -> str:
+    if not answer.hits:
+        return '<p class="dr-empty">没有找到相关条款。</p>'
+    cards: list[str] = []
+    for hit in answer.hits:
+        clause = hit.clause
+        reference = hit.nearest_only or not answer.in_scope
+        badge = '<span class="dr-badge">参考</span>' if reference else ""
+        cards.append(
+            f'<article class="dr-card{" dr-ref" if reference else ""}" data-clause-id="{_attr(clause.id)}">'
+            '<div class="dr-card-head">'
+            f'<span class="dr-rank" aria-label="第 {hit.rank} 条结果">{hit.rank}</span>'
+            f'<span class="dr-dept">{html.escape(_department_label(clause))}</span>{badge}'
+            f'<span class="dr-score">相关度 {hit.score:.3f}</span>'
+            "</div>"
+            f'<p class="dr-text">{highlight(clause.text, hit.matched_terms)}</p>'
+            '<div class="dr-card-foot">'
+            f"{_citation(clause, article(clause.id))}"
+            f"{_copy_button(citation_text(clause), '复制引用', clause.citation)}"
+            "</div></article>"
+        )
+    title = "最接近的条款（仅供参考）" if not answer.in_scope else "相关条款"
+    return f'<section class="dr-hits" aria-label="{title}"><h2>{title}</h2>{"".join(cards)}</section>'
 
 
 # --------------------------------------------------------------------------- app
 
+UI_CSS = """
+#dr-app { max-width: 980px; margin: 0 auto; }
+.dr-page {
+  color: #111827; background: #ffffff; line-height: 1.65; font-size: 16px;
+  overflow-wrap: anywhere; padding: 4px 2px 12px 2px;
+}
+.dr-page h1 { font-size: 1.5em; margin: 0; color: #111827; }
+.dr-page h2 { font-size: 1.08em; margin: 0 0 6px 0; color: #111827; }
+.dr-lead { margin: 2px 0 10px 0; color: #374151; }
+.dr-form { display: flex; flex-direction: column; gap: 6px; }
+.dr-field-label, .dr-filter label { font-weight: 600; color: #1f2937; }
+.dr-page textarea, .dr-page input[type="text"], .dr-page input:not([type]) {
+  width: 100%; box-sizing: border-box; font: inherit; color: #111827; background: #ffffff;
+  border: 1px solid #6b7280; border-radius: 8px; padding: 8px 10px; min-height: 44px;
+}
+.dr-page textarea { resize: vertical; }
+.dr-row { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px 12px; }
+.dr-filter { flex: 1 1 260px; display: flex; flex-direction: column; }
+.dr-count { color: #374151; font-size: 0.9em; min-width: 5.5em; text-align: right; align-self: center; }
+.dr-count.dr-full { color: #b91c1c; font-weight: 700; }
+.dr-page button {
+  font: inherit; min-height: 44px; min-width: 44px; border-radius: 8px; cursor: pointer;
+  border: 1px solid #4b5563; background: #ffffff; color: #111827; padding: 6px 12px;
+}
+.dr-page button.dr-primary { background: #1d4ed8; border-color: #1d4ed8; color: #ffffff; font-weight: 700;
+  padding: 6px 28px; }
+.dr-page button:disabled { background: #e5e7eb; border-color: #9ca3af; color: #374151; cursor: progress; }
+.dr-page button:focus-visible, .dr-page summary:focus-visible, .dr-page a:focus-visible,
+.dr-page textarea:focus-visible, .dr-page input:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+.dr-page button.dr-small { padding: 4px 10px; font-size: 0.95em; }
+.dr-more { margin: 8px 0; }
+.dr-more > summary, .dr-cite > summary {
+  cursor: pointer; min-height: 44px; display: flex; align-items: center; color: #1e3a8a; font-weight: 600;
+}
+.dr-sub { font-size: 0.98em !important; margin: 4px 0 !important; }
+.dr-chips { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 6px; }
+.dr-chips button { background: #eff6ff; border-color: #93c5fd; color: #1e3a8a; text-align: left; }
+.dr-status { min-height: 1.4em; margin: 4px 0; color: #1f2937; }
+.dr-asked { font-size: 1.05em; margin: 0 0 8px 0; }
+.dr-label { font-weight: 700; color: #374151; margin-right: 8px; }
+.dr-notice { border: 1px solid #6b7280; border-radius: 8px; padding: 6px 10px; margin: 0 0 8px 0;
+  display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; }
+.dr-notice.dr-info { border-color: #2563eb; background: #eff6ff; color: #1e3a8a; font-weight: 600; }
+.dr-notice.dr-warning { border-color: #b45309; background: #fffbeb; color: #78350f; }
+.dr-notice.dr-error { border-color: #b91c1c; background: #fef2f2; color: #7f1d1d; display: block; }
+.dr-answer, .dr-card {
+  border: 1px solid #9ca3af; border-radius: 10px; background: #ffffff; padding: 10px 12px; margin: 0 0 10px 0;
+}
+.dr-depts { margin: 0; padding-left: 1.4em; }
+.dr-depts > li { margin: 2px 0 6px 0; }
+.dr-dept-line { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 10px; margin: 0; }
+.dr-dept { font-weight: 700; font-size: 1.08em; color: #111827; }
+.dr-cites { display: flex; flex-wrap: wrap; align-items: center; gap: 0 12px; }
+.dr-cite > summary { text-decoration: underline; text-underline-offset: 3px; }
+.dr-cite[open] { flex-basis: 100%; }
+.dr-article { border-left: 4px solid #2563eb; background: #f8fafc; padding: 6px 10px; margin: 2px 0 8px 0; }
+.dr-article-head { margin: 0 0 4px 0; font-weight: 600; color: #1f2937; }
+.dr-article ol { list-style: none; margin: 0; padding: 0; }
+.dr-article li { margin: 4px 0; padding: 3px 6px; border-radius: 6px; }
+.dr-article li.dr-focus { background: #fde68a; color: #111827; font-weight: 600; }
+.dr-tools { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; margin-top: 6px; }
+.dr-feedback { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 8px; }
+.dr-pick { flex-basis: 100%; border: 1px solid #9ca3af; border-radius: 8px; margin: 4px 0; padding: 4px 10px; }
+.dr-pick[hidden] { display: none; }
+.dr-option { display: flex; align-items: center; gap: 8px; min-height: 44px; }
+.dr-option input { width: 22px; height: 22px; }
+.dr-thanks { margin: 0; color: #065f46; font-weight: 600; }
+.dr-hits h2 { margin-top: 6px; }
+.dr-card-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 10px; }
+.dr-rank { display: inline-block; min-width: 1.7em; text-align: center; border-radius: 999px;
+  background: #dbeafe; color: #1e3a8a; font-weight: 700; font-size: 0.9em; }
+.dr-score { color: #374151; font-size: 0.9em; margin-left: auto; }
+.dr-badge { border: 1px solid #b45309; color: #78350f; border-radius: 6px; padding: 0 6px; font-size: 0.9em; }
+.dr-card.dr-ref { border-style: dashed; }
+.dr-text { margin: 4px 0; }
+.dr-text mark { background: #fde68a; color: #111827; border-radius: 3px; padding: 0 1px; }
+.dr-card-foot { display: flex; flex-wrap: wrap; align-items: center; gap: 0 12px; }
+.dr-empty, .dr-meta { color: #374151; }
+.dr-meta { font-size: 0.9em; margin: 4px 0; }
+.dr-footer { margin-top: 18px; font-size: 0.9em; color: #374151; }
+.dr-footer a { color: #1e40af; }
+@media (max-width: 700px) {
+  .dr-page { font-size: 15px; }
+  .dr-page h1 { font-size: 1.25em; }
+  .dr-lead { display: none; }
+  .dr-answer, .dr-card { padding: 8px 10px; }
+  .dr-score { margin-left: 0; }
+  .dr-page button.dr-primary { flex: 1 1 auto; }
+}
+"""
 
-def build_ui(searcher: Searcher) -> gr.Blocks:
-    """The Gradio Blocks app over ``searcher`` (mount it, or ``.launch(css=UI_CSS)``)."""
+UI_JS = r"""
+const $ = (selector) => element.querySelector(selector);
+const $$ = (selector) => Array.from(element.querySelectorAll(selector));
+document.documentElement.lang = "zh-CN";
+document.title = "安全生产职责检索";
+const form = $("#dr-form"), box = $("#dr-query"), dept = $("#dr-department"), go = $("#dr-submit");
+const count = $("#dr-count"), result = $("#dr-result"), status = $("#dr-status"), more = $("#dr-more");
+const MAX = Number(box.getAttribute("maxlength"));
+const HISTORY_SIZE = Number(element.querySelector(".dr-page").dataset.history);
+const HISTORY_KEY = "duty-retriever.history";
+const narrow = () => window.matchMedia("(max-width: 700px)").matches;
+let seq = 0;
+let current = { q: "", d: "" };
+
+function updateCount() {
+  if (box.value.length > MAX) box.value = box.value.slice(0, MAX);
+  count.textContent = box.value.length >= MAX ? `${MAX}/${MAX}（已达上限）` : `${box.value.length}/${MAX}`;
+  count.classList.toggle("dr-full", box.value.length >= MAX);
+}
+function urlFor(q, d) {
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  if (d) params.set("dept", d);
+  const query = params.toString();
+  return location.pathname + (query ? "?" + query : "");
+}
+function loadHistory() {
+  try { return JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]").filter((e) => e && typeof e.q === "string"); }
+  catch (e) { return []; }
+}
+function renderHistory() {
+  const list = $("#dr-history-list"), entries = loadHistory();
+  list.replaceChildren(...entries.map((entry) => {
+    const li = document.createElement("li"), button = document.createElement("button");
+    button.type = "button";
+    button.dataset.q = entry.q;
+    button.dataset.d = entry.d || "";
+    button.textContent = entry.d ? `${entry.q}（${entry.d}）` : entry.q;
+    li.append(button);
+    return li;
+  }));
+  $("#dr-history-empty").hidden = entries.length > 0;
+  $("#dr-history-clear").hidden = entries.length === 0;
+}
+function remember(q, d) {
+  const entries = loadHistory().filter((e) => !(e.q === q && (e.d || "") === d));
+  entries.unshift({ q, d });
+  try {
+    localStorage.setItem(HISTORY_KEY, JSON.stringify(entries.slice(0, HISTORY_SIZE)));
+  } catch (e) { /* storage off (private mode): the list just is not kept */ }
+  renderHistory();
+}
+async function run(q, d, how) {
+  const mine = ++seq;
+  box.value = q;
+  dept.value = d || "";
+  updateCount();
+  go.disabled = true;
+  result.setAttribute("aria-busy", "true");
+  status.textContent = "正在检索…";
+  const started = performance.now();
+  let data;
+  try {
+    data = await server.ui_search({ q: q, dept: d || "" });
+  } catch (error) {
+    data = { ok: false, summary: "检索失败",
+             html: '<div class="dr-notice dr-error"><strong>无法检索：</strong>服务器没有响应，请稍后再试。</div>' };
+  }
+  if (mine !== seq) return;  // a newer search has started: its answer wins
+  result.innerHTML = data.html;
+  result.dataset.question = q;
+  result.dataset.department = d || "";
+  result.dataset.ms = String(Math.round(performance.now() - started));
+  result.removeAttribute("aria-busy");
+  go.disabled = false;
+  status.textContent = data.summary || "";
+  if (data.ok) {
+    const same = history.state && history.state.q === q && (history.state.d || "") === (d || "");
+    if (how === "push" && !same) history.pushState({ q, d: d || "" }, "", urlFor(q, d));
+    else if (how === "replace" || (how === "push" && same)) history.replaceState({ q, d: d || "" }, "", urlFor(q, d));
+    current = { q, d: d || "" };
+    remember(q, d || "");
+  }
+  if (narrow()) {
+    more.open = false;
+    result.scrollIntoView({ block: "start" });
+  }
+}
+function submitNow() { run(box.value, dept.value.trim(), "push"); }
+
+async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (error) {  // http:// on a LAN address is not a secure context: fall back
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  status.textContent = "已复制到剪贴板";
+}
+async function sendFeedback(block, verdict, chosen) {
+  const thanks = block.querySelector(".dr-thanks");
+  const ids = (block.dataset.ids || "").split(" ").filter(Boolean);
+  let reply;
+  try {
+    reply = await server.ui_feedback({ q: result.dataset.question || "", ids, verdict, chosen,
+                                       dept: result.dataset.department || "" });
+  } catch (error) {
+    reply = { ok: false, message: "没能记录反馈，请稍后再试。" };
+  }
+  thanks.textContent = reply.message;
+  if (reply.ok) block.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+}
+
+box.addEventListener("input", updateCount);
+box.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); submitNow(); }
+});
+form.addEventListener("submit", (event) => { event.preventDefault(); submitNow(); });
+element.addEventListener("click", (event) => {
+  const target = event.target.closest("button");
+  if (!target || !element.contains(target)) return;
+  if (target.dataset.copy !== undefined) { copyText(target.dataset.copy); return; }
+  if (target.dataset.q !== undefined) { run(target.dataset.q, target.dataset.d || "", "push"); return; }
+  if (target.dataset.example !== undefined) { run(target.dataset.example, dept.value.trim(), "push"); return; }
+  const action = target.dataset.action;
+  if (action === "clear-filter") { run(current.q || box.value, "", "push"); return; }
+  if (action === "clear-history") { localStorage.removeItem(HISTORY_KEY); renderHistory(); return; }
+  const block = target.closest(".dr-feedback");
+  if (!block) return;
+  if (target.dataset.verdict === "up") { sendFeedback(block, "up", null); return; }
+  if (target.dataset.verdict === "down") {
+    const pick = block.querySelector(".dr-pick");
+    pick.hidden = false;
+    pick.querySelector("input").focus();
+    return;
+  }
+  if (action === "send-down") {
+    const checked = block.querySelector('input[name="dr-right"]:checked');
+    sendFeedback(block, "down", checked && checked.value ? checked.value : null);
+  }
+});
+window.addEventListener("popstate", (event) => {
+  const state = event.state || {};
+  if (state.q) { run(state.q, state.d || "", "none"); return; }
+  seq += 1;
+  box.value = "";
+  dept.value = "";
+  updateCount();
+  result.replaceChildren();
+  result.dataset.question = "";
+  current = { q: "", d: "" };
+});
+
+if (narrow()) more.open = false;
+renderHistory();
+updateCount();
+const params = new URLSearchParams(location.search);
+if (params.get("q")) {
+  run(params.get("q"), params.get("dept") || "", "replace");
+} else {
+  history.replaceState({ q: "", d: "" }, "", location.href);
+}
+element.querySelector(".dr-page").dataset.ready = "1";
+"""
+
+
+def _shell(departments: Sequence[str]) -> str:
+    """The static page: heading, form, examples and history, result region, footer."""
+    options = "".join(f'<option value="{_attr(d)}"></option>' for d in departments)
+    examples = "".join(
+        f'<li><button type="button" data-example="{_attr(q)}">{html.escape(q)}</button></li>'
+        for q in EXAMPLE_QUESTIONS
+    )
+    return f"""<div class="dr-page" data-history="{HISTORY_SIZE}">
+<header><h1>安全生产职责检索</h1><p class="dr-lead">输入问题，查找负责的部门及其依据条款。</p></header>
+<form id="dr-form" class="dr-form" role="search" aria-label="检索问题">
+<label class="dr-field-label" for="dr-query">问题</label>
+<textarea id="dr-query" name="q" rows="2" maxlength="{MAX_QUESTION_CHARS}" autofocus
+ placeholder="例如：网吧的安全检查归哪个部门？" aria-describedby="dr-count"></textarea>
+<div class="dr-row">
+<div class="dr-filter"><label for="dr-department">部门筛选（可输入名称缩小范围，留空为全部）</label>
+<input id="dr-department" name="dept" list="dr-department-list" autocomplete="off" placeholder="全部部门"></div>
+<datalist id="dr-department-list">{options}</datalist>
+<span id="dr-count" class="dr-count">0/{MAX_QUESTION_CHARS}</span>
+<button type="submit" id="dr-submit" class="dr-primary">检索</button>
+</div>
+</form>
+<details class="dr-more" id="dr-more" open><summary>示例问题与最近的问题</summary>
+<h2 class="dr-sub">示例问题（点击即检索）</h2><ul class="dr-chips" id="dr-examples">{examples}</ul>
+<h2 class="dr-sub">最近的问题</h2><p id="dr-history-empty" class="dr-empty">还没有。</p>
+<ul class="dr-chips" id="dr-history-list"></ul>
+<button type="button" class="dr-small" id="dr-history-clear" data-action="clear-history" hidden>清空最近的问题</button>
+</details>
+<p id="dr-status" class="dr-status" role="status"></p>
+<div id="dr-result" class="dr-result" aria-live="polite" aria-label="检索结果"></div>
+<footer class="dr-footer">给开发者：<a href="/docs">HTTP 接口说明（/docs）</a></footer>
+</div>"""
+
+
+def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Blocks:
+    """The Gradio Blocks app over ``searcher`` (mount it, or ``.launch(css=UI_CSS)``).
+
+    Args:
+        searcher: the engine.
+        feedback: where verdicts go (default: ``feedback.sqlite`` in the index root).
+    """
+    store = feedback or FeedbackStore(feedback_path(searcher.index.root))
+    version = index_version(searcher.manifest)
     departments = searcher.departments()
-    clause_choices = _clause_choices(searcher)
 
-    def run_search(query: str, department: str | None) -> tuple[str, str, Any]:
-        """Search and render: (answer box, clause cards, article picker update)."""
-        chosen = None if not department or department == ALL_DEPARTMENTS else department
+    def lookup(clause_id: str) -> Clause | None:
         try:
-            answer = searcher.search(query or "", DEFAULT_K, department=chosen)
-        except QueryError as error:
-            return render_error(error), "", gr.update()
-        top = answer.hits[0].clause.id if answer.hits else None
-        return render_answer(answer, searcher), render_hits(answer), gr.update(value=top)
-
-    def show_article(clause_id: str | None) -> str:
-        """The whole article of the picked clause."""
-        if not clause_id:
-            return render_message("请先选择一个条款。", "warning")
-        try:
-            clauses = searcher.article(clause_id)
+            return searcher.clause(clause_id)
         except KeyError:
-            return render_message(f"没有编号为 {clause_id} 的条款。", "error")
-        return render_article(clauses, clause_id)
+            return None
+
+    def ui_search(payload: dict[str, Any]) -> dict[str, Any]:
+        """Search and render one result: ``{ok, html, summary}``."""
+        query = str(payload.get("q", "")) if isinstance(payload, dict) else ""
+        department = str(payload.get("dept", "")).strip() if isinstance(payload, dict) else ""
+        try:
+            answer = searcher.search(query[:MAX_QUESTION_CHARS * 2], DEFAULT_K, department=department or None)
+        except QueryError as error:
+            message = chinese_error(error)
+            return {"ok": False, "html": render_error(message), "summary": f"无法检索：{message}"}
+        analysis = searcher.analyze(query.strip())  # what the engine read: corrections, words
+        caveats = assess_answer(answer, department or None, question_topics(analysis, searcher.lexicon.expand))
+        view = _View(answer=answer, department=department or None, caveats=caveats,
+                     corrections=tuple((c.wrong, c.right) for c in analysis.corrections),
+                     article=searcher.article, lookup=lookup)
+        if not answer.in_scope:
+            summary = "没有直接回答这个问题的条款"
+        elif answer.departments:
+            label = "可能相关的部门" if caveats.doubtful else "负责部门"
+            summary = f"{label}：" + "、".join(d.department for d in answer.departments)
+        else:
+            summary = f"找到 {len(answer.hits)} 条相关条款"
+        return {"ok": True, "html": render_result(view), "summary": summary}
+
+    def ui_feedback(payload: dict[str, Any]) -> dict[str, Any]:
+        """Store a verdict from the page: ``{ok, message}``."""
+        if not isinstance(payload, dict):
+            return {"ok": False, "message": "反馈格式不对。"}
+        ids = payload.get("ids") or []
+        chosen = payload.get("chosen") or None
+        if not isinstance(ids, list) or not all(isinstance(i, str) and lookup(i) for i in ids):
+            return {"ok": False, "message": "反馈里的条款不在索引中，请重新检索后再试。"}
+        if chosen is not None and (not isinstance(chosen, str) or chosen not in ids):
+            return {"ok": False, "message": "请选择本次结果中的一条条款。"}
+        chosen_clause = lookup(chosen) if chosen else None
+        try:
+            store.add(Feedback(question=str(payload.get("q", "")), answer_ids=tuple(ids),
+                               verdict=payload.get("verdict"),  # type: ignore[arg-type]  # checked by add
+                               chosen=chosen, chosen_department=chosen_clause.department if chosen_clause else None,
+                               created=now_utc(), index_version=version))
+        except ValueError:
+            return {"ok": False, "message": "反馈不完整，请重新检索后再试。"}
+        return {"ok": True, "message": "已记录，谢谢！"}
 
     with gr.Blocks(title="安全生产职责检索", analytics_enabled=False) as demo:
-        gr.Markdown(
-            "## 安全生产职责检索\n"
-            "输入问题，查找负责的部门及其依据条款。"
-            "HTTP 接口见 [/docs](/docs)。",
-            elem_id="dr-intro",
-        )
-        with gr.Row(equal_height=False):
-            query = gr.Textbox(
-                label="问题",
-                placeholder="例如：网吧的安全检查归哪个部门？",
-                lines=1,
-                max_lines=4,
-                scale=4,
-                min_width=260,
-                elem_id="dr-query",
-                autofocus=True,
-            )
-            department = gr.Dropdown(
-                choices=[ALL_DEPARTMENTS, *departments],
-                value=ALL_DEPARTMENTS,
-                label="部门筛选",
-                scale=2,
-                min_width=200,
-                elem_id="dr-department",
-            )
-        submit = gr.Button("检索", variant="primary", elem_id="dr-submit")
-        gr.Examples(
-            examples=[[q] for q in EXAMPLE_QUESTIONS],
-            inputs=[query],
-            label="示例问题（点击填入）",
-            cache_examples=False,
-            elem_id="dr-examples",
-        )
-        answer_box = gr.HTML(elem_id="dr-answer")
-        hits_box = gr.HTML(elem_id="dr-hits")
-        with gr.Accordion("查看整条原文", open=True, elem_id="dr-article-panel"):
-            with gr.Row(equal_height=False):
-                picker = gr.Dropdown(
-                    choices=clause_choices,
-                    value=None,
-                    label="条款（检索后自动选中第一条结果）",
-                    scale=4,
-                    min_width=220,
-                    elem_id="dr-clause",
-                )
-                show = gr.Button("显示整条", scale=1, min_width=100, elem_id="dr-show-article")
-            article_box = gr.HTML(elem_id="dr-article")
-
-        # Private: the page's own events, not a second API (clients use /v1, which has auth).
-        search_outputs = [answer_box, hits_box, picker]
-        submit.click(run_search, [query, department], search_outputs, api_visibility="private")
-        query.submit(run_search, [query, department], search_outputs, api_visibility="private")
-        show.click(show_article, [picker], [article_box], api_visibility="private")
-        picker.input(show_article, [picker], [article_box], api_visibility="private")
-    demo.queue(default_concurrency_limit=4, max_size=64)
+        gr.HTML(_shell(departments), js_on_load=UI_JS, server_functions=[ui_search, ui_feedback],
+                elem_id="dr-app", padding=False, container=False, apply_default_css=False)
     return demo
+
+
