@@ -88,10 +88,12 @@ WEAK_FILTERED_SCORE = 0.65
 GENERIC_WORDS: frozenset[str] = frozenset(
     """安全 生产 安全生产 安全检查 检查 监管 监督 管理 安全管理 安全监管 监督管理 负责 职责 责任 部门 单位 机构 工作
     问题 事项 方面 哪个 哪些 什么 谁 管 归 由 是 的 了 吗 呢 呀 啊 归口 主管 牵头 哪家 哪里 找 问 应该 应当 需要 可以
-    如何 怎么 怎样 规定 条款 相关 有关 情况 查 管理部门 主管部门 监管部门 负责部门""".split()
+    如何 怎么 怎样 规定 条款 相关 有关 情况 查 管理部门 主管部门 监管部门 负责部门 到底 还是 分别 谁来管 谁管
+    谁查 来查 把关 明确 不清 涉及 这块 干什么 抓 组织 所有""".split()
 )
 
 _ITEM_MARKER = re.compile(r"（[^（）]+）")
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _CORRECTION_NOTE = "已按同音纠正："
 
 _ROUTE_LABELS = {
@@ -135,57 +137,72 @@ class Caveats:
     Attributes:
         weak_filter: a department filter is on and its best match scores below
             :data:`WEAK_FILTERED_SCORE`.
-        unmatched_terms: the question's topic words that none of the top department's
-            clauses mentions (neither the word nor a lexicon term it stands for).
         unsupported: the question has topic words and the top department's clauses
-            mention none of them.
+            mention none of them (neither a word nor a lexicon term it stands for):
+            the department rests on no matched term of the question.
+        unmentioned: topic words that no clause of the whole corpus mentions (学校食堂的
+            **食品安全**): the regulation does not address that part of the question.
     """
 
     weak_filter: bool = False
-    unmatched_terms: tuple[str, ...] = ()
     unsupported: bool = False
+    unmentioned: tuple[str, ...] = ()
 
     @property
     def doubtful(self) -> bool:
         """True when the departments must not be presented as the responsible ones."""
-        return self.weak_filter or bool(self.unmatched_terms)
+        return self.weak_filter or self.unsupported
 
 
-def assess_answer(answer: Answer, department: str | None, topics: Mapping[str, Sequence[str]]) -> Caveats:
+def assess_answer(
+    answer: Answer,
+    department: str | None,
+    topics: Mapping[str, Sequence[str]],
+    mentioned: Callable[[str], bool],
+    named_departments: Sequence[str] = (),
+) -> Caveats:
     """The warning rule: when is an answer's department not to be trusted?
 
     Args:
         answer: the engine's answer.
         department: the department filter in force, or None.
-        topics: the question's topic words (not :data:`GENERIC_WORDS`), each with the
+        topics: the question's topic words (:func:`question_topics`), each with the
             lexicon terms it stands for (``网吧`` → ``互联网上网服务经营场所``).
+        mentioned: whether any clause of the corpus contains a term.
+        named_departments: the departments the question names; when the answer's top
+            department is one of them, the topic checks are skipped (it was asked for).
 
     Returns:
-        The caveats; citation and department-list answers get none (they are asked
-        for by number or by department), nor does an out-of-scope answer (it already
-        says so).
+        The caveats. Citation and department-list answers get none (they are asked for
+        by number or by department), nor does an out-of-scope answer (it says so already).
     """
     if not answer.in_scope or answer.route != "search" or not answer.hits:
         return Caveats()
     weak = department is not None and answer.hits[0].score < WEAK_FILTERED_SCORE
-    if not answer.departments:
+    if not answer.departments or answer.departments[0].department in named_departments or not topics:
         return Caveats(weak_filter=weak)
     supporting = set(answer.departments[0].clauses)
     texts = [hit.clause.text.lower() for hit in answer.hits if hit.clause.id in supporting]
-    unmatched = tuple(
-        word for word, stands_for in topics.items()
-        if not any(term.lower() in text for term in (word, *stands_for) for text in texts)
+
+    def covered(word: str, stands_for: Sequence[str], within: Callable[[str], bool]) -> bool:
+        return any(within(term.lower()) for term in (word, *stands_for))
+
+    unsupported = not any(
+        covered(word, terms, lambda t: any(t in text for text in texts)) for word, terms in topics.items()
     )
-    return Caveats(weak_filter=weak, unmatched_terms=unmatched,
-                   unsupported=bool(topics) and len(unmatched) == len(topics))
+    unmentioned = tuple(word for word, terms in topics.items() if not covered(word, terms, mentioned))
+    return Caveats(weak_filter=weak, unsupported=unsupported, unmentioned=unmentioned)
 
 
 def question_topics(analysis: QueryAnalysis, expand: Callable[[str], Sequence[str]]) -> dict[str, tuple[str, ...]]:
     """The question's topic words, each with the lexicon terms it stands for.
 
     Topic words are the engine's query words minus :data:`GENERIC_WORDS`, single
-    characters, numbers and the departments the question names.
+    characters, numbers and the departments the question names; none for a question
+    mostly not in Chinese.
     """
+    if len(_CJK.findall(analysis.text)) * 3 < len(analysis.text):
+        return {}  # an English question: its words cannot be looked for in Chinese clauses
     named = [name.lower() for name in analysis.departments]
     topics: dict[str, tuple[str, ...]] = {}
     for word in analysis.words:
@@ -337,16 +354,16 @@ class _View:
 
 def _caveat_lines(view: _View) -> list[str]:
     lines: list[str] = []
-    if view.caveats.weak_filter and view.department:
+    caveats = view.caveats
+    if caveats.weak_filter and view.department:
         best = view.answer.hits[0].score if view.answer.hits else 0.0
-        lines.append(f"在{view.department}的条款中没有找到与问题相符的条款（最高相关度 {best:.3f}）。"
-                     "下列部门和条款可能不对，请清除筛选再查。")
-    if view.caveats.unmatched_terms:
-        words = "、".join(f"「{w}」" for w in view.caveats.unmatched_terms)
-        if view.caveats.unsupported:
-            lines.append(f"所引条款都没有提到{words}：本规定可能没有直接规定这件事，下列部门只是最接近的结果，请核实。")
-        else:
-            lines.append(f"所引条款没有提到{words}：下列部门只回答了问题的一部分，请核实。")
+        lines.append(f"在{view.department}的条款中没有找到与问题相符的条款（最高相关度 {best:.3f}）："
+                     "下面的部门和条款可能不对，请清除筛选再查。")
+    if caveats.unsupported:
+        lines.append("所引条款没有出现问题中的关键词：下面的部门只是最接近的结果，不一定负责这件事，请核实。")
+    if caveats.unmentioned:
+        words = "、".join(f"「{w}」" for w in caveats.unmentioned)
+        lines.append(f"本规定的条款中没有提到{words}：下面的答案不涉及这一部分，请另行核实。")
     return lines
 
 
@@ -414,8 +431,8 @@ def _render_feedback(hits: Sequence[Hit], shown: Sequence[str]) -> str:
     return (
         f'<div class="dr-feedback" data-ids="{_attr(" ".join(shown))}">'
         '<span class="dr-label" id="dr-fb-q">这个回答有帮助吗？</span>'
-        '<button type="button" class="dr-small" data-verdict="up" aria-describedby="dr-fb-q">👍 有帮助</button>'
-        '<button type="button" class="dr-small" data-verdict="down" aria-describedby="dr-fb-q">👎 没帮助</button>'
+        '<button type="button" class="dr-small" data-verdict="up" aria-describedby="dr-fb-q">✓ 有帮助</button>'
+        '<button type="button" class="dr-small" data-verdict="down" aria-describedby="dr-fb-q">✗ 没帮助</button>'
         '<fieldset class="dr-pick" hidden><legend>哪一条是对的？（可选）</legend>'
         f'{options}<label class="dr-option"><input type="radio" name="dr-right" value="">都不对</label>'
         '<button type="button" class="dr-small" data-action="send-down">提交</button></fieldset>'
@@ -468,7 +485,7 @@ UI_CSS = """
 .dr-page textarea { resize: vertical; }
 .dr-row { display: flex; flex-wrap: wrap; align-items: flex-end; gap: 8px 12px; }
 .dr-filter { flex: 1 1 260px; display: flex; flex-direction: column; }
-.dr-count { color: #374151; font-size: 0.9em; min-width: 5.5em; text-align: right; align-self: center; }
+.dr-count { color: #374151; font-size: 0.9em; text-align: right; margin-top: -4px; }
 .dr-count.dr-full { color: #b91c1c; font-weight: 700; }
 .dr-page button {
   font: inherit; min-height: 44px; min-width: 44px; border-radius: 8px; cursor: pointer;
@@ -487,7 +504,8 @@ UI_CSS = """
 .dr-sub { font-size: 0.98em !important; margin: 4px 0 !important; }
 .dr-chips { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 6px; }
 .dr-chips button { background: #eff6ff; border-color: #93c5fd; color: #1e3a8a; text-align: left; }
-.dr-status { min-height: 1.4em; margin: 4px 0; color: #1f2937; }
+.dr-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  white-space: nowrap; margin: -1px; padding: 0; border: 0; }
 .dr-asked { font-size: 1.05em; margin: 0 0 8px 0; }
 .dr-label { font-weight: 700; color: #374151; margin-right: 8px; }
 .dr-notice { border: 1px solid #6b7280; border-radius: 8px; padding: 6px 10px; margin: 0 0 8px 0;
@@ -631,7 +649,7 @@ async function run(q, d, how) {
 }
 function submitNow() { run(box.value, dept.value.trim(), "push"); }
 
-async function copyText(text) {
+async function copyText(text, button) {
   try {
     await navigator.clipboard.writeText(text);
   } catch (error) {  // http:// on a LAN address is not a secure context: fall back
@@ -646,6 +664,9 @@ async function copyText(text) {
     area.remove();
   }
   status.textContent = "已复制到剪贴板";
+  const label = button.textContent;
+  button.textContent = "已复制";
+  setTimeout(() => { button.textContent = label; }, 1500);
 }
 async function sendFeedback(block, verdict, chosen) {
   const thanks = block.querySelector(".dr-thanks");
@@ -669,7 +690,7 @@ form.addEventListener("submit", (event) => { event.preventDefault(); submitNow()
 element.addEventListener("click", (event) => {
   const target = event.target.closest("button");
   if (!target || !element.contains(target)) return;
-  if (target.dataset.copy !== undefined) { copyText(target.dataset.copy); return; }
+  if (target.dataset.copy !== undefined) { copyText(target.dataset.copy, target); return; }
   if (target.dataset.q !== undefined) { run(target.dataset.q, target.dataset.d || "", "push"); return; }
   if (target.dataset.example !== undefined) { run(target.dataset.example, dept.value.trim(), "push"); return; }
   const action = target.dataset.action;
@@ -727,11 +748,11 @@ def _shell(departments: Sequence[str]) -> str:
 <label class="dr-field-label" for="dr-query">问题</label>
 <textarea id="dr-query" name="q" rows="2" maxlength="{MAX_QUESTION_CHARS}" autofocus
  placeholder="例如：网吧的安全检查归哪个部门？" aria-describedby="dr-count"></textarea>
+<span id="dr-count" class="dr-count">0/{MAX_QUESTION_CHARS}</span>
 <div class="dr-row">
 <div class="dr-filter"><label for="dr-department">部门筛选（可输入名称缩小范围，留空为全部）</label>
 <input id="dr-department" name="dept" list="dr-department-list" autocomplete="off" placeholder="全部部门"></div>
 <datalist id="dr-department-list">{options}</datalist>
-<span id="dr-count" class="dr-count">0/{MAX_QUESTION_CHARS}</span>
 <button type="submit" id="dr-submit" class="dr-primary">检索</button>
 </div>
 </form>
@@ -757,6 +778,10 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
     store = feedback or FeedbackStore(feedback_path(searcher.index.root))
     version = index_version(searcher.manifest)
     departments = searcher.departments()
+    corpus_text = "\n".join(clause.text.lower() for clause in searcher.clauses)
+
+    def mentioned(term: str) -> bool:
+        return term.lower() in corpus_text
 
     def lookup(clause_id: str) -> Clause | None:
         try:
@@ -774,7 +799,8 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
             message = chinese_error(error)
             return {"ok": False, "html": render_error(message), "summary": f"无法检索：{message}"}
         analysis = searcher.analyze(query.strip())  # what the engine read: corrections, words
-        caveats = assess_answer(answer, department or None, question_topics(analysis, searcher.lexicon.expand))
+        caveats = assess_answer(answer, department or None, question_topics(analysis, searcher.lexicon.expand),
+                                mentioned, analysis.departments)
         view = _View(answer=answer, department=department or None, caveats=caveats,
                      corrections=tuple((c.wrong, c.right) for c in analysis.corrections),
                      article=searcher.article, lookup=lookup)
