@@ -328,8 +328,10 @@ def _item_marker(clause: Clause) -> str:
 
 
 def _copy_button(text: str, label: str = "复制引用", what: str = "") -> str:
-    aria = f' aria-label="{_attr(label + "：" + what)}"' if what else ""
-    return f'<button type="button" class="dr-small" data-copy="{_attr(text)}"{aria}>{html.escape(label)}</button>'
+    # The name read out starts with the visible label (WCAG 2.5.3), then says what is copied.
+    hidden = f'<span class="dr-sr">：{html.escape(what)}</span>' if what else ""
+    return (f'<button type="button" class="dr-small" data-copy="{_attr(text)}">'
+            f'<span class="dr-copy-label">{html.escape(label)}</span>{hidden}</button>')
 
 
 def _citation(clause: Clause, article: Sequence[Clause]) -> str:
@@ -504,7 +506,7 @@ UI_CSS = """
 .dr-sub { font-size: 0.98em !important; margin: 4px 0 !important; }
 .dr-chips { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: 6px; }
 .dr-chips button { background: #eff6ff; border-color: #93c5fd; color: #1e3a8a; text-align: left; }
-.dr-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+.dr-sr, .dr-status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
   white-space: nowrap; margin: -1px; padding: 0; border: 0; }
 .dr-asked { font-size: 1.05em; margin: 0 0 8px 0; }
 .dr-label { font-weight: 700; color: #374151; margin-right: 8px; }
@@ -664,9 +666,10 @@ async function copyText(text, button) {
     area.remove();
   }
   status.textContent = "已复制到剪贴板";
-  const label = button.textContent;
-  button.textContent = "已复制";
-  setTimeout(() => { button.textContent = label; }, 1500);
+  const label = button.querySelector(".dr-copy-label");
+  const before = label.textContent;
+  label.textContent = "已复制";
+  setTimeout(() => { label.textContent = before; }, 1500);
 }
 async function sendFeedback(block, verdict, chosen) {
   const thanks = block.querySelector(".dr-thanks");
