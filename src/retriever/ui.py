@@ -551,7 +551,9 @@ UI_CSS = """
 .dr-meta { font-size: 0.9em; margin: 4px 0; }
 .dr-footer { margin-top: 18px; font-size: 0.9em; color: #374151; }
 .dr-footer a { color: #1e40af; }
+#dr-app .html-container { padding: 0 4px; }
 @media (max-width: 700px) {
+  .gradio-container .main.app { padding-left: 8px !important; padding-right: 8px !important; }
   .dr-page { font-size: 15px; }
   .dr-page h1 { font-size: 1.25em; }
   .dr-lead { display: none; }
@@ -644,10 +646,8 @@ async function run(q, d, how) {
     current = { q, d: d || "" };
     remember(q, d || "");
   }
-  if (narrow()) {
-    more.open = false;
-    result.scrollIntoView({ block: "start" });
-  }
+  more.open = false;  // the answer first; examples and history stay one click away
+  if (narrow()) result.scrollIntoView({ block: "start" });
 }
 function submitNow() { run(box.value, dept.value.trim(), "push"); }
 
