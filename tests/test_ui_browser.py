@@ -464,7 +464,7 @@ def test_browser_desktop(server: Server, tmp_path: Path, record_property: Any) -
             for _ in range(3):
                 timings.append(_ask(page, WANGBA if len(timings) % 2 else "光伏电站安全由谁负责？"))
             timings.append(_ask(page, WANGBA))
-            page.evaluate("window.scrollTo(0, 0)")
+            page.evaluate("window.scrollTo(0, 0); document.activeElement.blur()")
             desktop = tmp_path / "screenshot.png"
             page.screenshot(path=str(desktop), full_page=False)
             _save(desktop, "screenshot.png")

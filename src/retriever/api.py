@@ -44,6 +44,7 @@ names a file. Handlers hold no search logic: they validate, call the
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import os
 import socket
@@ -625,8 +626,10 @@ def create_app(
         """``{"departments": [...]}``: the values ``/v1/search`` accepts as ``department``."""
         return {"departments": list(searcher.departments())}
 
-    feedback_store = FeedbackStore(feedback_path(searcher.index.root))
-    served_version = index_version(searcher.manifest)
+    @functools.cache
+    def feedback_store() -> FeedbackStore:
+        """The store beside the served index (made on first use)."""
+        return FeedbackStore(feedback_path(searcher.index.root))
 
     @router.post("/feedback", summary="Record a verdict on an answer (grows the gold set)")
     def feedback(request: FeedbackRequest) -> dict[str, Any]:
@@ -643,8 +646,9 @@ def create_app(
                     raise ApiError(400, f"Unknown clause id {clause_id[:80]!r} in {name}; GET {API_PREFIX}/clauses/"
                                    "{id} shows the ids.", code="unknown_clause", param=name) from None
         chosen_department = searcher.clause(request.chosen).department if request.chosen else None
+        served_version = index_version(searcher.manifest)
         try:
-            stored = feedback_store.add(Feedback(
+            stored = feedback_store().add(Feedback(
                 question=request.question, answer_ids=tuple(request.answer_ids), verdict=request.verdict,
                 chosen=request.chosen, chosen_department=chosen_department, created=now_utc(),
                 index_version=served_version))
@@ -693,7 +697,7 @@ def create_app(
 
         from retriever.ui import UI_CSS, build_ui
 
-        blocks = build_ui(searcher, feedback_store)
+        blocks = build_ui(searcher, feedback_store())
         app = gr.mount_gradio_app(
             app,
             blocks,

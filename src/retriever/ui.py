@@ -553,7 +553,7 @@ UI_CSS = """
 .dr-footer a { color: #1e40af; }
 #dr-app .html-container { padding: 0 4px; }
 @media (max-width: 700px) {
-  .gradio-container .main.app { padding-left: 8px !important; padding-right: 8px !important; }
+  .main.app { padding-left: 8px !important; padding-right: 8px !important; }
   .dr-page { font-size: 15px; }
   .dr-page h1 { font-size: 1.25em; }
   .dr-lead { display: none; }
