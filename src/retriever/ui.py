@@ -820,6 +820,9 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
         """Store a verdict from the page: ``{ok, message}``."""
         if not isinstance(payload, dict):
             return {"ok": False, "message": "反馈格式不对。"}
+        question = payload.get("q")
+        if not isinstance(question, str) or not question.strip() or len(question) > MAX_QUESTION_CHARS:
+            return {"ok": False, "message": "反馈缺少问题，请重新检索后再试。"}
         ids = payload.get("ids") or []
         chosen = payload.get("chosen") or None
         if not isinstance(ids, list) or not all(isinstance(i, str) and lookup(i) for i in ids):
@@ -828,7 +831,7 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
             return {"ok": False, "message": "请选择本次结果中的一条条款。"}
         chosen_clause = lookup(chosen) if chosen else None
         try:
-            store.add(Feedback(question=str(payload.get("q", "")), answer_ids=tuple(ids),
+            store.add(Feedback(question=question, answer_ids=tuple(ids),
                                verdict=payload.get("verdict"),  # type: ignore[arg-type]  # checked by add
                                chosen=chosen, chosen_department=chosen_clause.department if chosen_clause else None,
                                created=now_utc(), index_version=version))
