@@ -171,6 +171,45 @@ def test_render_article_marks_the_chosen_clause() -> None:
     assert '<li class="dr-focus" aria-current="true">（6）六</li>' in article
 
 
+def test_page_functions_over_a_small_engine(tmp_path: Path, seeds_copy: Path, fake_embedder: Any) -> None:
+    """The two functions the page calls, over a real engine with the fake embedder (no browser)."""
+    import gradio as gr
+
+    from retriever.feedback import FeedbackStore
+    from retriever.search import open_searcher
+    from retriever.ui import build_ui
+
+    searcher = open_searcher(tmp_path / "index", seeds_dir=seeds_copy, embedder=fake_embedder, build_if_missing=True)
+    store = FeedbackStore(tmp_path / "feedback.sqlite")
+    page = next(b for b in build_ui(searcher, store).blocks.values() if isinstance(b, gr.HTML))
+    assert "<h1>安全生产职责检索</h1>" in page.value and 'maxlength="500"' in page.value
+
+    bad = page.ui_search({"q": "？？？", "dept": ""})
+    assert bad["ok"] is False and "没有可检索的文字" in bad["html"] and "query" not in bad["html"]
+    unknown = page.ui_search({"q": WANGBA, "dept": "不存在的厅"})
+    assert unknown["ok"] is False and "没有名为「不存在的厅」的部门" in unknown["html"]
+    good = page.ui_search({"q": "第三十条第六项", "dept": ""})
+    assert good["ok"] is True and CULTURE in good["summary"] and "第三十条第（六）项" in good["html"]
+    assert 'class="dr-focus"' in good["html"] and "data-copy=" in good["html"]
+
+    assert page.ui_feedback({"q": WANGBA, "ids": ["30.6", "30.8"], "verdict": "down", "chosen": "30.8"})["ok"]
+    assert page.ui_feedback({"q": WANGBA, "ids": ["30.6"], "verdict": "up", "chosen": None})["ok"]
+    refused = [
+        {"q": WANGBA, "ids": ["999.9"], "verdict": "up"},           # not a clause of the index
+        {"q": WANGBA, "ids": ["30.6"], "verdict": "down", "chosen": "18.2"},  # not shown
+        {"q": "", "ids": ["30.6"], "verdict": "up"},
+        {"q": "安" * 501, "ids": ["30.6"], "verdict": "up"},
+        {"q": WANGBA, "ids": ["30.6"], "verdict": "meh"},
+    ]
+    for payload in refused:
+        reply = page.ui_feedback(payload)
+        assert reply["ok"] is False and not re.search(r"[A-Za-z]", reply["message"]), payload
+    records = store.records()
+    assert [(r.verdict, r.chosen, r.chosen_department) for r in records] == [
+        ("down", "30.8", CULTURE), ("up", None, None)]
+    assert records[0].index_version.startswith(searcher.manifest["created"])
+
+
 # -------------------------------------------------------------- the real thing
 
 
