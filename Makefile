@@ -18,11 +18,14 @@ install: $(BIN)/python
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev]"
 
-# The browser test drives Debian's chromium headless (never `playwright install`).
+# The browser test drives Debian's chromium headless (never `playwright install`) and runs axe-core in it.
 browser:
 	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "browser tests need: sudo apt-get install -y chromium fonts-noto-cjk"; fi; fi
+	@# axe-core (npm registry) is injected into the page by the browser test's accessibility check.
+	@test -f .cache/npm/node_modules/axe-core/axe.min.js || npm install --prefix .cache/npm --no-audit --no-fund \
+	  --silent axe-core@4
 
 run: install
 	$(BIN)/python app.py

@@ -12,6 +12,9 @@ Routes (all JSON):
   plus ``article_clause_ids``, every clause id of its article in order.
   Ids such as ``doc#18.7`` must percent-encode ``#`` as ``%23``.
 * ``GET /v1/departments`` — the departments in corpus order.
+* ``POST /v1/feedback`` — ``{question, answer_ids, verdict, chosen?}``: a verdict on an
+  answer, stored beside the index (:mod:`retriever.feedback`); ``retriever feedback
+  export`` turns the records into gold-set candidates.
 * ``GET /v1/models`` — the served model, OpenAI style (``client.models.list()``).
 * ``GET /healthz`` — status, model, clause count and the index manifest (async: answered
   even while every worker thread is busy).
@@ -62,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -87,6 +91,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retriever.embed import Coalescer
 from retriever.errors import QueryError
+from retriever.feedback import MAX_ANSWER_IDS, Feedback, FeedbackStore, feedback_path, index_version, now_utc
 from retriever.present import (
     DEFAULT_CONTEXT_TOKENS,
     MAX_CONTEXT_TOKENS,
@@ -113,6 +118,7 @@ __all__ = [
     "ApiError",
     "ApiSettings",
     "EmbeddingRequest",
+    "FeedbackRequest",
     "SearchRequest",
     "create_app",
     "serve",
@@ -822,6 +828,26 @@ class SearchRequest(BaseModel):
         return None if value is None else _check_text(value, "the text")
 
 
+class FeedbackRequest(BaseModel):
+    """A verdict on an answer: the question, the clause ids it showed, up or down, the right clause."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="The question as asked.")
+    answer_ids: list[str] = Field(max_length=MAX_ANSWER_IDS, description="Clause ids the answer showed, in order.")
+    verdict: Literal["up", "down"] = Field(description="'up': the answer helped; 'down': it did not.")
+    chosen: str | None = Field(
+        default=None, description="The clause that is right (on 'down'; null: none of them), any clause id."
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _question_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the question is empty")
+        return _check_text(value, "the question")
+
+
 class ModelCard(BaseModel):
     """One entry of ``GET /v1/models``."""
 
@@ -1134,6 +1160,36 @@ def create_app(
                 "documents": [{**document_to_dict(d), "clauses": counts.get(d.id, 0)}
                               for d in searcher.document_list()]}
 
+    @functools.cache
+    def feedback_store() -> FeedbackStore:
+        """The store beside the served index (made on first use)."""
+        return FeedbackStore(feedback_path(searcher.index.root))
+
+    @router.post("/feedback", summary="Record a verdict on an answer (grows the gold set)")
+    def feedback(request: FeedbackRequest) -> dict[str, Any]:
+        """Store ``{question, answer_ids, verdict, chosen}`` with the time and the index version.
+
+        Every id must be a clause of the served index (400 ``unknown_clause`` otherwise).
+        Returns ``{"id", "stored": true, "index_version"}``. No personal data is kept.
+        """
+        for name, ids in (("answer_ids", request.answer_ids), ("chosen", [request.chosen] if request.chosen else [])):
+            for clause_id in ids:
+                try:
+                    searcher.clause(clause_id)
+                except KeyError:
+                    raise ApiError(400, f"Unknown clause id {clause_id[:80]!r} in {name}; GET {API_PREFIX}/clauses/"
+                                   "{id} shows the ids.", code="unknown_clause", param=name) from None
+        chosen_department = searcher.clause(request.chosen).department if request.chosen else None
+        served_version = index_version(searcher.manifest)
+        try:
+            stored = feedback_store().add(Feedback(
+                question=request.question, answer_ids=tuple(request.answer_ids), verdict=request.verdict,
+                chosen=request.chosen, chosen_department=chosen_department, created=now_utc(),
+                index_version=served_version))
+        except ValueError as exc:
+            raise ApiError(400, f"Invalid feedback: {exc}", code="invalid_feedback") from None
+        return {"id": stored.id, "stored": True, "index_version": served_version}
+
     route_table = _v1_route_table(router)
 
     all_methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -1195,7 +1251,7 @@ def create_app(
 
         from retriever.ui import UI_CSS, build_ui
 
-        blocks = build_ui(searcher)
+        blocks = build_ui(searcher, feedback_store())
         ui_fns = frozenset(int(key) for key in blocks.fns)
         app = gr.mount_gradio_app(
             app,

@@ -355,5 +355,40 @@ def mcp_command(index_dir: Path, seeds_dir: Path, model: str | None) -> None:
     with _user_errors():
         run_stdio(index_dir=index_dir, seeds_dir=seeds_dir, model=model)
 
+
+@main.group()
+def feedback() -> None:
+    """Staff feedback (👍/👎 on the web page, POST /v1/feedback), kept beside the index.
+
+    Example: retriever feedback export --out feedback.jsonl
+    """
+
+
+@feedback.command(name="export")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=Path("index"),
+              envvar="RETRIEVER_INDEX", show_default=True, help="Index folder (feedback.sqlite is inside).")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write here instead of standard output.")
+def feedback_export(index_dir: Path, out_path: Path | None) -> None:
+    """Write the feedback as gold-format JSON Lines candidates (relevant = the chosen clause).
+
+    The candidates are for an evaluator to review before any joins a gold set.
+    Example: retriever feedback export --index index --out candidates.jsonl
+    """
+    from retriever.feedback import FeedbackStore, feedback_path, gold_candidates, write_gold_candidates
+
+    path = feedback_path(index_dir)
+    if not path.exists():
+        raise click.ClickException(f"no feedback at {path}. Feedback is collected by the web page (👍/👎) and "
+                                   "POST /v1/feedback of `retriever serve`; check --index.")
+    candidates = gold_candidates(FeedbackStore(path).records())
+    if out_path is None:
+        write_gold_candidates(candidates, sys.stdout)
+        return
+    with out_path.open("w", encoding="utf-8") as handle:
+        count = write_gold_candidates(candidates, handle)
+    click.echo(f"Wrote {count} candidate(s) to {out_path}.", err=True)
+
+
 if __name__ == "__main__":
     main()
