@@ -429,10 +429,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="largest synthetic size also loaded into milvus-lite")
     parser.add_argument("--sample", type=int, default=5000, help="articles sampled from the laws corpus")
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpora" / "laws")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="FAISS OpenMP threads (1: on a shared machine more threads only wait on each other)")
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     parser.add_argument("--plot", type=Path, help="write latency against corpus size as a PNG here")
     args = parser.parse_args(argv)
     sections = args.only or ["seed", "sample", "synthetic"]
+    faiss.omp_set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
     if args.json and args.json.exists():
         rows = [r for r in json.loads(args.json.read_text()) if r["corpus"] not in sections]
