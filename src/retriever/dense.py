@@ -113,13 +113,10 @@ class DenseIndex:
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Exact cosine similarity of one query vector to every indexed vector, in index order."""
-        vector = _query(query, self.dimension)
-        if isinstance(self._index, faiss.IndexFlat):
-            similarities, ids = self._index.search(vector, self.size)
-            out = np.empty(self.size, dtype=np.float32)
-            out[ids[0]] = similarities[0]
-            return out
-        return self.scores_at(query, np.arange(self.size, dtype=np.int64))
+        similarities, ids = self._flat().search(_query(query, self.dimension), self.size)
+        out = np.empty(self.size, dtype=np.float32)
+        out[ids[0]] = similarities[0]
+        return out
 
     def scores_at(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """Exact cosine similarity of one query vector to the vectors ``ids`` (in that order).
