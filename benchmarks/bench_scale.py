@@ -147,6 +147,8 @@ def bench_synthetic(sizes: Sequence[int], milvus_max: int, kinds: Sequence[str])
             del hnsw
         if "ivfpq" in kinds:
             yield from _ivfpq(vectors, queries, exact, n)
+        if "ivfflat" in kinds:
+            yield from _ivfflat(vectors, queries, exact, n)
         if n <= milvus_max:
             yield from _milvus_dense(vectors, queries, exact, n)
         del vectors
@@ -167,9 +169,33 @@ def _ivfpq(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, n: int) 
     for nprobe in (16, 64):
         index.nprobe = nprobe
         found = [index.search(q.reshape(1, -1), 10)[1][0] for q in queries]
-        times = latencies(lambda i: index.search(queries[i].reshape(1, -1), 10), QUERIES)
+        times = latencies(lambda i, x=index: x.search(queries[i].reshape(1, -1), 10), QUERIES)
         yield row("synthetic", n, "faiss", f"IVF{lists},PQ48 nprobe={nprobe}", build_s,
                   len(faiss.serialize_index(index)), rss_bytes() - before, times, recall_at(found, exact))
+
+
+def _ivfflat(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, n: int) -> Iterator[dict[str, Any]]:
+    """IVF over exact vectors: k-means lists, ``nprobe`` of them scanned a query."""
+    lists = int(min(4096, max(64, 4 * np.sqrt(n))))
+    gc.collect()
+    before = rss_bytes()
+    quantizer = faiss.IndexFlatIP(DIMENSION)
+    index = faiss.IndexIVFFlat(quantizer, DIMENSION, lists, faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = 10
+    train = vectors[np.random.default_rng(2).choice(n, size=min(n, 30 * lists), replace=False)]
+
+    def build() -> None:
+        index.train(train)
+        index.add(vectors)
+
+    _, build_s = timed(build)
+    growth = rss_bytes() - before
+    for nprobe in (8, 16, 32, 64):
+        index.nprobe = nprobe
+        found = [index.search(q.reshape(1, -1), 10)[1][0] for q in queries]
+        times = latencies(lambda i, x=index: x.search(queries[i].reshape(1, -1), 10), QUERIES)
+        yield row("synthetic", n, "faiss", f"IVF{lists},Flat nprobe={nprobe}", build_s,
+                  len(faiss.serialize_index(index)), growth, times, recall_at(found, exact))
 
 
 def _milvus_dense(vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray, n: int) -> Iterator[dict[str, Any]]:
@@ -424,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", choices=("seed", "sample", "synthetic"), action="append",
                         help="run only these sections (repeatable); default: all")
     parser.add_argument("--sizes", default="10000,100000,1000000", help="synthetic sizes, comma-separated")
-    parser.add_argument("--kinds", default="hnsw,ivfpq", help="synthetic approximate kinds: hnsw, ivfpq")
+    parser.add_argument("--kinds", default="hnsw,ivfpq", help="synthetic approximate kinds: hnsw, ivfflat, ivfpq")
     parser.add_argument("--milvus-max", type=int, default=100_000,
                         help="largest synthetic size also loaded into milvus-lite")
     parser.add_argument("--sample", type=int, default=5000, help="articles sampled from the laws corpus")
