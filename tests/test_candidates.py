@@ -43,6 +43,7 @@ def test_n_at_least_the_clause_count_gives_the_full_scan(searcher: Searcher, que
                               tokens, clauses, expansion=expansion,
                               expansion_weight=searcher.settings.expansion_weight)
     assert found.rows.tolist() == list(range(clauses))
+    assert found.complete
     np.testing.assert_array_equal(found.dense, dense)
     np.testing.assert_array_equal(found.bm25, bm25.astype(np.float32))
 
@@ -53,6 +54,7 @@ def test_small_n_keeps_each_retrievers_best(searcher: Searcher) -> None:
     found = gather_candidates(searcher.index.dense, searcher.index.lexical, searcher.index.unit_clause, vector,
                               tokens, n, expansion=expansion, expansion_weight=searcher.settings.expansion_weight)
     assert len(found) <= 2 * searcher.index.dense.size
+    assert not found.complete
     rows = set(found.rows.tolist())
     assert set(np.argsort(-dense, kind="stable")[:n].tolist()) <= rows
     positive = np.flatnonzero(bm25 > 0)

@@ -33,11 +33,14 @@ class Candidates:
         rows: clause rows, int64, ascending, no repeats.
         dense: best cosine over each clause's units (float32).
         bm25: BM25 of each clause for the query tokens plus the weighted expansion (float32).
+        complete: the rows are every allowed clause, so min–max over them is min–max over all;
+            when False, BM25's true minimum is 0 (clauses outside the union are below the N-th).
     """
 
     rows: np.ndarray
     dense: np.ndarray
     bm25: np.ndarray
+    complete: bool = False
 
     def __len__(self) -> int:
         return int(self.rows.size)
@@ -90,9 +93,11 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
     rows = np.unique(np.concatenate(found)).astype(np.int64)
 
     bm25 = lexical.weighted_scores(tokens, expansion, expansion_weight)[rows].astype(np.float32)
+    complete = rows.size == (clauses if allowed is None else int(allowed.sum()))
     if query_vector is None:
-        return Candidates(rows=rows, dense=np.zeros(rows.size, dtype=np.float32), bm25=bm25)
-    return Candidates(rows=rows, dense=_clause_dense(dense, unit_clause, query_vector, rows), bm25=bm25)
+        return Candidates(rows=rows, dense=np.zeros(rows.size, dtype=np.float32), bm25=bm25, complete=complete)
+    return Candidates(rows=rows, dense=_clause_dense(dense, unit_clause, query_vector, rows), bm25=bm25,
+                      complete=complete)
 
 
 def _clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.ndarray,
