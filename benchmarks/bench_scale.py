@@ -415,6 +415,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
 
     series: dict[str, list[tuple[int, float]]] = {}
     for r in rows:
+        if '"ef_search"' in r["index"] and '"ef_search": 96' not in r["index"]:
+            continue  # HNSW: the default efSearch only
         label = f"{r['corpus']}: {r['backend']} {r['index'].split(' {')[0]}"
         if r["corpus"] != "synthetic":
             label = f"clauses: {r['backend']} {r['index'].split(' {')[0]}"
