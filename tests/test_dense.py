@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from retriever import dense as dense_module
-from retriever.dense import APPROXIMATE_THRESHOLD, DenseIndex, HNSWSettings
+from retriever.dense import APPROXIMATE_THRESHOLD, DenseIndex, HNSWSettings, IVFSettings
 
 
 def unit_vectors(n: int, d: int = 16, seed: int = 0) -> np.ndarray:
@@ -111,6 +111,29 @@ def test_bad_input_is_explained(vectors: np.ndarray) -> None:
     with pytest.raises(ValueError, match="dimension 3; the index has 16"):
         index.top(np.ones(3, dtype=np.float32), 5)
     with pytest.raises(ValueError, match="unknown dense index kind"):
-        DenseIndex.build(vectors, kind="ivf")  # type: ignore[arg-type]
+        DenseIndex.build(vectors, kind="ivfpq")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"\(n, d\) array"):
         DenseIndex.build(np.ones(4, dtype=np.float32))
+
+
+def test_ivf_flat_top_filters_recall_and_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = unit_vectors(3000, d=32, seed=3)
+    # every list probed: the approximate index must give the exact answer
+    index = DenseIndex.build(vectors, kind="ivf", ivf=IVFSettings(lists=16, nprobe=16))
+    assert index.kind == "ivf"
+    assert index.describe()["ivf"] == {"lists": 16, "nprobe": 16}
+    queries = unit_vectors(30, d=32, seed=4)
+    assert all(index.top(q, 10)[0].tolist() == exact_top(vectors, q, 10).tolist() for q in queries)
+    np.testing.assert_allclose(index.scores(queries[0]), vectors @ queries[0], rtol=1e-5, atol=1e-6)
+    allowed = np.zeros(len(vectors), dtype=bool)
+    allowed[::2] = True
+    ids, _ = index.top(queries[0], 10, allowed)
+    assert allowed[ids].all()
+    monkeypatch.setattr(dense_module, "EXACT_SUBSET", 0)  # the FAISS selector path
+    assert index.top(queries[0], 10, allowed)[0].tolist() == ids.tolist()
+    index.save(tmp_path / "dense.faiss")
+    loaded = DenseIndex.load(tmp_path / "dense.faiss")
+    assert loaded.describe() == index.describe()
+    assert loaded.top(queries[1], 5)[0].tolist() == index.top(queries[1], 5)[0].tolist()
+    ids = np.array([4, 2])
+    np.testing.assert_array_equal(loaded.scores_at(queries[1], ids), index.scores_at(queries[1], ids))
