@@ -16,7 +16,7 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,milvus]"
 
 # The browser test drives Debian's chromium headless (never `playwright install`) and runs axe-core in it.
 browser:

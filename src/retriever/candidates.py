@@ -1,0 +1,117 @@
+"""Candidates for fusion: dense top-N and BM25 top-N clauses, with both scores for each.
+
+The engine used to score every clause (a full FAISS scan, BM25 for all, a max over all units);
+that is right for a few hundred clauses and wrong for a library. Here each retriever returns its
+own top N, inside which the allowed-clause filter is already applied, and both scores are
+computed exactly for the union only, so fusion (min–max, weights, boosts) runs over at most
+``2 * N`` clauses. With ``N`` at least the number of clauses the scores are those of the full
+scan, clause for clause.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retriever.dense import DenseIndex
+from retriever.lexical import LexicalIndex
+
+__all__ = ["Candidates", "gather_candidates"]
+
+NO_UNIT = -1.0
+"""Dense score of a clause without units (as the full scan's initial value)."""
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Candidate clause rows (ascending) and their scores, aligned.
+
+    Attributes:
+        rows: clause rows, int64, ascending, no repeats.
+        dense: best cosine over each clause's units (float32).
+        bm25: BM25 of each clause for the query tokens plus the weighted expansion (float32).
+        complete: the rows are every allowed clause, so min–max over them is min–max over all;
+            when False, BM25's true minimum is 0 (clauses outside the union are below the N-th).
+    """
+
+    rows: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    complete: bool = False
+
+    def __len__(self) -> int:
+        return int(self.rows.size)
+
+
+def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.ndarray,
+                      query_vector: np.ndarray | None, tokens: Sequence[str], n: int, *,
+                      expansion: Sequence[str] = (), expansion_weight: float = 0.0,
+                      allowed: np.ndarray | None = None) -> Candidates:
+    """The union of dense top-N and BM25 top-N clauses, with exact scores for each.
+
+    Args:
+        dense: the unit vector index.
+        lexical: the clause BM25 index (one row per clause).
+        unit_clause: clause row of each dense unit, non-decreasing (units are stored clause by
+            clause, as ``store.clause_units`` writes them).
+        query_vector: the encoded query; ``None`` for no dense side (BM25 only: dense scores 0).
+        tokens: BM25 query tokens.
+        n: candidates per retriever, counted in clauses.
+        expansion: lexicon-expansion tokens, scored with ``expansion_weight``.
+        expansion_weight: their weight relative to ``tokens``.
+        allowed: optional boolean mask over clauses; clauses outside it are never candidates.
+
+    Returns:
+        :class:`Candidates`, rows ascending.
+
+    Raises:
+        ValueError: ``n`` below 1, a mask or unit array of the wrong shape, or unsorted units.
+    """
+    if n < 1:
+        raise ValueError(f"gather_candidates needs n >= 1; got {n}.")
+    clauses = lexical.size
+    unit_clause = np.asarray(unit_clause, dtype=np.int64)
+    if unit_clause.shape != (dense.size,):
+        raise ValueError(f"unit_clause has {unit_clause.size} entries; the dense index has {dense.size} units.")
+    if unit_clause.size and np.any(unit_clause[1:] < unit_clause[:-1]):
+        raise ValueError("unit_clause must be non-decreasing (units stored clause by clause); rebuild the index.")
+    if allowed is not None:
+        allowed = np.asarray(allowed, dtype=np.bool_)
+        if allowed.shape != (clauses,):
+            raise ValueError(f"allowed mask has length {allowed.size}; the index has {clauses} clauses.")
+
+    found = [lexical.top(tokens, n, allowed, expansion=expansion, expansion_weight=expansion_weight)[0]]
+    if query_vector is not None and dense.size:
+        # N clauses need about N * (units per clause) units.
+        units_wanted = max(n, math.ceil(n * dense.size / max(clauses, 1)))
+        allowed_units = None if allowed is None else allowed[unit_clause]
+        ids, _ = dense.top(query_vector, units_wanted, allowed_units)
+        found.append(unit_clause[ids])
+    rows = np.unique(np.concatenate(found)).astype(np.int64)
+
+    bm25 = lexical.weighted_scores(tokens, expansion, expansion_weight)[rows].astype(np.float32)
+    complete = rows.size == (clauses if allowed is None else int(allowed.sum()))
+    if query_vector is None:
+        return Candidates(rows=rows, dense=np.zeros(rows.size, dtype=np.float32), bm25=bm25, complete=complete)
+    return Candidates(rows=rows, dense=_clause_dense(dense, unit_clause, query_vector, rows), bm25=bm25,
+                      complete=complete)
+
+
+def _clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.ndarray,
+                  rows: np.ndarray) -> np.ndarray:
+    """Best cosine over each clause's units, every unit scored exactly."""
+    out = np.full(rows.size, NO_UNIT, dtype=np.float32)
+    starts = np.searchsorted(unit_clause, rows, side="left")
+    stops = np.searchsorted(unit_clause, rows, side="right")
+    counts = stops - starts
+    has = counts > 0
+    if not has.any():
+        return out
+    units = np.concatenate([np.arange(a, b) for a, b in zip(starts[has], stops[has], strict=True)])
+    scores = dense.scores_at(query_vector, units)
+    offsets = np.concatenate(([0], np.cumsum(counts[has])[:-1]))
+    out[has] = np.maximum(np.maximum.reduceat(scores, offsets), NO_UNIT)
+    return out

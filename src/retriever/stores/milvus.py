@@ -1,0 +1,231 @@
+"""A :class:`~retriever.stores.base.Store` on Milvus: milvus-lite (a local file) or a cluster.
+
+The same code runs both; only the URI changes:
+
+* ``path/to/clauses.db`` (or ``milvus-lite:path``): milvus-lite, embedded, no server;
+* ``milvus://host:19530`` (or ``http://`` / ``https://``): a Milvus server or cluster; a token
+  for an authenticated one comes from ``$MILVUS_TOKEN`` (``user:password`` or an API key).
+
+One collection, one row per clause: the clause vector (``FLOAT_VECTOR``, inner product), the
+clause text with Milvus's own BM25 (a ``BM25`` function over a ``jieba`` analyzer into a sparse
+field), and ``document`` / ``departments`` / ``region`` as scalar fields for filters.
+
+Quirks, measured with milvus-lite 3.2 (``tests/test_milvus.py``, ``docs/notes/scale.md``):
+
+* the analyzer must be given as ``{"tokenizer": "jieba"}``; ``{"type": "chinese"}`` fails;
+* milvus-lite returns BM25 as negative distances (best first = most negative); scores are
+  turned back into positive BM25 here, so higher is better on every backend;
+* because of that sign, Milvus's ``WeightedRanker`` mixes a negated BM25 on milvus-lite:
+  :meth:`MilvusStore.hybrid` uses ``RRFRanker`` unless asked otherwise (rank-based, sign-proof);
+* every call goes through the gRPC client: a few to tens of milliseconds a query on top of the
+  search itself, so ask for candidates once per query, not per clause.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import numpy as np
+
+from retriever.stores.base import Filters, Scored, StoreRecord
+
+__all__ = ["ANALYZER", "MilvusStore", "client_uri"]
+
+ANALYZER: dict[str, str] = {"tokenizer": "jieba"}
+"""Milvus analyzer for Chinese text (``{"type": "chinese"}`` is rejected by milvus-lite)."""
+
+TEXT_MAX = 65_535
+NAME_MAX = 512
+BATCH = 2_000
+
+
+def client_uri(uri: str) -> str:
+    """The URI pymilvus wants: ``milvus://h:p`` becomes ``http://h:p``; a file path stays a path.
+
+    Raises:
+        ValueError: an empty URI or an unknown scheme.
+    """
+    if not uri.strip():
+        raise ValueError("empty Milvus store URI: give a file (clauses.db) or milvus://host:19530.")
+    parsed = urlparse(uri)
+    if parsed.scheme == "milvus":
+        return f"http://{parsed.netloc}{parsed.path}"
+    if parsed.scheme in ("http", "https"):
+        return uri
+    if parsed.scheme == "milvus-lite":
+        return uri.split(":", 1)[1]
+    if parsed.scheme and len(parsed.scheme) > 1:
+        raise ValueError(f"unknown Milvus store URI {uri!r}: use a .db file, milvus://host:19530 or https://...")
+    return uri
+
+
+class MilvusStore:
+    """Clause records in one Milvus collection: dense + BM25 + scalar filters."""
+
+    def __init__(self, client: Any, collection: str, dimension: int) -> None:
+        self._client = client
+        self.collection = collection
+        self.dimension = dimension
+
+    @classmethod
+    def open(cls, uri: str, *, dimension: int, collection: str = "clauses") -> MilvusStore:
+        """Open (or create) the collection at ``uri``.
+
+        Args:
+            uri: a milvus-lite file, ``milvus://host:19530`` or ``http(s)://...`` (see module doc).
+            dimension: vector dimension; an existing collection must match it.
+            collection: collection name.
+
+        Raises:
+            ImportError: pymilvus (and milvus-lite for files) is not installed.
+            ValueError: the URI is bad, or the collection exists with another dimension.
+        """
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as error:  # pragma: no cover - depends on the environment
+            raise ImportError("the Milvus store needs pymilvus and milvus-lite: "
+                              "pip install -e '.[milvus]'") from error
+        token = os.environ.get("MILVUS_TOKEN", "")
+        client = MilvusClient(client_uri(uri), token=token) if token else MilvusClient(client_uri(uri))
+        store = cls(client, collection, dimension)
+        if client.has_collection(collection):
+            stored = store._stored_dimension()
+            if stored != dimension:
+                raise ValueError(f"Milvus collection {collection!r} at {uri} holds {stored}-d vectors, not "
+                                 f"{dimension}-d: use another collection or file, or drop it and rebuild.")
+        else:
+            store._create()
+        client.load_collection(collection)
+        return store
+
+    def _stored_dimension(self) -> int:
+        described = self._client.describe_collection(self.collection)
+        for entry in described["fields"]:
+            if entry["name"] == "vector":
+                return int(entry["params"]["dim"])
+        raise ValueError(f"Milvus collection {self.collection!r} has no vector field: not a clause store.")
+
+    def _create(self) -> None:
+        from pymilvus import DataType, Function, FunctionType
+
+        schema = self._client.create_schema(auto_id=False, description="duty-retriever clauses")
+        schema.add_field("key", DataType.INT64, is_primary=True)
+        schema.add_field("clause", DataType.VARCHAR, max_length=NAME_MAX)
+        schema.add_field("document", DataType.VARCHAR, max_length=NAME_MAX)
+        schema.add_field("region", DataType.VARCHAR, max_length=NAME_MAX)
+        schema.add_field("departments", DataType.ARRAY, element_type=DataType.VARCHAR,
+                         max_capacity=64, max_length=NAME_MAX)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True,
+                         analyzer_params=ANALYZER)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                     input_field_names=["text"], output_field_names=["sparse"]))
+        params = self._client.prepare_index_params()
+        params.add_index(field_name="vector", index_type="AUTOINDEX", metric_type="IP")
+        params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self._client.create_collection(self.collection, schema=schema, index_params=params)
+
+    @property
+    def size(self) -> int:
+        """Records stored."""
+        rows = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"])
+
+    def add(self, records: Sequence[StoreRecord]) -> None:
+        """Insert records in batches (a key already stored is replaced)."""
+        for start in range(0, len(records), BATCH):
+            rows = [{"key": int(r.key), "clause": r.clause, "document": r.document, "region": r.region,
+                     "departments": list(r.departments), "text": r.text[:TEXT_MAX],
+                     "vector": np.asarray(r.vector, dtype=np.float32).tolist()}
+                    for r in records[start:start + BATCH]]
+            self._client.upsert(self.collection, rows)
+
+    def remove_document(self, document: str) -> int:
+        """Delete every record of ``document``; returns how many were deleted."""
+        result = self._client.delete(self.collection, filter=f"document == {json.dumps(document)}")
+        return int(result["delete_count"]) if isinstance(result, dict) else len(result)
+
+    def top_dense(self, vector: np.ndarray, k: int, filters: Filters | None = None) -> Scored:
+        """The ``k`` records most similar to ``vector`` (inner product), filtered inside the search."""
+        hits = self._client.search(self.collection, data=[np.asarray(vector, dtype=np.float32).tolist()],
+                                   anns_field="vector", limit=k, filter=filter_expression(filters),
+                                   output_fields=["key"], search_params={"metric_type": "IP"})
+        return _scored(hits[0], bm25=False)
+
+    def top_lexical(self, text: str, k: int, filters: Filters | None = None) -> Scored:
+        """The ``k`` best BM25 records for ``text`` (Milvus's jieba analyzer), filtered inside the search."""
+        if not text.strip():
+            return Scored()
+        hits = self._client.search(self.collection, data=[text], anns_field="sparse", limit=k,
+                                   filter=filter_expression(filters), output_fields=["key"],
+                                   search_params={"metric_type": "BM25"})
+        return _scored(hits[0], bm25=True)
+
+    def hybrid(self, vector: np.ndarray, text: str, k: int, filters: Filters | None = None, *,
+               ranker: Literal["rrf", "weighted"] = "rrf", rrf_k: int = 60,
+               weights: tuple[float, float] = (0.6, 0.4), candidates: int | None = None) -> Scored:
+        """Dense and BM25 fused by Milvus itself (``RRFRanker`` or ``WeightedRanker``).
+
+        Args:
+            vector: the query vector.
+            text: the query text for BM25.
+            k: results.
+            filters: scalar filters, applied inside both searches.
+            ranker: ``rrf`` (rank-based; safe with milvus-lite's negative BM25) or ``weighted``
+                (dense, BM25 weights; use it against a server, see the module doc).
+            rrf_k: the RRF constant.
+            weights: dense and BM25 weights for ``weighted``.
+            candidates: per-retriever candidates before fusion (default ``max(4k, 50)``).
+        """
+        from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
+
+        expression = filter_expression(filters)
+        limit = candidates or max(4 * k, 50)
+        requests = [AnnSearchRequest([np.asarray(vector, dtype=np.float32).tolist()], "vector",
+                                     {"metric_type": "IP"}, limit, expr=expression or None)]
+        if text.strip():
+            requests.append(AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, limit,
+                                             expr=expression or None))
+        rank = RRFRanker(rrf_k) if ranker == "rrf" else WeightedRanker(*weights[:len(requests)])
+        hits = self._client.hybrid_search(self.collection, requests, rank, limit=k, output_fields=["key"])
+        return _scored(hits[0], bm25=False)
+
+    def save(self) -> None:
+        """Flush inserted records to storage (milvus-lite: the .db file)."""
+        self._client.flush(self.collection)
+
+    def drop(self) -> None:
+        """Delete the collection and everything in it."""
+        self._client.drop_collection(self.collection)
+
+    def close(self) -> None:
+        """Close the client connection."""
+        self._client.close()
+
+
+def filter_expression(filters: Filters | None) -> str:
+    """A Milvus boolean expression for ``filters`` (``""`` for none); values are JSON-quoted."""
+    if not filters:
+        return ""
+    parts = []
+    if filters.documents:
+        parts.append(f"document in {json.dumps(list(filters.documents), ensure_ascii=False)}")
+    if filters.regions:
+        parts.append(f"region in {json.dumps(list(filters.regions), ensure_ascii=False)}")
+    if filters.departments:
+        parts.append(f"array_contains_any(departments, {json.dumps(list(filters.departments), ensure_ascii=False)})")
+    return " and ".join(parts)
+
+
+def _scored(hits: Sequence[dict[str, Any]], *, bm25: bool) -> Scored:
+    keys = np.fromiter((int(h["entity"]["key"]) for h in hits), dtype=np.int64, count=len(hits))
+    distances = np.fromiter((float(h["distance"]) for h in hits), dtype=np.float32, count=len(hits))
+    if bm25:
+        # milvus-lite reports BM25 negated (best first, most negative); a server reports it as is.
+        distances = np.abs(distances)
+    return Scored(keys=keys, scores=distances)
