@@ -33,7 +33,8 @@ import gradio as gr
 
 from retriever.errors import QueryError
 from retriever.feedback import Feedback, FeedbackStore, feedback_path, index_version, now_utc
-from retriever.records import Answer, Clause, Hit
+from retriever.present import GROUP_LABELS, responsible
+from retriever.records import Answer, Clause, Document, Hit
 
 if TYPE_CHECKING:
     from retriever.search import QueryAnalysis, Searcher
@@ -220,7 +221,7 @@ def question_topics(analysis: QueryAnalysis, expand: Callable[[str], Sequence[st
 
 
 def _department_label(clause: Clause) -> str:
-    return clause.department or "总则/附则（无具体部门）"
+    return responsible(clause) or "总则/附则（无具体部门）"
 
 
 def citation_text(clause: Clause) -> str:
@@ -447,10 +448,17 @@ def _render_hits(answer: Answer, article: Callable[[str], list[Clause]]) -> str:
     if not answer.hits:
         return '<p class="dr-empty">没有找到相关条款。</p>'
     cards: list[str] = []
+    group = None
     for hit in answer.hits:
         clause = hit.clause
         reference = hit.nearest_only or not answer.in_scope
         badge = '<span class="dr-badge">参考</span>' if reference else ""
+        if hit.group and hit.group != group and not reference:
+            group = hit.group
+            cards.append(f'<h3 class="dr-group">{html.escape(GROUP_LABELS.get(group, group))}</h3>')
+        document = answer.document(clause.document) if "#" in clause.id else None
+        if document is not None:
+            badge += f'<span class="dr-badge">{html.escape(document.short_name)}</span>'
         cards.append(
             f'<article class="dr-card{" dr-ref" if reference else ""}" data-clause-id="{_attr(clause.id)}">'
             '<div class="dr-card-head">'
@@ -483,9 +491,15 @@ UI_CSS = _asset("ui.css")
 UI_JS = _asset("ui.js")
 
 
-def _shell(departments: Sequence[str]) -> str:
+def _shell(departments: Sequence[str], documents: Sequence[Document] = ()) -> str:
     """The static page: heading, form, examples and history, result region, footer."""
     options = "".join(f'<option value="{_attr(d)}"></option>' for d in departments)
+    document_filter = ""
+    if len(documents) > 1:
+        choices = "".join(f'<option value="{_attr(d.id)}">{html.escape(d.short_name)}</option>' for d in documents)
+        document_filter = ('<div class="dr-filter"><label for="dr-document">法规筛选</label>'
+                           f'<select id="dr-document" name="doc"><option value="">全部法规</option>{choices}'
+                           '</select></div>')
     examples = "".join(
         f'<li><button type="button" data-example="{_attr(q)}">{html.escape(q)}</button></li>'
         for q in EXAMPLE_QUESTIONS
@@ -501,6 +515,7 @@ def _shell(departments: Sequence[str]) -> str:
 <div class="dr-filter"><label for="dr-department">部门筛选（可输入名称缩小范围，留空为全部）</label>
 <input id="dr-department" name="dept" list="dr-department-list" autocomplete="off" placeholder="全部部门"></div>
 <datalist id="dr-department-list">{options}</datalist>
+{document_filter}
 <button type="submit" id="dr-submit" class="dr-primary">检索</button>
 </div>
 </form>
@@ -541,8 +556,10 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
         """Search and render one result: ``{ok, html, summary}``."""
         query = str(payload.get("q", "")) if isinstance(payload, dict) else ""
         department = str(payload.get("dept", "")).strip() if isinstance(payload, dict) else ""
+        document = str(payload.get("doc", "")).strip() if isinstance(payload, dict) else ""
         try:
-            answer = searcher.search(query[:MAX_QUESTION_CHARS * 2], DEFAULT_K, department=department or None)
+            answer = searcher.search(query[:MAX_QUESTION_CHARS * 2], DEFAULT_K, department=department or None,
+                                     document=document if document in searcher.documents else None)
         except QueryError as error:
             message = chinese_error(error)
             return {"ok": False, "html": render_error(message), "summary": f"无法检索：{message}"}
@@ -585,8 +602,8 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
         return {"ok": True, "message": "已记录，谢谢！"}
 
     with gr.Blocks(title="安全生产职责检索", analytics_enabled=False) as demo:
-        gr.HTML(_shell(departments), js_on_load=UI_JS, server_functions=[ui_search, ui_feedback],
-                elem_id="dr-app", padding=False, container=False, apply_default_css=False)
+        gr.HTML(_shell(departments, searcher.document_list()), js_on_load=UI_JS,
+                server_functions=[ui_search, ui_feedback], elem_id="dr-app", padding=False, container=False, apply_default_css=False)
     return demo
 
 

@@ -61,7 +61,8 @@ async function run(q, d, how) {
   const started = performance.now();
   let data;
   try {
-    data = await server.ui_search({ q: q, dept: d || "" });
+    const doc = element.querySelector("#dr-document");
+    data = await server.ui_search({ q: q, dept: d || "", doc: doc ? doc.value : "" });
   } catch (error) {
     data = { ok: false, summary: "检索失败",
              html: '<div class="dr-notice dr-error"><strong>无法检索：</strong>服务器没有响应，请稍后再试。</div>' };
