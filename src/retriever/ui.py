@@ -603,7 +603,8 @@ def build_ui(searcher: Searcher, feedback: FeedbackStore | None = None) -> gr.Bl
 
     with gr.Blocks(title="安全生产职责检索", analytics_enabled=False) as demo:
         gr.HTML(_shell(departments, searcher.document_list()), js_on_load=UI_JS,
-                server_functions=[ui_search, ui_feedback], elem_id="dr-app", padding=False, container=False, apply_default_css=False)
+                server_functions=[ui_search, ui_feedback], elem_id="dr-app", padding=False, container=False,
+                apply_default_css=False)
     return demo
 
 
