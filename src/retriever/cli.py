@@ -77,14 +77,14 @@ def build(index_dir: Path, seeds_dir: Path, model: str | None, strict: bool) -> 
 
     Example: retriever build --seeds seeds --index index
     """
-    from retriever.embed import SentenceTransformerEmbedder
+    from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.segment import Segmenter
     from retriever.store import build_index
 
     with _user_errors():
         lexicon = load_lexicon()
-        embedder = SentenceTransformerEmbedder(model)
+        embedder = load_embedder(model)
         manifest = build_index(seeds_dir, index_dir, embedder, lexicon, Segmenter(lexicon.user_words()),
                                progress=_progress(), strict=strict)
     counts = manifest["counts"]
@@ -108,6 +108,11 @@ def search(index_dir: Path, seeds_dir: Path, model: str | None, query: str, k: i
 
     Example: retriever search "光伏电站安全由谁负责？" -k 5 --json
     """
+    from retriever.validation import validate_query
+
+    with _user_errors():
+        validate_query(query)  # before anything slow loads: a bad query is told so at once
+
     from retriever.present import answer_to_dict, format_answer
     from retriever.search import open_searcher
 
