@@ -444,6 +444,7 @@ def open_searcher(
     embedder: Embedder | None = None,
     settings: SearchSettings | None = None,
     progress: Any = None,
+    cache_size: int = 0,
 ) -> Searcher:
     """Load (or build, if asked and missing) the index and return a ready :class:`Searcher`.
 
@@ -455,6 +456,8 @@ def open_searcher(
         embedder: use this embedder instead of loading ``model`` (tests).
         settings: engine settings.
         progress: forwarded to :func:`retriever.store.build_index`.
+        cache_size: if above 0, repeated questions are answered from a cache of this
+            many answers (:mod:`retriever.cache`).
 
     Raises:
         IndexStateError: the index is missing (and not built), stale or corrupt.
@@ -477,7 +480,12 @@ def open_searcher(
         build_index(seeds_dir, index_dir, embedder, lexicon, segmenter, progress=progress)
         index = load_index(index_dir, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
                            model_id=embedder.model_id)
-    return Searcher(index, embedder, lexicon, segmenter, settings)
+    searcher = Searcher(index, embedder, lexicon, segmenter, settings)
+    if cache_size > 0:
+        from retriever.cache import with_cache
+
+        return with_cache(searcher, cache_size)
+    return searcher
 
 
 __all__ = ["MAX_K", "MAX_QUERY_CHARS", "QueryAnalysis", "SearchSettings", "Searcher", "open_searcher",
