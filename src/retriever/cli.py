@@ -215,23 +215,28 @@ def _replace_between_markers(path: Path, name: str, body: str) -> None:
 @click.option("--queries", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="JSON Lines gold file whose queries to time (default: built-in sample questions).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--compare", "compare", multiple=True, default=None,
+              help="Models to measure side by side (repeatable; default: e5-small and the e5-small-fp32 "
+                   "reference, or --model alone).")
+@click.option("--no-cold", is_flag=True, help="Skip the cold-process timings.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench(index_dir: Path, seeds_dir: Path, model: str | None, queries: Path | None, repeat: int,
-          as_json: bool) -> None:
-    """Measure index build time, query latency p50/p95 and peak memory (in process).
+          compare: tuple[str, ...], no_cold: bool, as_json: bool) -> None:
+    """Time the default engine against the float32 reference: load, build, query p50/p95, cold start, cache.
 
     Builds into a temporary folder, so the real index is untouched.
     Example: retriever bench --repeat 10
     """
-    from retriever.bench import run_benchmark
+    from retriever.bench import DEFAULT_MODELS, format_result, run_benchmark
 
+    models = compare or ((model,) if model else DEFAULT_MODELS)
     with _user_errors():
-        result = run_benchmark(seeds_dir=seeds_dir, model=model, queries_file=queries, repeat=repeat)
+        result = run_benchmark(seeds_dir=seeds_dir, models=models, queries_file=queries, repeat=repeat,
+                               cold=not no_cold)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        for key, value in result.items():
-            click.echo(f"{key:28s} {value}")
+        click.echo(format_result(result))
 
 
 @main.command()
