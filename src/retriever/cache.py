@@ -102,9 +102,11 @@ class QueryCache:
             return answer
 
     def put(self, key: CacheKey, answer: Answer) -> None:
-        """Remember ``answer`` (dropped if the index changed since ``key`` was made)."""
+        """Remember ``answer`` (dropped if another index was looked up since ``key`` was made)."""
         with self._lock:
-            if key.index_version != self._version:
+            if self._version is None:
+                self._version = key.index_version
+            elif key.index_version != self._version:
                 return
             self._answers[key] = answer
             self._answers.move_to_end(key)
