@@ -174,7 +174,8 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + startup_timeout
+        started = time.monotonic()
+        deadline = started + startup_timeout
         url = None
         while url is None:
             match = re.search(r"http://127\.0\.0\.1:\d+", log.read_text(errors="replace"))
@@ -184,6 +185,7 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
                 raise SystemExit(f"server did not start:\n{log.read_text(errors='replace')[-3000:]}")
             else:
                 time.sleep(0.2)
+        print(f"server ready (index present) in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
         yield url
     finally:
         process.send_signal(signal.SIGINT)
