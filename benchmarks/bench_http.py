@@ -185,7 +185,8 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
                 raise SystemExit(f"server did not start:\n{log.read_text(errors='replace')[-3000:]}")
             else:
                 time.sleep(0.2)
-        print(f"server ready (index present) in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+        print(f"server serving {time.monotonic() - started:.1f} s after start (including any index build)",
+              file=sys.stderr, flush=True)
         yield url
     finally:
         process.send_signal(signal.SIGINT)
