@@ -29,7 +29,8 @@ def _common(func: F) -> F:
     func = click.option("--seeds", "seeds_dir", type=click.Path(path_type=Path), default=Path("seeds"),
                         envvar="RETRIEVER_SEEDS", show_default=True, help="Folder of regulation .txt files.")(func)
     func = click.option("--model", default=None, envvar="RETRIEVER_MODEL",
-                        help="Embedding model name or local folder (default: built-in multilingual-e5-small).")(func)
+                        help="Embedding model: e5-small (default, int8 ONNX), e5-small-fp32 (torch reference) "
+                             "or a local folder.")(func)
     return func
 
 

@@ -14,6 +14,10 @@ loads offline:
 The folder is built once per source file (its name carries the file's sha256
 prefix), into a temporary sibling that is renamed into place, so concurrent
 builders never leave a half-written folder behind.
+
+:func:`materialise_int8` exports that folder's encoder to ONNX and quantises it
+to int8 (the default model, run by :mod:`retriever.onnx_embed`); it is cached and
+checked the same way.
 """
 
 from __future__ import annotations
