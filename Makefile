@@ -5,18 +5,29 @@ BIN    := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-dev browser run test lint eval bench clean
+.PHONY: install install-dev browser run test lint eval bench bench-http clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch==2.13.0 is pinned in pyproject.toml: pip takes the CPU wheel from local disk.
-install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Stamp files: pip runs again only when pyproject.toml changed (an editable install
+# picks up source changes by itself), so a second `make run` starts at once.
+STAMP     := $(VENV)/.installed
+STAMP_DEV := $(VENV)/.installed-dev
 
-install-dev: $(BIN)/python
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[dev,milvus]"
+	@touch $@ $(STAMP)
+
+install: $(STAMP)
+
+install-dev: $(STAMP_DEV)
 
 # The browser test drives Debian's chromium headless (never `playwright install`) and runs axe-core in it.
 browser:
@@ -27,6 +38,7 @@ browser:
 	@test -f .cache/npm/node_modules/axe-core/axe.min.js || npm install --prefix .cache/npm --no-audit --no-fund \
 	  --silent axe-core@4
 
+# The first run builds the int8 model (about a minute, once per machine) and the index, printing progress.
 run: install
 	$(BIN)/python app.py
 
@@ -43,5 +55,9 @@ eval: install
 bench: install
 	$(BIN)/retriever bench --repeat 10
 
+bench-http: install-dev
+	$(BIN)/python benchmarks/bench_http.py
+
 clean:
+	rm -f $(STAMP) $(STAMP_DEV)
 	rm -rf index/current index/builds reports .pytest_cache .mypy_cache .ruff_cache

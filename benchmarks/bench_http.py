@@ -7,9 +7,15 @@ clients (threads, one ``httpx.Client`` each) for a bounded number of requests
 and a bounded time. Reports latency p50/p95/max, throughput and error count as a
 Markdown table, and optionally as JSON.
 
-    .venv/bin/python benchmarks/bench_http.py                       # 16 clients, 320 requests each
+    .venv/bin/python benchmarks/bench_http.py                       # 1 and 16 clients, 320 requests each
+    .venv/bin/python benchmarks/bench_http.py --no-cache            # every search computed (cache off)
     .venv/bin/python benchmarks/bench_http.py --clients 8 --requests 200 --json reports/http.json
     .venv/bin/python benchmarks/bench_http.py --url http://127.0.0.1:7860 --api-key KEY
+
+Embeddings requests carry ``--batch`` passages (32 by default); their rate is
+reported as requests/s and passages/s. The started server caches repeated
+questions unless ``--no-cache`` (``RETRIEVER_CACHE_SIZE=0``); with the cache on,
+the 12 sample questions are answered from memory after their first time.
 
 Only loopback addresses are accepted for ``--url``.
 """
@@ -73,6 +79,7 @@ class EndpointResult:
     endpoint: str
     clients: int
     requests: int
+    texts_per_request: int
     errors: int
     seconds: float
     p50_ms: float
@@ -91,6 +98,7 @@ def run_endpoint(
     requests: int,
     max_seconds: float,
     headers: dict[str, str],
+    texts_per_request: int = 1,
 ) -> EndpointResult:
     """``requests`` POSTs to ``endpoint`` from ``clients`` threads, stopping early after ``max_seconds``."""
     lock = threading.Lock()
@@ -138,6 +146,7 @@ def run_endpoint(
         endpoint=endpoint,
         clients=clients,
         requests=len(ordered),
+        texts_per_request=texts_per_request,
         errors=errors,
         seconds=round(wall, 3),
         p50_ms=round(1000 * statistics.median(ordered), 1) if ordered else float("nan"),
@@ -149,7 +158,8 @@ def run_endpoint(
 
 
 @contextmanager
-def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout: float) -> Iterator[str]:
+def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout: float,
+                 cache: bool = True) -> Iterator[str]:
     """``python app.py --port 0`` on 127.0.0.1; yields its base URL and stops it afterwards."""
     log = Path(tempfile.mkstemp(prefix="bench-http-", suffix=".log")[1])
     command = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]
@@ -159,10 +169,13 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
         command += ["--seeds-dir", str(seeds_dir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("RETRIEVER_API_KEY", None)
+    if not cache:
+        env["RETRIEVER_CACHE_SIZE"] = "0"
     with log.open("wb") as sink:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + startup_timeout
+        started = time.monotonic()
+        deadline = started + startup_timeout
         url = None
         while url is None:
             match = re.search(r"http://127\.0\.0\.1:\d+", log.read_text(errors="replace"))
@@ -172,6 +185,8 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
                 raise SystemExit(f"server did not start:\n{log.read_text(errors='replace')[-3000:]}")
             else:
                 time.sleep(0.2)
+        print(f"server serving {time.monotonic() - started:.1f} s after start (including any index build)",
+              file=sys.stderr, flush=True)
         yield url
     finally:
         process.send_signal(signal.SIGINT)
@@ -186,13 +201,14 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
 def markdown_table(results: list[EndpointResult]) -> str:
     """The results as a small Markdown table."""
     lines = [
-        "| endpoint | clients | requests | errors | p50 ms | p95 ms | max ms | throughput req/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | clients | requests | errors | p50 ms | p95 ms | max ms | req/s | texts/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| `POST {r.endpoint}` | {r.clients} | {r.requests} | {r.errors} | {r.p50_ms:.1f} | "
-            f"{r.p95_ms:.1f} | {r.max_ms:.1f} | {r.throughput_rps:.1f} |"
+            f"{r.p95_ms:.1f} | {r.max_ms:.1f} | {r.throughput_rps:.1f} | "
+            f"{r.throughput_rps * r.texts_per_request:.1f} |"
         )
     return "\n".join(lines)
 
@@ -202,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="benchmark a running server (loopback only) instead of starting one")
     parser.add_argument("--api-key", default=os.environ.get("RETRIEVER_API_KEY"), help="bearer token for --url")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
+    parser.add_argument("--clients", default="1,16", help="concurrent clients, comma-separated runs (default 1,16)")
+    parser.add_argument("--batch", type=int, default=32, help="passages per /v1/embeddings request (default 32)")
+    parser.add_argument("--no-cache", action="store_true", help="start the server with its query cache off")
     parser.add_argument("--requests", type=int, default=320, help="requests per endpoint (default 320)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per endpoint (default 60)")
     parser.add_argument("--k", type=int, default=10, help="k for /v1/search (default 10)")
@@ -211,8 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-timeout", type=float, default=300.0, help="seconds to wait for the server")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here as JSON")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.requests < 1 or args.max_seconds <= 0:
-        parser.error("--clients, --requests and --max-seconds must be positive")
+    try:
+        client_counts = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    except ValueError:
+        parser.error("--clients takes whole numbers separated by commas, e.g. 1,16")
+    if not client_counts or min(client_counts) < 1 or args.requests < 1 or args.max_seconds <= 0 or args.batch < 1:
+        parser.error("--clients, --requests, --batch and --max-seconds must be positive")
 
     @contextmanager
     def target() -> Iterator[str]:
@@ -222,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("--url must be a loopback address (127.0.0.0/8, localhost, ::1)")
             yield args.url.rstrip("/")
         else:
-            with local_server(args.index_dir, args.seeds_dir, args.startup_timeout) as url:
+            with local_server(args.index_dir, args.seeds_dir, args.startup_timeout, cache=not args.no_cache) as url:
                 yield url
 
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.url and args.api_key else {}
@@ -231,23 +253,28 @@ def main(argv: list[str] | None = None) -> int:
         model = health["model"]["id"]
         search_body: Callable[[int], dict[str, Any]] = lambda i: {"query": QUESTIONS[i % len(QUESTIONS)], "k": args.k}  # noqa: E731
         embed_body: Callable[[int], dict[str, Any]] = lambda i: {  # noqa: E731
-            "model": model, "input": [f"{t}（{i}）" for t in TEXTS], "input_type": "passage"}
+            "model": model, "input": [f"{TEXTS[j % len(TEXTS)]}（{i}.{j}）" for j in range(args.batch)],
+            "input_type": "passage"}
         with httpx.Client(base_url=url, headers=headers, timeout=60.0) as warm:  # warm caches and threads
             for i in range(len(QUESTIONS)):
                 warm.post("/v1/search", json=search_body(i)).raise_for_status()
             warm.post("/v1/embeddings", json=embed_body(0)).raise_for_status()
         results = [
-            run_endpoint(url, endpoint, body, clients=args.clients, requests=args.requests,
-                         max_seconds=args.max_seconds, headers=headers)
-            for endpoint, body in (("/v1/search", search_body), ("/v1/embeddings", embed_body))
+            run_endpoint(url, endpoint, body, clients=clients, requests=args.requests,
+                         max_seconds=args.max_seconds, headers=headers, texts_per_request=texts)
+            for endpoint, body, texts in (("/v1/search", search_body, 1), ("/v1/embeddings", embed_body, args.batch))
+            for clients in client_counts
         ]
 
     print(markdown_table(results))
-    print(f"\nmodel {model}; {health['clauses']} clauses; search k={args.k}; embeddings 4 texts/request; "
+    cache_note = "off" if args.no_cache else ("on" if not args.url else "as configured")
+    print(f"\nmodel {model}; {health['clauses']} clauses; search k={args.k}, query cache {cache_note}; "
+          f"embeddings {args.batch} passages/request; load average {os.getloadavg()[0]:.1f}; "
           f"{os.cpu_count()} CPUs; Python {platform.python_version()}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": model, "clauses": health["clauses"], "cpus": os.cpu_count(), "k": args.k,
+                   "cache": cache_note, "batch": args.batch,
                    "results": [asdict(r) for r in results]}
         args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 1 if any(r.errors for r in results) else 0

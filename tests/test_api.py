@@ -629,3 +629,32 @@ def test_listening_socket_disables_nagle() -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         sock.close()
+
+
+# -------------------------------------------------- serve: build progress and the query cache setting
+
+
+def test_build_progress_prints_a_header_then_tenths(capsys: pytest.CaptureFixture[str]) -> None:
+    from retriever.api import BuildProgress
+
+    progress = BuildProgress()
+    for done in range(0, 101, 5):
+        progress("embed", done, 100)
+    progress("bm25", 30, 30)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("duty-retriever: no index yet; building it")
+    assert lines[1:] == [f"duty-retriever: embedding clauses {done}/100" for done in range(0, 101, 10)] + [
+        "duty-retriever: indexing words for BM25 30/30"]
+
+
+def test_cache_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from retriever.api import _cache_size
+
+    monkeypatch.delenv("RETRIEVER_CACHE_SIZE", raising=False)
+    assert _cache_size() == 1024
+    monkeypatch.setenv("RETRIEVER_CACHE_SIZE", "0")
+    assert _cache_size() == 0
+    for bad in ("many", "-1"):
+        monkeypatch.setenv("RETRIEVER_CACHE_SIZE", bad)
+        with pytest.raises(ValueError, match="RETRIEVER_CACHE_SIZE"):
+            _cache_size()

@@ -21,7 +21,7 @@ from .conftest import SEEDS, FakeEmbedder
 @pytest.fixture
 def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every command gets the fast fake embedder instead of loading the real model."""
-    monkeypatch.setattr("retriever.embed.SentenceTransformerEmbedder", lambda model=None: FakeEmbedder())
+    monkeypatch.setattr("retriever.embed.load_embedder", lambda model=None: FakeEmbedder())
 
 
 def _run(*args: str) -> tuple[int, str]:

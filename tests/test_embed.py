@@ -1,16 +1,24 @@
-"""The embedder: query coalescing under concurrency, and the real model's contract."""
+"""The embedder: query coalescing, backend selection, the int8 ONNX default against the fp32 reference."""
 
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from retriever.embed import Coalescer
-from retriever.search import Searcher
+from retriever.e5model import INT8_MODEL
+from retriever.embed import Coalescer, Embedder, load_embedder
+from retriever.errors import ModelError
+from retriever.evaluate import GoldQuestion, evaluate, load_gold
+from retriever.onnx_embed import OnnxEmbedder, _threads
+from retriever.search import Searcher, open_searcher
+
+from .conftest import ROOT, SEEDS
 
 
 def _slow_encoder(batches: list[list[str]]):  # type: ignore[no-untyped-def]
@@ -126,3 +134,105 @@ def test_a_leader_hands_over_once_its_own_request_is_done() -> None:
         list(pool.map(client, range(8)))
     assert violations == []
     assert len(done) == 8 * 15
+
+
+# ----- backends: selection, the ONNX embedder, and the int8 default against the fp32 reference
+
+
+def test_load_embedder_picks_onnx_for_a_folder_with_model_onnx(monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
+    onnx_folder, st_folder = tmp_path / "onnx", tmp_path / "st"
+    onnx_folder.mkdir()
+    (onnx_folder / "model.onnx").write_bytes(b"")
+    st_folder.mkdir()
+    made: list[tuple[str, object]] = []
+    monkeypatch.setattr("retriever.onnx_embed.OnnxEmbedder",
+                        lambda location, model_id, batch_size: made.append(("onnx", (location, model_id))))
+    monkeypatch.setattr("retriever.embed.SentenceTransformerEmbedder",
+                        lambda model, batch_size: made.append(("torch", model)))
+    locations = {None: ("id/int8", str(onnx_folder)), "e5-small-fp32": ("id/fp32", str(st_folder)),
+                 str(st_folder): (str(st_folder), str(st_folder))}
+    monkeypatch.setattr("retriever.e5model.resolve_model", lambda name: locations[name])
+    load_embedder()
+    load_embedder("e5-small-fp32")
+    load_embedder(str(st_folder))
+    assert made == [("onnx", (str(onnx_folder), "id/int8")), ("torch", "id/fp32"), ("torch", str(st_folder))]
+
+
+def test_an_incomplete_onnx_folder_says_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match=r"lacks tokenizer\.json, onnx_config\.json") as caught:
+        OnnxEmbedder(tmp_path)
+    assert "e5-small" in caught.value.hint
+
+
+@pytest.mark.parametrize(("value", "message"), [("two", "whole number"), ("0", "at least 1")])
+def test_a_bad_thread_setting_is_a_model_error(monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
+    monkeypatch.setenv("RETRIEVER_THREADS", value)
+    with pytest.raises(ModelError, match=message):
+        _threads()
+
+
+@pytest.fixture(scope="module")
+def int8() -> Embedder:
+    return load_embedder()
+
+
+@pytest.fixture(scope="module")
+def fp32() -> Embedder:
+    return load_embedder("e5-small-fp32")
+
+
+@pytest.mark.slow
+def test_default_embedder_is_int8_onnx_without_torch(int8: Embedder) -> None:
+    assert isinstance(int8, OnnxEmbedder)
+    assert int8.model_id == INT8_MODEL
+    assert int8.dimension == 384
+    vectors = int8.encode_queries(["电动车充电归哪个部门管？", "Who supervises fireworks safety?"])
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # queries and clauses carry different prefixes, so the same text encodes differently
+    clause = int8.encode_clauses(["电动车充电归哪个部门管？"])[0]
+    assert float(clause @ vectors[0]) < 0.999
+    assert int8.encode_queries([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_int8_counts_tokens_as_the_reference_does(int8: Embedder, fp32: Embedder) -> None:
+    texts = ["a", "电梯", "自治区市场监督管理局负责全区特种设备安全监管工作", "x" * 2000]
+    assert int8.count_tokens(texts) == fp32.count_tokens(texts)
+    assert int8.count_tokens(texts)[-1] == 512  # truncated like the model's input
+
+
+@pytest.mark.slow
+def test_int8_vectors_agree_with_fp32_on_every_seed_clause(int8: Embedder, fp32: Embedder,
+                                                           real_searcher: Searcher) -> None:
+    texts = [clause.text for clause in real_searcher.clauses]
+    cosines = np.sum(int8.encode_clauses(texts) * fp32.encode_clauses(texts), axis=1)
+    worst = int(np.argmin(cosines))
+    assert float(cosines[worst]) >= 0.98, f"clause {real_searcher.clauses[worst].id}: cosine {cosines[worst]:.4f}"
+
+
+def _gold_dev_and_test(clause_ids: set[str]) -> list[GoldQuestion]:
+    questions: list[GoldQuestion] = []
+    for name in ("gold_dev.jsonl", "gold_test.jsonl"):
+        split = name.split("_")[1].split(".")[0]
+        questions += [replace(q, qid=f"{split}:{q.qid}") for q in load_gold(ROOT / "eval" / name, clause_ids)]
+    return questions
+
+
+@pytest.mark.slow
+def test_int8_engine_keeps_the_reference_quality_on_dev_and_test(fp32: Embedder, real_searcher: Searcher,
+                                                                 tmp_path: Path) -> None:
+    """The issue's quality bar: MRR@10 and nDCG@10 within 0.01, dept_acc@1 within 0.025 (evaluated, not tuned)."""
+    assert real_searcher.embedder.model_id == INT8_MODEL
+    reference = open_searcher(tmp_path / "fp32-index", seeds_dir=SEEDS, embedder=fp32, build_if_missing=True)
+    questions = _gold_dev_and_test({c.id for c in real_searcher.clauses})
+    scores = {}
+    for name, searcher in (("int8", real_searcher), ("fp32", reference)):
+        report = evaluate(questions, lambda q, n, m, s=searcher: s.search(q, n, mode=m), modes=("full",))
+        scores[name] = report.modes[0].metrics
+    for metric, tolerance in (("mrr@10", 0.01), ("ndcg@10", 0.01), ("dept_acc@1", 0.025)):
+        got, want = scores["int8"][metric], scores["fp32"][metric]
+        assert got is not None and want is not None
+        assert got >= want - tolerance, f"{metric}: int8 {got:.3f}, fp32 {want:.3f}"

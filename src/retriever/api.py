@@ -1388,6 +1388,39 @@ def limit_malloc_arenas(environ: Mapping[str, str] | None = None) -> int:
     return arenas
 
 
+def _cache_size() -> int:
+    """Answers the server caches: ``$RETRIEVER_CACHE_SIZE`` (0 turns the cache off), else 1024."""
+    configured = os.environ.get("RETRIEVER_CACHE_SIZE", "").strip()
+    try:
+        size = int(configured) if configured else 1024
+    except ValueError:
+        raise ValueError(f"RETRIEVER_CACHE_SIZE must be a whole number, not {configured!r}") from None
+    if size < 0:
+        raise ValueError(f"RETRIEVER_CACHE_SIZE must be 0 (off) or more, not {size}")
+    return size
+
+
+class BuildProgress:
+    """Plain progress lines while the server builds a missing index (logs and `make run` show them).
+
+    One line when a stage starts, then one per tenth of it, so a large corpus does
+    not flood the log.
+    """
+
+    def __init__(self) -> None:
+        self._shown: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if stage in self._shown and tenth <= self._shown[stage]:
+            return
+        if not self._shown:
+            print("duty-retriever: no index yet; building it (first run only, about a minute)", flush=True)
+        self._shown[stage] = tenth
+        name = {"embed": "embedding clauses", "bm25": "indexing words for BM25"}.get(stage, stage)
+        print(f"duty-retriever: {name} {done}/{total}", flush=True)
+
+
 def serve(
     host: str | None = None,
     port: int | None = None,
@@ -1424,7 +1457,8 @@ def serve(
     key = settings.api_key
     sock = _bind(bind_host, bind_port)  # first, so that a taken port fails before the model loads
     try:
-        searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True)
+        searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
+                                 progress=BuildProgress(), cache_size=_cache_size())
         searcher.warm_up()
         loopback = bind_host in ("127.0.0.1", "localhost", "::1")
         app = create_app(searcher, settings=settings, mcp_allowed_hosts=None if loopback else [])

@@ -31,7 +31,8 @@ def _common(func: F) -> F:
                         help="Library folder of regulations (.txt, .md, .docx, .pdf; read recursively). "
                              "Repeat for several folders.")(func)
     func = click.option("--model", default=None, envvar="RETRIEVER_MODEL",
-                        help="Embedding model name or local folder (default: built-in multilingual-e5-small).")(func)
+                        help="Embedding model: e5-small (default, int8 ONNX), e5-small-fp32 (torch reference) "
+                             "or a local folder.")(func)
     return func
 
 
@@ -79,14 +80,14 @@ def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, stric
 
     Example: retriever build --seeds seeds --index index
     """
-    from retriever.embed import SentenceTransformerEmbedder
+    from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.segment import Segmenter
     from retriever.store import build_index
 
     with _user_errors():
         lexicon = load_lexicon()
-        embedder = SentenceTransformerEmbedder(model)
+        embedder = load_embedder(model)
         manifest = build_index(seeds_dir, index_dir, embedder, lexicon, Segmenter(lexicon.user_words()),
                                progress=_progress(), strict=strict)
     counts = manifest["counts"]
@@ -121,6 +122,11 @@ def search(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, quer
 
     Example: retriever search "光伏电站安全由谁负责？" -k 5 --json
     """
+    from retriever.validation import validate_query
+
+    with _user_errors():
+        validate_query(query)  # before anything slow loads: a bad query is told so at once
+
     from retriever.present import answer_to_dict, format_answer
     from retriever.search import open_searcher
 
@@ -253,23 +259,28 @@ def _replace_between_markers(path: Path, name: str, body: str) -> None:
 @click.option("--queries", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="JSON Lines gold file whose queries to time (default: built-in sample questions).")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--compare", "compare", multiple=True, default=None,
+              help="Models to measure side by side (repeatable; default: e5-small and the e5-small-fp32 "
+                   "reference, or --model alone).")
+@click.option("--no-cold", is_flag=True, help="Skip the cold-process timings.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queries: Path | None, repeat: int,
-          as_json: bool) -> None:
-    """Measure index build time, query latency p50/p95 and peak memory (in process).
+          compare: tuple[str, ...], no_cold: bool, as_json: bool) -> None:
+    """Time the default engine against the float32 reference: load, build, query p50/p95, cold start, cache.
 
     Builds into a temporary folder, so the real index is untouched.
     Example: retriever bench --repeat 10
     """
-    from retriever.bench import run_benchmark
+    from retriever.bench import DEFAULT_MODELS, format_result, run_benchmark
 
+    models = compare or ((model,) if model else DEFAULT_MODELS)
     with _user_errors():
-        result = run_benchmark(seeds_dir=seeds_dir, model=model, queries_file=queries, repeat=repeat)
+        result = run_benchmark(seeds_dir=seeds_dir, models=models, queries_file=queries, repeat=repeat,
+                               cold=not no_cold)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        for key, value in result.items():
-            click.echo(f"{key:28s} {value}")
+        click.echo(format_result(result))
 
 
 @main.command()

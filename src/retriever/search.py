@@ -40,9 +40,7 @@ from retriever.routing import (
 from retriever.segment import STOPWORDS, Segmenter
 from retriever.spelling import Correction, HomophoneCorrector
 from retriever.store import StoredIndex
-
-MAX_QUERY_CHARS = 500
-MAX_K = 100
+from retriever.validation import MAX_K, MAX_QUERY_CHARS, validate_query
 
 _NUM = "零〇一二两三四五六七八九十百千\\d"
 _CITATION = re.compile(
@@ -50,8 +48,6 @@ _CITATION = re.compile(
 )
 _BARE_ID = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
-_SEARCHABLE = re.compile(r"[0-9A-Za-z\u3400-\u9fff]")
 
 # Words that, around a department name, still ask "what are all its duties".
 _DEPARTMENT_FRAME = frozenset(
@@ -153,28 +149,6 @@ class QueryAnalysis:
     citation: tuple[int, int | None] | None
     paragraph: int | None = None
     mention: DocumentMention = field(default_factory=DocumentMention)
-
-
-def validate_query(query: object) -> str:
-    """Return the query stripped, or raise :class:`QueryError` saying what is wrong."""
-    if not isinstance(query, str):
-        raise QueryError(f"the query must be text, not {type(query).__name__}.", "Send the question as a string.")
-    text = query.strip()
-    if not text:
-        raise QueryError("the query is empty.", "Type a question, e.g. 电动车充电归哪个部门管？")
-    if len(text) > MAX_QUERY_CHARS:
-        raise QueryError(f"the query is {len(text)} characters long; the limit is {MAX_QUERY_CHARS}.",
-                         "Ask one question at a time, in a sentence or two.")
-    if _CONTROL.search(text) or any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):
-        raise QueryError("the query contains control characters or binary data.",
-                         "Send plain text (UTF-8) without control characters.")
-    if text.count("\ufffd") > max(2, len(text) // 10):
-        raise QueryError("the query looks like mis-decoded binary data (many U+FFFD characters).",
-                         "Send the question as UTF-8 text.")
-    if not _SEARCHABLE.search(text):
-        raise QueryError("the query has no words to search for (only punctuation or symbols).",
-                         "Ask with words, e.g. 网吧的安全检查归哪个部门？")
-    return text
 
 
 class Searcher:
@@ -708,6 +682,7 @@ def open_searcher(
     embedder: Embedder | None = None,
     settings: SearchSettings | None = None,
     progress: Any = None,
+    cache_size: int = 0,
 ) -> Searcher:
     """Load (or build, if asked and missing) the index and return a ready :class:`Searcher`.
 
@@ -719,11 +694,13 @@ def open_searcher(
         embedder: use this embedder instead of loading ``model`` (tests).
         settings: engine settings.
         progress: forwarded to :func:`retriever.store.build_index`.
+        cache_size: if above 0, repeated questions are answered from a cache of this
+            many answers (:mod:`retriever.cache`).
 
     Raises:
         IndexStateError: the index is missing (and not built), stale or corrupt.
     """
-    from retriever.embed import SentenceTransformerEmbedder
+    from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.store import build_index, load_index
 
@@ -731,7 +708,7 @@ def open_searcher(
     seeds_dir = seeds_dir or Path("seeds")
     lexicon = load_lexicon()
     segmenter = Segmenter(lexicon.user_words())
-    embedder = embedder or SentenceTransformerEmbedder(model)
+    embedder = embedder or load_embedder(model)
     try:
         index = load_index(index_dir, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
                            model_id=embedder.model_id)
@@ -741,7 +718,12 @@ def open_searcher(
         build_index(seeds_dir, index_dir, embedder, lexicon, segmenter, progress=progress)
         index = load_index(index_dir, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
                            model_id=embedder.model_id)
-    return Searcher(index, embedder, lexicon, segmenter, settings)
+    searcher = Searcher(index, embedder, lexicon, segmenter, settings)
+    if cache_size > 0:
+        from retriever.cache import with_cache
+
+        return with_cache(searcher, cache_size)
+    return searcher
 
 
 __all__ = ["MAX_K", "MAX_QUERY_CHARS", "QueryAnalysis", "SearchSettings", "Searcher", "open_searcher",
