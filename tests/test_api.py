@@ -26,7 +26,7 @@ from retriever.api import (
 )
 from retriever.errors import QueryError
 from retriever.present import answer_to_dict
-from retriever.records import Answer, Clause, DepartmentAnswer, Hit
+from retriever.records import Answer, Clause, DepartmentAnswer, Document, Hit
 from retriever.search import MAX_QUERY_CHARS, Searcher
 
 WANGBA = "网吧的安全检查归哪个部门？"
@@ -518,8 +518,15 @@ class FakeSearcher:
         )
         self.clauses = (make("a", 1, 1), make("a", 1, 2), make("b", 1, 1))
         self.calls: list[tuple[str, int, str | None, str]] = []
+        self.is_library = True
+        self.documents: dict[str, Document] = {d: Document(id=d, title="T", short_name="T") for d in ("a", "b")}
+        self.home_region = None
 
-    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: str = "full") -> Answer:
+    def document_list(self) -> list[Document]:
+        return list(self.documents.values())
+
+    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: str = "full",
+               **filters: Any) -> Answer:
         self.calls.append((query, k, department, mode))
         if query == "boom":
             raise RuntimeError("a bug in the engine")
