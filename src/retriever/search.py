@@ -113,6 +113,9 @@ class SearchSettings:
             region: the region's duty lists, its local regulations, national laws, others.
         who_tier_boosts: the same for questions that ask who is responsible (or name a
             department): there the region's duty list is the answer and a law its basis.
+        tier_gate: the specificity boosts apply to clauses scoring at least this share of
+            the best clause before boosts.
+        basis_clauses: how many law clauses follow a duty-list answer as its legal basis.
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
         priority_step: added per point of a document's ``priority`` in ``library.toml``.
@@ -132,6 +135,8 @@ class SearchSettings:
     tier_boosts: tuple[float, float, float, float] = (0.05, 0.03, 0.0, 0.0)
     who_tier_boosts: tuple[float, float, float, float] = (0.4, 0.2, 0.0, 0.0)
     duty_list_share: float = 0.75
+    tier_gate: float = 0.0
+    basis_clauses: int = 2
     priority_step: float = 0.05
     region: str | None = None
 
@@ -434,7 +439,12 @@ class Searcher:
             if self.is_library:
                 boosts = np.asarray(s.who_tier_boosts if _WHO_INTENT.search(analysis.text) or analysis.departments
                                     else s.tier_boosts, dtype=np.float64)
-                scores = scores + boosts[scope.tiers[self._row_document]]
+                # Specificity breaks ties between comparably relevant clauses; it does not lift
+                # a duty list's clause that answers something else over the law that answers this.
+                allowed_rows = self._allowed_rows(scope)
+                best_base = float(scores[allowed_rows].max()) if allowed_rows.any() else 0.0
+                close = scores >= s.tier_gate * best_base
+                scores = scores + np.where(close, boosts[scope.tiers[self._row_document]], 0.0)
                 for document_id in scope.named:
                     scores[self._document_rows[document_id]] += s.named_document_boost
                 for document_id, doc in self.documents.items():
@@ -561,15 +571,19 @@ class Searcher:
         depth = self.settings.department_depth
         evidence = hits
         if self.is_library and in_scope:
-            hits, evidence = self._by_specificity(hits, scope)
+            hits, evidence = self._by_specificity(hits, scope, scores, terms, k)
         departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
                       departments=departments, hits=hits, detected_departments=analysis.departments,
                       expansions=analysis.expansions, mode=mode, notes=_notes(analysis) + scope.notes,
                       documents=self._documents_of(hits), region=scope.region)
 
-    def _by_specificity(self, hits: tuple[Hit, ...], scope: _Scope) -> tuple[tuple[Hit, ...], tuple[Hit, ...]]:
+    def _by_specificity(self, hits: tuple[Hit, ...], scope: _Scope, scores: np.ndarray, terms: tuple[str, ...],
+                        k: int) -> tuple[tuple[Hit, ...], tuple[Hit, ...]]:
         """Group hits when the region's duty list answers: its clauses are the duty, laws the basis.
+
+        The best law clauses are always shown right after the duty, as its legal basis,
+        even when the duty list's other clauses outscore them.
 
         Returns:
             The hits (with ``group`` set) and the hits the department answer rests on.
@@ -589,7 +603,13 @@ class Searcher:
                 return "duty"
             return "related" if self._tier_of(hit.clause, scope) == TIER_DUTY_LIST else "basis"
 
-        ordered = [*duty, *(h for h in hits if h.clause.id not in chosen)]
+        laws = np.flatnonzero(np.isfinite(scores) & (scope.tiers[self._row_document] != TIER_DUTY_LIST))
+        basis_rows = laws[np.argsort(-scores[laws], kind="stable")][:self.settings.basis_clauses]
+        basis = [Hit(clause=self.clauses[int(r)], score=float(scores[r]), rank=0,
+                     matched_terms=tuple(t for t in terms if len(t) > 1 and t in self.clauses[int(r)].text.lower()))
+                 for r in basis_rows]
+        shown = chosen | {h.clause.id for h in basis}
+        ordered = [*duty, *basis, *(h for h in hits if h.clause.id not in shown)][:max(k, len(duty) + len(basis))]
         grouped = tuple(replace(h, rank=rank, group=group(h)) for rank, h in enumerate(ordered, start=1))
         return grouped, grouped[:len(duty)]
 
