@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -518,6 +521,7 @@ class FakeSearcher:
         )
         self.clauses = (make("a", 1, 1), make("a", 1, 2), make("b", 1, 1))
         self.calls: list[tuple[str, int, str | None, str]] = []
+        self.index = SimpleNamespace(root=Path(tempfile.mkdtemp(prefix="fake-index-")))  # feedback.sqlite goes here
         self.is_library = True
         self.documents: dict[str, Document] = {d: Document(id=d, title="T", short_name="T") for d in ("a", "b")}
         self.home_region = None

@@ -38,7 +38,8 @@ class BlockingSearcher(FakeSearcher):
         self.inside = 0
         self._lock = threading.Lock()
 
-    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: str = "full") -> Answer:
+    def search(self, query: str, k: int = 10, *, department: str | None = None, mode: str = "full",
+               **filters: Any) -> Answer:
         with self._lock:
             self.inside += 1
         try:

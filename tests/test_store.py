@@ -98,7 +98,7 @@ def test_unknown_format(built: Path, seeds_copy: Path, lexicon: Lexicon, segment
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["format_version"] = 99
     path.write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexStateError, match=r"format version 99 .* not the supported version 1"):
+    with pytest.raises(IndexStateError, match=r"format version 99 .* not the supported version 2"):
         _load(built, seeds_copy, lexicon, segmenter)
 
 
@@ -120,7 +120,9 @@ def test_missing_and_corrupt_files(built: Path, seeds_copy: Path, lexicon: Lexic
 
 
 class ExplodingEmbedder(FakeEmbedder):
-    """Fails halfway through encoding, like a build killed mid-way."""
+    """Fails halfway through encoding, like a build killed mid-way (another model: the cache has none of it)."""
+
+    model_id = "fake/exploding"
 
     def encode_clauses(self, texts):  # type: ignore[no-untyped-def]
         if self.calls >= 2:

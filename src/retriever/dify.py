@@ -327,5 +327,11 @@ def create_dify_router(
             summary="Dify external knowledge retrieval",
             description=__doc__,
             response_model=None,
+            responses={
+                400: {"description": "A malformed body or field (error_code 400)"},
+                403: {"description": "Missing or wrong Authorization (error_code 1001 / 1002)"},
+                404: {"description": "Unknown knowledge_id (error_code 2001)"},
+                413: {"description": "The body is too large"},
+            },
         )
     return router
