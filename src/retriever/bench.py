@@ -144,7 +144,9 @@ def bench_model(model: str, *, seeds_dir: Path | Sequence[Path], queries: Sequen
         "cache_hit_p95_ms": round(percentile(hit_ms, 0.95), 4),
     }
     if cold:
-        common = ["--index", str(root), "--seeds", str(seeds_dir), "--model", model]
+        folders = [seeds_dir] if isinstance(seeds_dir, (str, Path)) else list(seeds_dir)
+        seeds_args = [arg for folder in folders for arg in ("--seeds", str(folder))]
+        common = ["--index", str(root), *seeds_args, "--model", model]
         wall, rss, code = cold_cli(["search", queries[0], "-k", "5", *common])
         result.update(cold_search_s=round(wall, 2), cold_search_peak_rss_mib=round(rss, 1), cold_search_exit=code)
     return result
