@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from retriever.library import PROVINCES
 from retriever.records import Document, Level
 
 #: Specificity tiers, most specific first.
@@ -23,19 +24,7 @@ TIER_NATIONAL = 2
 TIER_OTHER_REGION = 3
 
 # Provinces, autonomous regions and municipalities, with the short names people use.
-# Cities are matched by the regions the library's documents name.
-_PROVINCES = {
-    "北京市": ("北京",), "天津市": ("天津",), "上海市": ("上海",), "重庆市": ("重庆",),
-    "河北省": ("河北",), "山西省": ("山西",), "辽宁省": ("辽宁",), "吉林省": ("吉林",),
-    "黑龙江省": ("黑龙江",), "江苏省": ("江苏",), "浙江省": ("浙江",), "安徽省": ("安徽",),
-    "福建省": ("福建",), "江西省": ("江西",), "山东省": ("山东",), "河南省": ("河南",),
-    "湖北省": ("湖北",), "湖南省": ("湖南",), "广东省": ("广东",), "海南省": ("海南",),
-    "四川省": ("四川",), "贵州省": ("贵州",), "云南省": ("云南",), "陕西省": ("陕西",),
-    "甘肃省": ("甘肃",), "青海省": ("青海",), "台湾省": ("台湾",),
-    "内蒙古自治区": ("内蒙古",), "广西壮族自治区": ("广西",), "西藏自治区": ("西藏",),
-    "宁夏回族自治区": ("宁夏",), "新疆维吾尔自治区": ("新疆",),
-    "香港特别行政区": ("香港",), "澳门特别行政区": ("澳门",),
-}
+_PROVINCES = PROVINCES
 # Provincial capitals and other large cities, so a question about one is not answered
 # with the home region's duty list; smaller places are matched by the library's documents.
 _CITIES: dict[str, str] = {

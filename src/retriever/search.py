@@ -189,7 +189,11 @@ class Searcher:
                 title = next(c.title for c in self.clauses if c.document == document_id)
                 self.documents[document_id] = Document(id=document_id, title=title, short_name=title)
         self._documents = list(self._document_rows)
-        self._row_document = np.array([self._documents.index(c.document) for c in self.clauses], dtype=np.int64)
+        self._position = {document_id: position for position, document_id in enumerate(self._documents)}
+        self._row_document = np.array([self._position[c.document] for c in self.clauses], dtype=np.int64)
+        # Each clause's document priority (library.toml), computed once rather than per query.
+        priorities = np.array([self.documents[d].priority for d in self._documents], dtype=np.float64)
+        self._row_priority = priorities[self._row_document]
         self.home_region: str | None = (self.settings.region or os.environ.get("RETRIEVER_REGION")
                                         or index.manifest.get("library", {}).get("region") or None)
 
@@ -447,9 +451,7 @@ class Searcher:
                 scores = scores + np.where(close, boosts[scope.tiers[self._row_document]], 0.0)
                 for document_id in scope.named:
                     scores[self._document_rows[document_id]] += s.named_document_boost
-                for document_id, doc in self.documents.items():
-                    if doc.priority:
-                        scores[self._document_rows[document_id]] += s.priority_step * doc.priority
+                scores = scores + s.priority_step * self._row_priority
             allowed_dense = dense[self._allowed_rows(scope)]
         scores = np.asarray(scores, dtype=np.float64)
         scores[~self._allowed_rows(scope)] = -np.inf
@@ -498,7 +500,7 @@ class Searcher:
         allowed = self._allowed_rows(scope)
         documents = [d for d in self._documents if not scope.named or d in scope.named]
         # The most specific document first (the home region's duty list, then local, then national).
-        documents.sort(key=lambda d: int(scope.tiers[self._documents.index(d)]))
+        documents.sort(key=lambda d: int(scope.tiers[self._position[d]]))
         exact = False
         per_document: list[list[int]] = []
         holders: list[str] = []
@@ -614,7 +616,7 @@ class Searcher:
         return grouped, grouped[:len(duty)]
 
     def _tier_of(self, clause: Clause, scope: _Scope) -> int:
-        return int(scope.tiers[self._documents.index(clause.document)])
+        return int(scope.tiers[self._position[clause.document]])
 
 
 def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:
