@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from retriever.dense import DenseIndex
 from retriever.lexical import LexicalIndex
 
-__all__ = ["Candidates", "gather_candidates"]
+__all__ = ["CandidateSource", "Candidates", "FaissCandidates", "Query", "gather_candidates"]
 
 NO_UNIT = -1.0
 """Dense score of a clause without units (as the full scan's initial value)."""
@@ -44,6 +45,54 @@ class Candidates:
 
     def __len__(self) -> int:
         return int(self.rows.size)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a candidate source needs of one question.
+
+    Attributes:
+        vector: the encoded query (``None``: no dense side, dense scores 0).
+        tokens: BM25 query tokens (the engine's segmenter).
+        text: the normalised question (a store with its own analyzer segments this).
+        expansion: lexicon-expansion tokens, weighted by ``expansion_weight`` in BM25.
+        expansion_weight: their weight relative to ``tokens``.
+        documents: allowed document ids (empty: every document); a scalar filter for stores.
+        departments: allowed departments (empty: any); a scalar filter for stores.
+        allowed: boolean mask over clause rows equivalent to the two filters (``None``: all).
+    """
+
+    vector: np.ndarray | None
+    tokens: tuple[str, ...]
+    text: str = ""
+    expansion: tuple[str, ...] = ()
+    expansion_weight: float = 0.0
+    documents: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    allowed: np.ndarray | None = field(default=None, compare=False)
+
+
+@runtime_checkable
+class CandidateSource(Protocol):
+    """Dense top-N plus BM25 top-N clauses for a query, filters applied inside retrieval."""
+
+    def gather(self, query: Query, n: int) -> Candidates:
+        """The candidate union (rows are clause rows of the loaded index), with both scores."""
+        ...
+
+
+class FaissCandidates:
+    """The default source: the index folder's FAISS vectors and bm25s arrays."""
+
+    def __init__(self, dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.ndarray) -> None:
+        self.dense = dense
+        self.lexical = lexical
+        self.unit_clause = np.asarray(unit_clause, dtype=np.int64)
+
+    def gather(self, query: Query, n: int) -> Candidates:
+        return gather_candidates(self.dense, self.lexical, self.unit_clause, query.vector, query.tokens, n,
+                                 expansion=query.expansion, expansion_weight=query.expansion_weight,
+                                 allowed=query.allowed)
 
 
 def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.ndarray,
