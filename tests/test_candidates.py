@@ -31,7 +31,9 @@ def full_scan(searcher: Searcher, query: str) -> tuple[np.ndarray, np.ndarray, n
         bm25 = bm25 + s.expansion_weight * searcher.index.lexical.scores(expansion)
     text = f"{analysis.text} （{'，'.join(analysis.expansions)}）" if analysis.expansions else analysis.text
     vector = searcher.embedder.encode_queries([text])[0]
-    return vector, searcher._dense_clause_scores(text), bm25, tokens, expansion
+    dense = np.full(len(searcher.clauses), -1.0, dtype=np.float32)
+    np.maximum.at(dense, searcher.index.unit_clause, searcher.index.dense.scores(vector))
+    return vector, dense, bm25, tokens, expansion
 
 
 @pytest.mark.parametrize("query", QUERIES)

@@ -25,6 +25,9 @@ __all__ = ["CandidateSource", "Candidates", "FaissCandidates", "Query", "gather_
 NO_UNIT = -1.0
 """Dense score of a clause without units (as the full scan's initial value)."""
 
+FLOOR_SAMPLE = 1024
+"""Allowed clauses scored (evenly spaced) to estimate the dense minimum when candidates are partial."""
+
 
 @dataclass(frozen=True)
 class Candidates:
@@ -34,14 +37,19 @@ class Candidates:
         rows: clause rows, int64, ascending, no repeats.
         dense: best cosine over each clause's units (float32).
         bm25: BM25 of each clause for the query tokens plus the weighted expansion (float32).
-        complete: the rows are every allowed clause, so min–max over them is min–max over all;
-            when False, BM25's true minimum is 0 (clauses outside the union are below the N-th).
+        complete: the rows are every allowed clause, so min–max over them is min–max over all.
+        dense_floor / bm25_floor: the lowest score over every allowed clause, for min–max
+            normalisation as over a full scan: exact when ``complete``; otherwise BM25's is 0
+            (some allowed clause shares no token with the query) and the dense one is the
+            minimum over an evenly spaced sample of allowed clauses (:data:`FLOOR_SAMPLE`).
     """
 
     rows: np.ndarray
     dense: np.ndarray
     bm25: np.ndarray
     complete: bool = False
+    dense_floor: float | None = None
+    bm25_floor: float | None = None
 
     def __len__(self) -> int:
         return int(self.rows.size)
@@ -143,10 +151,18 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
 
     bm25 = lexical.weighted_scores(tokens, expansion, expansion_weight)[rows].astype(np.float32)
     complete = rows.size == (clauses if allowed is None else int(allowed.sum()))
+    bm25_floor = None if complete else 0.0
     if query_vector is None:
-        return Candidates(rows=rows, dense=np.zeros(rows.size, dtype=np.float32), bm25=bm25, complete=complete)
-    return Candidates(rows=rows, dense=_clause_dense(dense, unit_clause, query_vector, rows), bm25=bm25,
-                      complete=complete)
+        return Candidates(rows=rows, dense=np.zeros(rows.size, dtype=np.float32), bm25=bm25, complete=complete,
+                          bm25_floor=bm25_floor)
+    scores = _clause_dense(dense, unit_clause, query_vector, rows)
+    dense_floor = None
+    if not complete and scores.size:
+        pool = np.arange(clauses, dtype=np.int64) if allowed is None else np.flatnonzero(allowed)
+        sample = pool[np.linspace(0, pool.size - 1, min(FLOOR_SAMPLE, pool.size)).astype(np.int64)]
+        dense_floor = float(min(scores.min(), _clause_dense(dense, unit_clause, query_vector, sample).min()))
+    return Candidates(rows=rows, dense=scores, bm25=bm25, complete=complete, dense_floor=dense_floor,
+                      bm25_floor=bm25_floor)
 
 
 def _clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.ndarray,

@@ -6,6 +6,11 @@ Three routes answer a query:
 * **department**: 人社厅有哪些安全生产职责？ → every clause of that department;
 * **search**: dense (FAISS) and BM25 (jieba tokens) rankings fused, with lexicon
   query expansion and a boost for departments the query names.
+
+Search scores candidates only: the dense top-N and the BM25 top-N clauses of the allowed
+documents (:mod:`retriever.candidates`; filters are applied inside retrieval), fused over their
+union. With ``N`` at least the number of allowed clauses (the seed: 298 clauses, N = 300) the
+union is every clause and the scores are those of a full scan, clause for clause.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from retriever.candidates import CandidateSource, FaissCandidates, Query
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.lexicon import Lexicon
@@ -119,6 +125,8 @@ class SearchSettings:
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
         priority_step: added per point of a document's ``priority`` in ``library.toml``.
+        candidates: clauses each retriever (dense, BM25) contributes to fusion; at least
+            the clause count makes search exact (every clause scored).
         region: the home region (default: ``RETRIEVER_REGION``, else the library's).
     """
 
@@ -138,6 +146,7 @@ class SearchSettings:
     tier_gate: float = 0.0
     basis_clauses: int = 2
     priority_step: float = 0.05
+    candidates: int = 300
     region: str | None = None
 
 
@@ -165,10 +174,11 @@ class Searcher:
         lexicon: departments, aliases and synonyms.
         segmenter: the tokenizer the index was built with.
         settings: fusion and threshold settings.
+        candidates: where candidates come from (default: the index folder's FAISS and BM25).
     """
 
     def __init__(self, index: StoredIndex, embedder: Embedder, lexicon: Lexicon, segmenter: Segmenter,
-                 settings: SearchSettings | None = None) -> None:
+                 settings: SearchSettings | None = None, candidates: CandidateSource | None = None) -> None:
         self.index = index
         self.embedder = embedder
         self.lexicon = lexicon
@@ -176,11 +186,15 @@ class Searcher:
         self.settings = settings or SearchSettings()
         self.clauses: tuple[Clause, ...] = index.clauses
         self.manifest: dict[str, Any] = index.manifest
+        self.candidates: CandidateSource = candidates or FaissCandidates(index.dense, index.lexical,
+                                                                         index.unit_clause)
         self._row = {clause.id: row for row, clause in enumerate(self.clauses)}
         self._department_rows: dict[str, list[int]] = defaultdict(list)
         self._document_rows: dict[str, list[int]] = defaultdict(list)
+        self._article_rows: dict[tuple[str, int], list[int]] = defaultdict(list)
         for row, clause in enumerate(self.clauses):
             self._document_rows[clause.document].append(row)
+            self._article_rows[(clause.document, clause.article)].append(row)
             for name in dict.fromkeys((*clause.departments, *((clause.department,) if clause.department else ()))):
                 self._department_rows[name].append(row)
         self.documents: dict[str, Document] = {d.id: d for d in index.documents}
@@ -194,6 +208,7 @@ class Searcher:
         # Each clause's document priority (library.toml), computed once rather than per query.
         priorities = np.array([self.documents[d].priority for d in self._documents], dtype=np.float64)
         self._row_priority = priorities[self._row_document]
+        self._scopes: dict[tuple[Any, ...], _Scope] = {}
         self.home_region: str | None = (self.settings.region or os.environ.get("RETRIEVER_REGION")
                                         or index.manifest.get("library", {}).get("region") or None)
 
@@ -222,7 +237,7 @@ class Searcher:
     def article(self, clause_id: str) -> list[Clause]:
         """Every clause of the article that ``clause_id`` belongs to, in order."""
         clause = self.clause(clause_id)
-        return [c for c in self.clauses if c.document == clause.document and c.article == clause.article]
+        return [self.clauses[r] for r in self._article_rows[(clause.document, clause.article)]]
 
     def departments(self) -> list[str]:
         """Distinct departments in corpus order."""
@@ -320,15 +335,32 @@ class Searcher:
                           "以下为按问题检索的结果。",)
             if department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
-        scores, in_scope = self._retrieve(analysis, mode, department, scope)
+        scored, in_scope = self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing_citation):
             in_scope = False
-        answer = self._assemble(query, analysis, scores, k, mode, in_scope=in_scope, route="search", scope=scope)
+        answer = self._assemble(query, analysis, scored, k, mode, in_scope=in_scope, route="search", scope=scope)
         return answer if answer.notes == notes else replace(answer, notes=notes)
 
     def _scope(self, analysis: QueryAnalysis, document: str | None, region: str | None, level: str | None,
                include_superseded: bool) -> _Scope:
-        """Which documents may answer, how specific each is, and what to tell the user about it."""
+        """Which documents may answer, how specific each is, and what to tell the user about it.
+
+        Scopes are kept per distinct question setting (a few hundred at most in practice), so a
+        library of thousands of documents is walked once per setting, not once per query.
+        """
+        mention = analysis.mention
+        key = (region or mention.region, document, level, include_superseded, mention.documents,
+               mention.unknown_names, mention.level)
+        cached = self._scopes.get(key)
+        if cached is None:
+            cached = self._compute_scope(analysis, document, region, level, include_superseded)
+            if len(self._scopes) >= 1024:
+                self._scopes.clear()
+            self._scopes[key] = cached
+        return cached
+
+    def _compute_scope(self, analysis: QueryAnalysis, document: str | None, region: str | None,
+                       level: str | None, include_superseded: bool) -> _Scope:
         mention = analysis.mention
         asked_region = region or mention.region
         effective = asked_region or self.home_region
@@ -359,12 +391,24 @@ class Searcher:
                 notes.append(f"未载入{effective}的职责清单，以下按国家法律{'和当地法规' if local else ''}回答。")
         if not allowed.any():
             notes.append("没有符合所选条件的法规。")
+        named_positions = np.array([self._position[d] for d in mention.documents if d in self._position],
+                                   dtype=np.int64)
         return _Scope(allowed=allowed, tiers=tiers, named=tuple(mention.documents), region=effective,
-                      notes=tuple(notes))
+                      notes=tuple(notes), named_positions=named_positions,
+                      documents=() if allowed.all() else tuple(
+                          d for d, ok in zip(self._documents, allowed, strict=True) if ok),
+                      allowed_rows=None if allowed.all() else allowed[self._row_document])
 
     def _allowed_rows(self, scope: _Scope) -> np.ndarray:
         """A boolean mask over clause rows: which clauses may answer."""
-        return scope.allowed[self._row_document]
+        if scope.allowed_rows is None:
+            return np.ones(len(self.clauses), dtype=bool)
+        return scope.allowed_rows
+
+    @cached_property
+    def _department_arrays(self) -> dict[str, np.ndarray]:
+        """Each department's clause rows, sorted (for membership tests over candidates)."""
+        return {name: np.asarray(rows, dtype=np.int64) for name, rows in self._department_rows.items()}
 
     @cached_property
     def _unlisted_names(self) -> dict[str, str]:
@@ -416,61 +460,62 @@ class Searcher:
         return sorted({n.lower() for n in names if n and n.lower() in text}, key=len, reverse=True)
 
     def _retrieve(self, analysis: QueryAnalysis, mode: Mode, department: str | None,
-                  scope: _Scope) -> tuple[np.ndarray, bool]:
-        """Clause scores for one mode (higher is better) and the in-scope signal."""
-        n = len(self.clauses)
+                  scope: _Scope) -> tuple[_Scored, bool]:
+        """Candidate clauses and their scores for one mode (higher is better), and the in-scope signal.
+
+        Filters (the scope's documents, ``department``) are applied inside retrieval; fusion
+        (min–max, weights, boosts) runs over the candidates only.
+        """
         s = self.settings
-        bm25 = self.index.lexical.scores(list(analysis.tokens)) if mode != "dense" else np.zeros(n, np.float32)
-        dense_query = analysis.text
-        if mode == "full" and analysis.expansions:
-            dense_query = f"{analysis.text} （{'，'.join(analysis.expansions)}）"
-        dense = self._dense_clause_scores(dense_query) if mode != "bm25" else np.zeros(n, np.float32)
+        allowed = scope.allowed_rows
+        if department is not None:
+            wanted = np.zeros(len(self.clauses), dtype=bool)
+            wanted[self._department_arrays[department]] = True
+            allowed = wanted if allowed is None else allowed & wanted
+        vector = None
+        if mode != "bm25":
+            dense_query = analysis.text
+            if mode == "full" and analysis.expansions:
+                dense_query = f"{analysis.text} （{'，'.join(analysis.expansions)}）"
+            vector = self.embedder.encode_queries([dense_query])[0]
+        expansion: tuple[str, ...] = ()
+        if mode == "full":
+            expansion = tuple(t for t in self.segmenter.tokens(" ".join(analysis.expansions))
+                              if t not in analysis.tokens)
+        query = Query(vector=vector, tokens=analysis.tokens if mode != "dense" else (), text=analysis.text,
+                      expansion=expansion, expansion_weight=s.expansion_weight if expansion else 0.0,
+                      documents=scope.documents, departments=(department,) if department else (), allowed=allowed)
+        found = self.candidates.gather(query, s.candidates)
+        rows, dense, bm25 = found.rows, found.dense, found.bm25
         in_scope = True
         if mode == "bm25":
-            scores = bm25
+            scores = bm25.astype(np.float64)
         elif mode == "dense":
-            scores = dense
+            scores = dense.astype(np.float64)
         elif mode == "hybrid":
             scores = _rrf([dense, bm25], s.rrf_k)
         else:
-            expansion_tokens = [t for t in self.segmenter.tokens(" ".join(analysis.expansions))
-                                if t not in analysis.tokens]
-            if expansion_tokens:
-                bm25 = bm25 + s.expansion_weight * self.index.lexical.scores(expansion_tokens)
-            scores = s.dense_weight * _minmax(dense) + s.bm25_weight * _minmax(bm25)
+            scores = (s.dense_weight * _minmax(dense, found.dense_floor)
+                      + s.bm25_weight * _minmax(bm25, found.bm25_floor))
             for name in analysis.departments:
-                scores[self._department_rows[name]] += s.department_boost
-            if self.is_library:
+                scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
+            if self.is_library and rows.size:
                 boosts = np.asarray(s.who_tier_boosts if _WHO_INTENT.search(analysis.text) or analysis.departments
                                     else s.tier_boosts, dtype=np.float64)
+                positions = self._row_document[rows]
                 # Specificity breaks ties between comparably relevant clauses; it does not lift
                 # a duty list's clause that answers something else over the law that answers this.
-                allowed_rows = self._allowed_rows(scope)
-                best_base = float(scores[allowed_rows].max()) if allowed_rows.any() else 0.0
-                close = scores >= s.tier_gate * best_base
-                scores = scores + np.where(close, boosts[scope.tiers[self._row_document]], 0.0)
-                for document_id in scope.named:
-                    scores[self._document_rows[document_id]] += s.named_document_boost
-                scores = scores + s.priority_step * self._row_priority
-            allowed_dense = dense[self._allowed_rows(scope)]
+                close = scores >= s.tier_gate * float(scores.max())
+                scores = scores + np.where(close, boosts[scope.tiers[positions]], 0.0)
+                if scope.named_positions.size:
+                    scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
+                scores = scores + s.priority_step * self._row_priority[rows]
         scores = np.asarray(scores, dtype=np.float64)
-        scores[~self._allowed_rows(scope)] = -np.inf
         if mode == "full":
-            top = np.argsort(-scores, kind="stable")[:3]
-            stated = [self.clauses[int(r)].text for r in top if np.isfinite(scores[r])]
-            in_scope = self._in_scope(analysis, allowed_dense if allowed_dense.size else dense, stated)
-        if department is not None:
-            mask = np.full(n, -np.inf, dtype=np.float64)
-            mask[self._department_rows[department]] = 0.0
-            scores = scores + mask
-        return scores, in_scope
-
-    def _dense_clause_scores(self, text: str) -> np.ndarray:
-        vector = self.embedder.encode_queries([text])[0]
-        unit_scores = self.index.dense.scores(vector)
-        clause_scores = np.full(len(self.clauses), -1.0, dtype=np.float32)
-        np.maximum.at(clause_scores, self.index.unit_clause, unit_scores)
-        return clause_scores
+            top = rows[np.argsort(-scores, kind="stable")[:3]]
+            stated = [self.clauses[int(r)].text for r in top]
+            in_scope = self._in_scope(analysis, dense, stated)
+        return _Scored(rows=rows, scores=scores), in_scope
 
     def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray, top_texts: Sequence[str] = ()) -> bool:
         """Whether the corpus answers the query (see the cue patterns above).
@@ -505,8 +550,7 @@ class Searcher:
         per_document: list[list[int]] = []
         holders: list[str] = []
         for document_id in documents:
-            in_article = [r for r in self._document_rows[document_id]
-                          if allowed[r] and self.clauses[r].article == article]
+            in_article = [r for r in self._article_rows.get((document_id, article), ()) if allowed[r]]
             if department is not None:
                 in_article = [r for r in in_article if department in self._departments_of(self.clauses[r])]
             if not in_article:
@@ -558,29 +602,27 @@ class Searcher:
     def _documents_of(self, hits: Sequence[Hit]) -> tuple[Document, ...]:
         return tuple(self.documents[d] for d in dict.fromkeys(h.clause.document for h in hits))
 
-    def _assemble(self, query: str, analysis: QueryAnalysis, scores: np.ndarray, k: int, mode: Mode, *,
+    def _assemble(self, query: str, analysis: QueryAnalysis, scored: _Scored, k: int, mode: Mode, *,
                   in_scope: bool, route: str, scope: _Scope) -> Answer:
-        finite = np.flatnonzero(np.isfinite(scores))
-        top = finite[np.argsort(-scores[finite], kind="stable")][:k] if finite.size else finite
-        order = [int(r) for r in top]
+        order = np.argsort(-scored.scores, kind="stable")[:k]
         terms = tuple(dict.fromkeys((*analysis.words, *analysis.expansions)))
         hits = tuple(
-            Hit(clause=self.clauses[r], score=float(scores[r]), rank=rank,
+            Hit(clause=self.clauses[r], score=float(scored.scores[i]), rank=rank,
                 matched_terms=tuple(t for t in terms if len(t) > 1 and t in self.clauses[r].text.lower()),
                 nearest_only=not in_scope)
-            for rank, r in enumerate(order, start=1)
+            for rank, (i, r) in enumerate(((int(i), int(scored.rows[i])) for i in order), start=1)
         )
         depth = self.settings.department_depth
         evidence = hits
         if self.is_library and in_scope:
-            hits, evidence = self._by_specificity(hits, scope, scores, terms, k)
+            hits, evidence = self._by_specificity(hits, scope, scored, terms, k)
         departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
                       departments=departments, hits=hits, detected_departments=analysis.departments,
                       expansions=analysis.expansions, mode=mode, notes=_notes(analysis) + scope.notes,
                       documents=self._documents_of(hits), region=scope.region)
 
-    def _by_specificity(self, hits: tuple[Hit, ...], scope: _Scope, scores: np.ndarray, terms: tuple[str, ...],
+    def _by_specificity(self, hits: tuple[Hit, ...], scope: _Scope, scored: _Scored, terms: tuple[str, ...],
                         k: int) -> tuple[tuple[Hit, ...], tuple[Hit, ...]]:
         """Group hits when the region's duty list answers: its clauses are the duty, laws the basis.
 
@@ -605,11 +647,12 @@ class Searcher:
                 return "duty"
             return "related" if self._tier_of(hit.clause, scope) == TIER_DUTY_LIST else "basis"
 
-        laws = np.flatnonzero(np.isfinite(scores) & (scope.tiers[self._row_document] != TIER_DUTY_LIST))
-        basis_rows = laws[np.argsort(-scores[laws], kind="stable")][:self.settings.basis_clauses]
-        basis = [Hit(clause=self.clauses[int(r)], score=float(scores[r]), rank=0,
-                     matched_terms=tuple(t for t in terms if len(t) > 1 and t in self.clauses[int(r)].text.lower()))
-                 for r in basis_rows]
+        laws = np.flatnonzero(scope.tiers[self._row_document[scored.rows]] != TIER_DUTY_LIST)
+        basis_at = laws[np.argsort(-scored.scores[laws], kind="stable")][:self.settings.basis_clauses]
+        basis = [Hit(clause=self.clauses[int(scored.rows[i])], score=float(scored.scores[i]), rank=0,
+                     matched_terms=tuple(t for t in terms
+                                         if len(t) > 1 and t in self.clauses[int(scored.rows[i])].text.lower()))
+                 for i in basis_at]
         shown = chosen | {h.clause.id for h in basis}
         ordered = [*duty, *basis, *(h for h in hits if h.clause.id not in shown)][:max(k, len(duty) + len(basis))]
         grouped = tuple(replace(h, rank=rank, group=group(h)) for rank, h in enumerate(ordered, start=1))
@@ -646,8 +689,11 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
     return None
 
 
-def _minmax(scores: np.ndarray) -> np.ndarray:
-    low, high = float(scores.min()), float(scores.max())
+def _minmax(scores: np.ndarray, floor: float | None = None) -> np.ndarray:
+    """Scores scaled to [0, 1] between ``floor`` (default: their minimum) and their maximum."""
+    if scores.size == 0:
+        return np.zeros(0, dtype=np.float64)
+    low, high = float(scores.min()) if floor is None else min(floor, float(scores.min())), float(scores.max())
     if high - low < 1e-9:
         return np.zeros_like(scores, dtype=np.float64)
     return (scores.astype(np.float64) - low) / (high - low)
@@ -675,6 +721,19 @@ class _Scope:
     named: tuple[str, ...]
     region: str | None
     notes: tuple[str, ...]
+    named_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    allowed_rows: np.ndarray | None = None
+    """The clause mask of ``allowed`` (``None`` when every clause may answer)."""
+    documents: tuple[str, ...] = ()
+    """The allowed document ids (empty when every document may answer)."""
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """Candidate clause rows (ascending) and their fused scores, aligned."""
+
+    rows: np.ndarray
+    scores: np.ndarray
 
 
 def _department_answer(hits: Sequence[Hit], depth: int) -> tuple[DepartmentAnswer, ...]:
