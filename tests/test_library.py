@@ -95,13 +95,33 @@ def test_symlinked_folders_are_followed(tmp_path: Path) -> None:
     assert [d.source for d in loaded.documents] == ["b.txt", "linked/a.txt"]
 
 
-def test_same_stem_twice_is_an_error_naming_both(tmp_path: Path) -> None:
+def test_same_stem_same_text_is_kept_once(tmp_path: Path) -> None:
+    # laws/ files one law under two categories: the copy is skipped with a warning naming both.
+    for folder in ("社会法", "行政法"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.md").write_text("第一条 甲。\n", encoding="utf-8")
+    loaded = load_library(tmp_path)
+    assert [d.id for d in loaded.documents] == ["a"]
+    assert any("same text" in w and "社会法/a.md" in w and "行政法/a.md" in w for w in loaded.warnings)
+
+
+def test_same_stem_different_text_gets_an_id_naming_its_folder(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "a.md").write_text("第一条 乙。\n", encoding="utf-8")
+    loaded = load_library(tmp_path)
+    assert [d.id for d in loaded.documents] == ["a", "a~x"]
+    assert [c.id for c in loaded.clauses] == ["a#1", "a~x#1"]
+    assert any("'a~x'" in w and "a.txt" in w for w in loaded.warnings)
+
+
+def test_a_third_file_with_the_stem_in_the_same_folder_name_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("第一条 甲。\n", encoding="utf-8")
+    for sub, text in (("p/x", "乙"), ("q/x", "丙")):
+        (tmp_path / sub).mkdir(parents=True)
+        (tmp_path / sub / "a.md").write_text(f"第一条 {text}。\n", encoding="utf-8")
     with pytest.raises(SeedError, match="two files have the document id 'a'") as info:
         load_library(tmp_path)
-    assert "a.txt" in info.value.message and "a.md" in info.value.message
     assert "rename" in info.value.hint
 
 

@@ -11,13 +11,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from retriever import __version__
 from retriever.errors import RetrieverError
 from retriever.records import LEVELS, MODES
+
+if TYPE_CHECKING:
+    from retriever.dense import Kind as DenseKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,9 +77,15 @@ def main() -> None:
 
 @main.command()
 @_common
-@click.option("--strict", is_flag=True, help="Fail when the parser reports lines it cannot place.")
-def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool) -> None:
+@click.option("--strict", is_flag=True, help="Fail when the parser reports numbering problems.")
+@click.option("--dense-index", "dense_kind", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto",
+              show_default=True,
+              help="Vector index: exact (flat) below 50,000 units and approximate above (auto), or one kind.")
+def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool, dense_kind: str) -> None:
     """Parse the seeds, embed the clauses and write the index atomically.
+
+    Vectors already in the embedding cache beside the index are reused, so an interrupted
+    build resumes where it stopped and a changed document re-embeds only its clauses.
 
     Example: retriever build --seeds seeds --index index
     """
@@ -89,7 +98,7 @@ def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, stric
         lexicon = load_lexicon()
         embedder = load_embedder(model)
         manifest = build_index(seeds_dir, index_dir, embedder, lexicon, Segmenter(lexicon.user_words()),
-                               progress=_progress(), strict=strict)
+                               progress=_progress(), strict=strict, dense_kind=cast("DenseKind", dense_kind))
     counts = manifest["counts"]
     click.echo(f"Built {index_dir}: {counts['clauses']} clauses from {counts['documents']} document(s), "
                f"{counts['units']} dense units, {counts['departments']} departments, "

@@ -83,7 +83,8 @@ class DenseIndex:
         Raises:
             ValueError: the vectors are not a non-empty 2-d array, or the kind is unknown.
         """
-        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        # A disk-backed matrix (np.memmap) is added in slices, never copied whole into memory.
+        matrix = vectors if isinstance(vectors, np.memmap) else np.ascontiguousarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] == 0:
             raise ValueError(f"DenseIndex.build needs an (n, d) array of vectors; got shape {matrix.shape}.")
         if kind not in ("auto", "flat", "hnsw", "ivf"):
@@ -100,7 +101,7 @@ class DenseIndex:
             index = faiss.IndexHNSWFlat(matrix.shape[1], settings.m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = settings.ef_construction
             index.hnsw.efSearch = settings.ef_search
-        index.add(matrix)
+        _add(index, matrix)
         return cls(index)
 
     @property
@@ -230,6 +231,15 @@ class DenseIndex:
         return cls(faiss.read_index(str(path)))
 
 
+_ADD_SLICE = 65_536
+
+
+def _add(index: faiss.Index, matrix: np.ndarray) -> None:
+    """Add vectors in slices (a memmap stays on disk; FAISS holds the only full copy)."""
+    for start in range(0, len(matrix), _ADD_SLICE):
+        index.add(np.ascontiguousarray(matrix[start:start + _ADD_SLICE], dtype=np.float32))
+
+
 def _build_ivf(matrix: np.ndarray, settings: IVFSettings) -> faiss.Index:
     n, dimension = matrix.shape
     lists = settings.lists or int(min(65_536, max(1, 4 * np.sqrt(n))))
@@ -239,8 +249,8 @@ def _build_ivf(matrix: np.ndarray, settings: IVFSettings) -> faiss.Index:
     # 30 points a list is enough for k-means here (FAISS asks 39 and warns; measured recall holds).
     sample = min(n, 30 * lists)
     rows = np.random.default_rng(0).choice(n, size=sample, replace=False) if sample < n else np.arange(n)
-    index.train(matrix[np.sort(rows)])
-    index.add(matrix)
+    index.train(np.ascontiguousarray(matrix[np.sort(rows)], dtype=np.float32))
+    _add(index, matrix)
     index.nprobe = min(settings.nprobe, lists)
     index.make_direct_map()
     return index

@@ -97,6 +97,10 @@ class EmbeddingCache:
         return int(self._db.execute("SELECT COUNT(*) FROM vectors WHERE model = ?", (self.model_id,)).fetchone()[0])
 
 
+_READ_SLICE = 20_000
+"""Cache rows read at a time while filling the matrix."""
+
+
 def embed_with_cache(
     texts: Sequence[str],
     encode: Callable[[list[str]], np.ndarray],
@@ -105,24 +109,34 @@ def embed_with_cache(
     *,
     batch: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Vectors of ``texts`` in order, embedding only what the cache lacks.
 
     Texts are encoded in batches of similar length (less padding); each batch is
     written to the cache as soon as it is encoded, so an interrupted build resumes.
+    Cached vectors are read in slices, so memory holds one matrix (``out``, which may be
+    a disk-backed ``np.memmap``) and one slice, not the cache's contents as well.
+
+    Args:
+        out: the (n, d) float32 array to fill (default: a new in-memory array).
 
     Returns:
         The (n, d) matrix and how many texts were actually embedded.
     """
-    matrix = np.zeros((len(texts), dimension), dtype=np.float32)
+    if out is not None and out.shape != (len(texts), dimension):
+        raise ValueError(f"out has shape {out.shape}; expected ({len(texts)}, {dimension}).")
+    matrix = out if out is not None else np.zeros((len(texts), dimension), dtype=np.float32)
     keys = [text_key(text) for text in texts]
-    cached = cache.get_many(keys) if cache is not None else {}
     missing: dict[str, list[int]] = {}
-    for row, key in enumerate(keys):
-        if key in cached:
-            matrix[row] = cached[key]
-        else:
-            missing.setdefault(key, []).append(row)
+    for start in range(0, len(keys), _READ_SLICE):
+        chunk = keys[start:start + _READ_SLICE]
+        cached = cache.get_many(chunk) if cache is not None else {}
+        for row, key in enumerate(chunk, start=start):
+            if key in cached:
+                matrix[row] = cached[key]
+            else:
+                missing.setdefault(key, []).append(row)
     todo = sorted(missing, key=lambda key: len(texts[missing[key][0]]))
     done = len(texts) - sum(len(rows) for rows in missing.values())
     if progress:

@@ -177,12 +177,13 @@ def load_library(folders: list[Path] | Path) -> Library:
 
     Raises:
         SeedError: a folder is missing or empty, a file is unreadable or not text, two
-            files share a stem, ``library.toml`` is malformed, or no file holds clauses.
+            files share a stem and a folder name with different texts (one with the same text
+            as another is skipped), ``library.toml`` is malformed, or no file holds clauses.
     """
     roots = [folders] if isinstance(folders, Path) else list(folders)
     files, warnings = library_files(roots)
     settings = {root: read_settings(root) for root in roots}
-    seen: dict[str, Path] = {}
+    seen: dict[str, tuple[Path, str]] = {}
     documents: list[Document] = []
     parsed_all: list[ParsedRegulation] = []
     problems: list[str] = []
@@ -192,13 +193,25 @@ def load_library(folders: list[Path] | Path) -> Library:
         if not parsed.clauses:
             warnings.append(f"{path}: skipped, it holds no articles or text")
             continue
+        digest = hashlib.sha256(data).hexdigest()
         if path.stem in seen:
-            raise SeedError(f"two files have the document id {path.stem!r}: {seen[path.stem]} and {path}.",
-                            "Document ids are file stems and must be unique: rename one of them.")
-        seen[path.stem] = path
+            first, first_digest = seen[path.stem]
+            if first_digest == digest:
+                warnings.append(f"{path}: skipped, the same text as {first} (document id {path.stem!r})")
+                continue
+            # Same file name, different text (the same law filed under two categories, one
+            # revised): keep both, the second under an id that names its folder.
+            document_id = f"{path.stem}~{path.parent.name}"
+            if document_id in seen:
+                raise SeedError(f"two files have the document id {path.stem!r}: {first} and {path}.",
+                                "Document ids are file stems and must be unique: rename one of them.")
+            warnings.append(f"{path}: another file is named {path.stem!r} ({first}) with a different text; "
+                            f"this one has the document id {document_id!r}")
+            parsed = parse_text(read_document(path), document=document_id, source=str(path))
+        seen[parsed.document] = (path, digest)
         problems.extend(parsed.problems)
         relative = path.relative_to(root).as_posix()
-        document = describe(parsed, relative, hashlib.sha256(data).hexdigest(), path.suffix.lower().lstrip("."))
+        document = describe(parsed, relative, digest, path.suffix.lower().lstrip("."))
         documents.append(_apply(document, settings[root], relative))
         parsed_all.append(parsed)
     if not documents:

@@ -37,6 +37,7 @@ import numpy as np
 from retriever import __version__
 from retriever.checksums import sha256_file
 from retriever.dense import DenseIndex
+from retriever.dense import Kind as DenseKind
 from retriever.embed import Embedder
 from retriever.embedcache import CACHE_FILE, EmbeddingCache, embed_with_cache
 from retriever.errors import IndexMissingError, IndexStateError
@@ -254,6 +255,7 @@ def build_index(
     *,
     progress: Progress | None = None,
     strict: bool = False,
+    dense_kind: DenseKind = "auto",
 ) -> dict[str, Any]:
     """Read the library, embed and index it, and swap the result into ``root``.
 
@@ -268,7 +270,10 @@ def build_index(
         lexicon: recorded in the manifest (its checksum makes the index stale when it changes).
         segmenter: tokenises clauses for BM25.
         progress: called as ``progress(stage, done, total)``.
-        strict: refuse to build when the parser reports unplaced lines.
+        strict: refuse to build when the parser reports numbering problems.
+        dense_kind: the vector index: ``auto`` (exact below
+            :data:`retriever.dense.APPROXIMATE_THRESHOLD` units, approximate above), ``flat``,
+            ``hnsw`` or ``ivf``; recorded in the manifest.
 
     Returns:
         The manifest written.
@@ -285,20 +290,41 @@ def build_index(
     library = load_library(seed_roots(seeds_dir))
     problems = list(library.problems)
     if strict and problems:
-        raise SeedError("the seeds have lines the parser cannot place:\n" + "\n".join(problems),
-                        "Fix those lines or build without --strict.")
+        raise SeedError("the library has numbering problems (articles or items out of order, "
+                        "repeated or skipped):\n" + "\n".join(problems),
+                        "Check those documents against their published text, or build without --strict.")
     documents = list(library.documents)
     clauses = with_bodies(library.clauses, documents)
     if progress:
         progress("parse", 1, 1)
     units = clause_units(clauses)
+    timings = {"parse": round(time.perf_counter() - started, 3)}
     root.mkdir(parents=True, exist_ok=True)
-    with EmbeddingCache(root / CACHE_FILE, embedder.model_id, embedder.dimension) as cache:
-        matrix, embedded = embed_with_cache(
-            [u.text for u in units], embedder.encode_clauses, embedder.dimension, cache,
-            progress=(lambda done, total: progress("embed", done, total)) if progress else None)
-    dense = DenseIndex.build(matrix)
+    (root / BUILDS).mkdir(exist_ok=True)
+    # Vectors go to a disk-backed matrix as they are produced (from the cache or the model),
+    # and from it into FAISS in slices: memory holds them once, in the index.
+    scratch = root / BUILDS / f".tmp-vectors-{os.getpid()}"
+    try:
+        matrix = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32,
+                                           shape=(len(units), embedder.dimension))
+        with EmbeddingCache(root / CACHE_FILE, embedder.model_id, embedder.dimension) as cache:
+            _, embedded = embed_with_cache(
+                [u.text for u in units], embedder.encode_clauses, embedder.dimension, cache, out=matrix,
+                progress=(lambda done, total: progress("embed", done, total)) if progress else None)
+        timings["embed"] = round(time.perf_counter() - started - sum(timings.values()), 3)
+        if progress:
+            progress("vectors", 0, len(units))
+        dense = DenseIndex.build(matrix, kind=dense_kind)
+        del matrix
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
+    timings["dense"] = round(time.perf_counter() - started - sum(timings.values()), 3)
+    if progress:
+        progress("vectors", len(units), len(units))
+        progress("bm25", 0, len(clauses))
     lexical = LexicalIndex.build(segmenter.tokens_many([lexical_text(c) for c in clauses]))
+    timings["bm25"] = round(time.perf_counter() - started - sum(timings.values()), 3)
     if progress:
         progress("bm25", len(clauses), len(clauses))
 
@@ -327,7 +353,9 @@ def build_index(
                 "package_version": __version__,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "build_seconds": round(time.perf_counter() - started, 3),
+                "stage_seconds": timings,
                 "model": {"id": embedder.model_id, "dimension": embedder.dimension},
+                "dense": dense.describe(),
                 "segmenter": {"version": SEGMENTER_VERSION, "checksum": segmenter.checksum},
                 "lexicon": {"checksum": lexicon.checksum},
                 "bodies": {"checksum": _bodies_checksum()},
