@@ -140,7 +140,10 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
         if allowed.shape != (clauses,):
             raise ValueError(f"allowed mask has length {allowed.size}; the index has {clauses} clauses.")
 
-    found = [lexical.top(tokens, n, allowed, expansion=expansion, expansion_weight=expansion_weight)[0]]
+    # BM25 is scored once for every clause (bm25s's sparse kernel); its top N and the union's
+    # scores both come from that vector.
+    weighted = lexical.weighted_scores(tokens, expansion, expansion_weight)
+    found = [_top_positive(weighted, n, allowed)]
     if query_vector is not None and dense.size:
         # N clauses need about N * (units per clause) units.
         units_wanted = max(n, math.ceil(n * dense.size / max(clauses, 1)))
@@ -149,7 +152,7 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
         found.append(unit_clause[ids])
     rows = np.unique(np.concatenate(found)).astype(np.int64)
 
-    bm25 = lexical.weighted_scores(tokens, expansion, expansion_weight)[rows].astype(np.float32)
+    bm25 = weighted[rows].astype(np.float32)
     complete = rows.size == (clauses if allowed is None else int(allowed.sum()))
     bm25_floor = None if complete else 0.0
     if query_vector is None:
@@ -163,6 +166,17 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
         dense_floor = float(min(scores.min(), _clause_dense(dense, unit_clause, query_vector, sample).min()))
     return Candidates(rows=rows, dense=scores, bm25=bm25, complete=complete, dense_floor=dense_floor,
                       bm25_floor=bm25_floor)
+
+
+def _top_positive(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
+    """Rows of the ``n`` best positive scores among the allowed rows (any order)."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, 0.0)
+    positive = np.flatnonzero(scores > 0)
+    if positive.size <= n:
+        return positive.astype(np.int64)
+    part = np.argpartition(-scores[positive], n - 1)[:n]
+    return positive[part].astype(np.int64)
 
 
 def _clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.ndarray,
