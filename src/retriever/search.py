@@ -197,10 +197,11 @@ class Searcher:
         self._row = {clause.id: row for row, clause in enumerate(self.clauses)}
         self._department_rows: dict[str, list[int]] = defaultdict(list)
         self._document_rows: dict[str, list[int]] = defaultdict(list)
-        self._article_rows: dict[tuple[str, int], list[int]] = defaultdict(list)
+        # Keyed by the article part of the id: "120", or "120a" for 第一百二十条之一.
+        self._article_rows: dict[tuple[str, str], list[int]] = defaultdict(list)
         for row, clause in enumerate(self.clauses):
             self._document_rows[clause.document].append(row)
-            self._article_rows[(clause.document, clause.article)].append(row)
+            self._article_rows[(clause.document, _article_part(clause.id))].append(row)
             for name in dict.fromkeys((*clause.departments, *((clause.department,) if clause.department else ()))):
                 self._department_rows[name].append(row)
         self.documents: dict[str, Document] = {d.id: d for d in index.documents}
@@ -243,7 +244,7 @@ class Searcher:
     def article(self, clause_id: str) -> list[Clause]:
         """Every clause of the article that ``clause_id`` belongs to, in order."""
         clause = self.clause(clause_id)
-        return [self.clauses[r] for r in self._article_rows[(clause.document, clause.article)]]
+        return [self.clauses[r] for r in self._article_rows[(clause.document, _article_part(clause.id))]]
 
     def departments(self) -> list[str]:
         """Distinct departments in corpus order."""
@@ -584,7 +585,7 @@ class Searcher:
         per_document: list[list[int]] = []
         holders: list[str] = []
         for document_id in documents:
-            in_article = [r for r in self._article_rows.get((document_id, article), ()) if allowed[r]]
+            in_article = [r for r in self._article_rows.get((document_id, str(article)), ()) if allowed[r]]
             if department is not None:
                 in_article = [r for r in in_article if department in self._departments_of(self.clauses[r])]
             if not in_article:
@@ -694,6 +695,11 @@ class Searcher:
 
     def _tier_of(self, clause: Clause, scope: _Scope) -> int:
         return int(scope.tiers[self._position[clause.document]])
+
+
+def _article_part(clause_id: str) -> str:
+    """The article a clause id belongs to, without the document: ``doc#10-2`` → ``10``, ``120a.1`` → ``120a``."""
+    return re.split(r"[-.]", clause_id.rpartition("#")[2], maxsplit=1)[0]
 
 
 def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:
