@@ -21,6 +21,7 @@ from retriever.bodies import (
     main,
     relaxed_body,
     score_bodies,
+    without_place,
 )
 from retriever.errors import RetrieverError
 
@@ -120,6 +121,22 @@ def test_an_item_takes_the_bodies_of_its_lead_in() -> None:
     assert extract_item_bodies(item, lead_in) == ("应急管理部门", "负有安全生产监督管理职责的部门")
     assert extract_item_bodies("（二）由公安机关处罚；", lead_in) == ("公安机关",)
     assert extract_item_bodies(item, "第五条 县级以上人民政府应当加强领导。") == ()
+
+
+def test_a_listed_department_shares_the_level_of_the_one_before() -> None:
+    text = "县级以上地方人民政府卫生行政部门、劳动保障行政部门依据各自职责，负责本行政区域内职业病防治的监督管理工作。"
+    assert extract_bodies(text) == ("县级以上地方人民政府卫生行政部门", "县级以上地方人民政府劳动保障行政部门")
+    # A body with a level, or another head than 部门, keeps its own name.
+    listed = extract_bodies("国务院卫生行政部门、县级以上公安部门负责监督。")
+    assert listed == ("国务院卫生行政部门", "县级以上公安部门")
+    assert extract_bodies("国务院卫生行政部门和公安机关负责监督。") == ("国务院卫生行政部门", "公安机关")
+
+
+def test_a_place_before_a_body_is_dropped_and_the_body_stays_the_agent() -> None:
+    text = "参加人数在1000人以上5000人以下的，由活动所在地县级人民政府公安机关实施安全许可。"
+    assert extract_bodies(text) == ("县级人民政府公安机关",)
+    assert extract_bodies("建设单位应当向场所所在地的县级以上地方人民政府消防救援机构申请消防安全检查。") == ()
+    assert without_place("活动所在地县级人民政府公安机关") == "县级人民政府公安机关"
 
 
 def test_relaxed_body_drops_the_level() -> None:

@@ -20,6 +20,7 @@ from retriever.evaluate import (
     evaluate,
     format_table,
     load_gold,
+    names_gold_body,
     report_to_dict,
     write_report,
 )
@@ -283,6 +284,25 @@ def test_department_and_out_of_scope_metrics(full_report: EvalReport) -> None:
     # In scope: q3 of q1, q2, q3, q6 flagged.
     assert metrics["in_scope_flagged"] == pytest.approx(1 / 4)
     assert list(metrics) == list(METRIC_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("answer", "gold", "same"),
+    [
+        ("自治区公安厅", ["自治区公安厅"], True),
+        # Written without its level, a body matches the gold name of that body at its level.
+        ("消防救援机构", ["县级以上地方人民政府消防救援机构"], True),
+        ("公安机关交通管理部门", ["县级以上地方各级人民政府公安机关交通管理部门"], True),
+        # A place before the name is not part of the body.
+        ("县级人民政府公安机关", ["活动所在地县级人民政府公安机关"], True),
+        # Another level is another body; governments match only by name; a sub-unit is not its parent.
+        ("国务院卫生行政部门", ["县级以上地方人民政府卫生行政部门"], False),
+        ("人民政府", ["上一级人民政府"], False),
+        ("自治区公安厅交通警察总队", ["自治区公安厅"], False),
+    ],
+)
+def test_department_names_match_the_gold_body(answer: str, gold: list[str], same: bool) -> None:
+    assert names_gold_body(answer, gold) is same
 
 
 def test_failed_questions_and_reasons(full_report: EvalReport) -> None:

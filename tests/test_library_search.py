@@ -131,3 +131,29 @@ def test_changing_one_document_re_embeds_only_its_clauses(tmp_path: Path) -> Non
     assert 0 < second["counts"]["units_embedded"] <= 3
     assert {d["id"] for d in second["library"]["documents"]} == {"消防法(2021-04-29)", "矿山安全法(2009-08-27)"}
     assert all(len(d["sha256"]) == 64 for d in second["library"]["documents"])
+
+
+def test_a_named_law_answers_instead_of_the_duty_list(library: Searcher) -> None:
+    answer = library.search("公安交管部门在道路交通安全法里负责什么", 10)
+    assert answer.hits[0].clause.document == "道路交通安全法(2021-04-29)"
+    assert not any(h.group == "duty" for h in answer.hits)
+
+
+def test_the_duty_list_is_lifted_only_when_it_is_close_to_the_best_law_that_names_a_body(library: Searcher) -> None:
+    import numpy as np
+
+    from retriever.routing import TIER_DUTY_LIST, TIER_NATIONAL
+
+    duty = library._row[f"{SEED_ID}#30.6"]
+    with_body = library._row[f"{WORK_SAFETY}#10-1"]
+    nobody = next(r for r, c in enumerate(library.clauses) if c.document == WORK_SAFETY and not c.departments)
+    rows = np.array([duty, with_body, nobody])
+    tiers = np.array([TIER_DUTY_LIST, TIER_NATIONAL, TIER_NATIONAL])
+    scope = library._scope(library.analyze("谁负责"), None, None, None, False)
+    gate = library.settings.who_duty_gate
+    # A "who" question: only the law clause that names a body counts, whatever the other scores.
+    assert library._duty_list_answers(np.array([gate * 1.0 + 0.01, 1.0, 5.0]), rows, tiers, True, scope)
+    assert not library._duty_list_answers(np.array([gate * 1.0 - 0.01, 1.0, 0.0]), rows, tiers, True, scope)
+    # Another question compares with every law clause, at duty_gate.
+    other = library.settings.duty_gate
+    assert library._duty_list_answers(np.array([other * 5.0 + 0.01, 1.0, 5.0]), rows, tiers, False, scope)

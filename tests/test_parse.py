@@ -499,3 +499,35 @@ def test_arabic_article_numbers_only_in_sequence() -> None:
     assert parsed.clauses[2].text == "第344条 （第6条） 非法采伐罪"
     numbered = parse_text("第1条 甲。\n第2条 乙。\n", "doc")
     assert [c.id for c in numbered.clauses] == ["1", "2"]
+
+
+def test_an_inserted_article_is_its_own_article() -> None:
+    text = (
+        "# 中华人民共和国刑法\n"
+        "第十七条 已满十六周岁的人犯罪，应当负刑事责任。\n"
+        "第十七条之一 已满七十五周岁的人故意犯罪的，可以从轻或者减轻处罚。\n"
+        "第十八条 精神病人在不能辨认或者不能控制自己行为的时候造成危害结果的，不负刑事责任。\n"
+        "第十八条之一 有下列情形之一的，处五年以下有期徒刑：\n"
+        "（一）为实施恐怖活动准备凶器的；\n"
+        "第十八条之二 依照第十七条之一的规定处理。\n"
+        "第十九条 又聋又哑的人犯罪，可以从轻处罚。\n"
+    )
+    parsed = parse_text(text, "刑法")
+    clauses = {c.id: c for c in parsed.clauses}
+    assert list(clauses) == ["17", "17a", "18", "18a", "18a.1", "18b", "19"]
+    assert clauses["17"].text == "已满十六周岁的人犯罪，应当负刑事责任。"
+    assert clauses["17a"].citation == "第十七条之一"
+    assert clauses["17a"].article == 17
+    assert clauses["18a.1"].citation == "第十八条之一第（一）项"
+    assert clauses["18a.1"].lead_in == "有下列情形之一的，处五年以下有期徒刑："
+    assert clauses["18b"].text == "依照第十七条之一的规定处理。"  # a reference inside the text stays text
+    assert parsed.problems == ()
+    assert make_clause_id(120, 2, "刑法", 1, first_list=False, suffix=2) == "刑法#120b-1.2"
+    assert make_citation(120, None, 2, suffix=1) == "第一百二十条之一第二款"
+
+
+def test_a_quoted_inserted_article_out_of_place_stays_text() -> None:
+    text = "# 某法\n第一条 总则。\n第二条 分则。\n第一条之一 （引用）\n第三条 附则。\n"
+    clauses = {c.id: c for c in parse_text(text, "x").clauses}
+    assert list(clauses) == ["1", "2-1", "2-2", "3"]
+    assert clauses["2-2"].text == "第一条之一 （引用）"

@@ -52,6 +52,7 @@ __all__ = [
     "load_body_vocabulary",
     "relaxed_body",
     "score_bodies",
+    "without_place",
 ]
 
 #: The vocabulary shipped with the package.
@@ -68,6 +69,9 @@ _PLACE_BEFORE = (
     r"(?:各)?有关行政区域(?:共同)?的$|本行政区域内?的?$|[^，。；：\s向由经报到对和及或]{0,12}?(?:所在地|发生地)的$"
 )
 _MODIFIER_BEFORE = r"(?:主管|接到|受理|收到|发现|共同负责)[^，。；：]{0,20}?的$|(?<=由)[^，。；：由]{1,15}?的$"
+#: Words that give a name its own level or government: it inherits none from a list.
+_OWN_LEVEL = re.compile(
+    r"人民政府|国务院|^(?:县|省|市|乡|镇|区|州|地方|各级|本级|同级|上一级|上级|下级|当地|国家|中央)")
 _PLACE_IN_NAME = re.compile(r"^.*?(?:所在地|发生地)的?(?=.)")
 #: What follows a merely mentioned body: 人民政府的决定, 部门以外, 国务院发布的.
 _MENTION_AFTER = re.compile(r"^(?:的|以外|之外|工作人员|组成人员|成员|(?:发布|颁发|认定|批准|确定|制定|规定|公布)的)")
@@ -315,10 +319,28 @@ class _Reader:
             agent = self.is_agent(text, mention, previous, previous_agent)
             joined = previous is not None and text[previous.end : mention.start] in _CONJUNCTIONS
             name = self.normalise(mention.name, previous_name if previous is not None else None, joined)
+            if joined and name is not None and previous_name is not None:
+                name = _inherit_level(name, previous_name)
             previous, previous_name, previous_agent = mention, name or mention.name, agent
             if agent and name is not None and name not in bodies:
                 bodies.append(name)
         return tuple(bodies)
+
+
+def _inherit_level(name: str, previous: str) -> str:
+    """A department listed after one with a level shares it: 国务院卫生行政部门、劳动保障行政部门.
+
+    Only a bare department of a named domain (no level, government or role of its own) takes
+    the level of the name before it; 有关部门, 公安机关 and other heads keep their names.
+    """
+    level = _LEVEL_END.match(previous)
+    if level is None or level.end() == len(previous) or not name.endswith("部门") or "的" in name:
+        return name
+    if name.startswith(("有关", "相关")):
+        return name  # 应急管理部门和其他有关部门 is labelled 有关部门, as written
+    if _OWN_LEVEL.search(name):
+        return name
+    return level.group(0) + name
 
 
 @cache
@@ -362,6 +384,11 @@ def extract_item_bodies(item: str, lead_in: str, vocabulary: BodyVocabulary | No
     if own or not lead_in.rstrip().endswith(("：", ":")):
         return own
     return extract_bodies(lead_in, vocabulary)
+
+
+def without_place(name: str) -> str:
+    """The body without a place before it: 活动所在地县级人民政府公安机关 → 县级人民政府公安机关."""
+    return _PLACE_IN_NAME.sub("", name)
 
 
 def relaxed_body(name: str) -> str:

@@ -17,7 +17,8 @@ Metrics (every mode sees the same questions with the same ``k``):
   the gain, so a grade-2 clause is worth twice a grade-1 clause, discounted by
   ``log2(rank + 1)`` and divided by the ideal ordering's value.
 * ``dept_acc@1`` — share of in-scope questions with gold departments whose
-  answer names one of them first (``answer.departments[0]``).
+  answer names one of them first (``answer.departments[0]``; a body named without
+  its level matches the gold name of that body, see :func:`names_gold_body`).
 * ``oos_precision`` / ``oos_recall`` — out-of-scope detection, the positive
   class being *out of scope* (``answer.in_scope`` False).
 * ``in_scope_flagged`` — share of in-scope questions wrongly answered
@@ -73,7 +74,8 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "recall@10": "share of grade >= 1 clauses found in the top 10, mean over in-scope questions",
     "mrr@10": "1 / rank of the first grade >= 1 clause in the top 10 (0 if none), mean",
     "ndcg@10": "graded nDCG@10, gain = grade (2 or 1), discount log2(rank + 1), mean",
-    "dept_acc@1": "in-scope questions with gold departments whose first answer department is one of them",
+    "dept_acc@1": ("in-scope questions with gold departments whose first answer department is one of them "
+                   "(a body named without its level matches the gold name of that body)"),
     "oos_precision": "questions answered 'out of scope' that are out of scope",
     "oos_recall": "out-of-scope questions answered 'out of scope'",
     "in_scope_flagged": "in-scope questions wrongly answered 'out of scope' (lower is better)",
@@ -514,6 +516,29 @@ def evaluate(
     )
 
 
+def names_gold_body(department: str, gold: Collection[str]) -> bool:
+    """Whether an answer's department is one of the gold bodies, as a law names it.
+
+    Laws name one body in several ways: 消防救援机构 and 县级以上地方人民政府消防救援机构 are
+    the same body, the first written without its level; 活动所在地县级人民政府公安机关 is
+    县级人民政府公安机关 at a place. A department without a level matches a gold name of the
+    same body at any level; one with a level must match it (国务院卫生行政部门 is not
+    县级以上地方人民政府卫生行政部门), and governments match only by name.
+    """
+    from retriever.bodies import relaxed_body, without_place
+
+    if department in gold:
+        return True
+    name = without_place(department)
+    for body in gold:
+        body = without_place(body)
+        if name == body:
+            return True
+        if relaxed_body(name) == name and not name.endswith("人民政府") and relaxed_body(body) == name:
+            return True
+    return False
+
+
 def _ranked_ids(answer: Answer | None, k: int, relevant: Mapping[str, int] | None = None) -> tuple[str, ...]:
     """The answer's clause ids in rank order, without repeats, at most ``k``.
 
@@ -599,7 +624,8 @@ def _score_mode(
             name: scores[name][question.qid] if question.in_scope else None for name in RANKING_METRICS
         }
         metrics["dept_acc@1"] = (
-            float(top_department in question.departments) if question.in_scope and question.departments else None
+            float(top_department is not None and names_gold_body(top_department, question.departments))
+            if question.in_scope and question.departments else None
         )
         metrics["oos_correct"] = float(predicted_in_scope == question.in_scope)
         reasons = _failure_reasons(question, metrics, top_department, predicted_in_scope, error)

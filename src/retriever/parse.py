@@ -29,6 +29,7 @@ id                     what                                          citation
 ``25.3``               item 3 in paragraph 1 of a multi-paragraph    第二十五条第一款第（三）项
                        article (the first item-bearing paragraph)
 ``49-2.1``             item 1 of a later item-bearing paragraph      第四十九条第二款第（一）项
+``120a``               an inserted article 第X条之一 (之二: ``120b``)  第一百二十条之一
 =====================  ============================================  =======================
 
 The lead-in of an item list (``……负有下列职责：``) is the paragraph it belongs to: a clause of
@@ -40,7 +41,9 @@ articles run together on one line are split at the marker; ``笫X条`` and ``第
 Arabic ``第N条`` start articles only where the numbering expects them; a list continues across
 its last item's own paragraphs and nested lists (``五、`` after ``四、``); plain lines that
 fill a numbering gap exactly are items whose marker was lost; a repeated or backward
-``第X条`` (a quotation) and ``第X条之一`` stay paragraphs of the current article.
+``第X条`` (a quotation) stays a paragraph of the current article. ``第X条之一`` right after
+第X条 is an inserted article of its own (id ``120a``, citation 第一百二十条之一); elsewhere it
+is a quotation and stays text.
 
 **Nothing is lost**: every character of the body ends up in exactly one clause, in the
 header, or in the heading structure (:attr:`ParsedRegulation.headings`); only markup
@@ -149,22 +152,24 @@ def _numeral(number: int) -> str:
 
 
 def make_citation(article: int, item: int | None, paragraph: int | None = None,
-                  preamble: str = "序言") -> str:
+                  preamble: str = "序言", *, suffix: int = 0) -> str:
     """The local citation of a clause.
 
-    ``第五十九条``, ``第十八条第（七）项``, ``第十条第二款``, ``第二十五条第二款第（一）项``; for
-    text outside any article (article 0), ``序言`` (or ``preamble``) plus ``第二段`` / ``第（一）项``.
+    ``第五十九条``, ``第十八条第（七）项``, ``第十条第二款``, ``第二十五条第二款第（一）项``,
+    ``第一百二十条之一`` (``suffix`` 1); for text outside any article (article 0), ``序言`` (or
+    ``preamble``) plus ``第二段`` / ``第（一）项``.
     """
     if article == PREAMBLE:
         citation = preamble + (f"第{_numeral(paragraph)}段" if paragraph else "")
     else:
-        citation = f"第{_numeral(article)}条" + (f"第{_numeral(paragraph)}款" if paragraph else "")
+        inserted = f"之{_numeral(suffix)}" if suffix else ""
+        citation = f"第{_numeral(article)}条{inserted}" + (f"第{_numeral(paragraph)}款" if paragraph else "")
     return citation if item is None else f"{citation}第（{_numeral(item)}）项"
 
 
 def make_clause_id(article: int, item: int | None, document: str | None = None,
-                   paragraph: int | None = None, *, first_list: bool = True) -> str:
-    """The stable clause id: ``59``, ``18.7``, ``10-2``, ``49-2.1``, or ``<document>#18.7``.
+                   paragraph: int | None = None, *, first_list: bool = True, suffix: int = 0) -> str:
+    """The stable clause id: ``59``, ``18.7``, ``10-2``, ``49-2.1``, ``120a`` or ``<document>#18.7``.
 
     Args:
         article: the article number (0 for text outside any article).
@@ -173,14 +178,26 @@ def make_clause_id(article: int, item: int | None, document: str | None = None,
         paragraph: the paragraph (款) in a multi-paragraph article, else None.
         first_list: False for items of a later item-bearing paragraph, whose id names
             the paragraph (``49-2.1``); the first list's items are ``<article>.<item>``.
+        suffix: N of an inserted article 第X条之N, written as a letter after the number
+            (第一百二十条之一 → ``120a``, 之二 → ``120b``), as the official English texts number them.
     """
+    number = f"{article}{_suffix_letter(suffix)}"
     if item is None:
-        local = str(article) if paragraph is None else f"{article}-{paragraph}"
+        local = number if paragraph is None else f"{number}-{paragraph}"
     elif paragraph is None or first_list:
-        local = f"{article}.{item}"
+        local = f"{number}.{item}"
     else:
-        local = f"{article}-{paragraph}.{item}"
+        local = f"{number}-{paragraph}.{item}"
     return f"{document}#{local}" if document else local
+
+
+def _suffix_letter(suffix: int) -> str:
+    """``a`` for 之一, ``b`` for 之二 …; ``""`` for an ordinary article."""
+    if not suffix:
+        return ""
+    if not 0 < suffix <= 26:
+        raise ValueError(f"cannot number 之{suffix} with a letter")
+    return chr(ord("a") + suffix - 1)
 
 
 def cite(short_name: str, citation: str) -> str:
@@ -244,6 +261,7 @@ class _Article:
     chapter: str
     department: str | None = None
     paragraphs: list[_Paragraph] = field(default_factory=list)
+    suffix: int = 0  # N of 第X条之N
 
 
 def _match_item(line: str) -> tuple[str, int, str, str] | None:
@@ -376,7 +394,7 @@ class _Parser:
             # 第344条 in a table of the criminal law's articles is a row.
             regular = not typo and not m.group(1).isdigit()
             if (regular and (space or not body)) or article_number == self.last_number + 1:
-                self.start_article(article_number, number, suffix, body, line)
+                self.start_article(article_number, number, suffix, body, line, space)
                 return
             self.text(line, number, join=False)
             return
@@ -394,14 +412,27 @@ class _Parser:
             return  # a 节 under a 章: clauses keep the chapter
         self.chapter = text
 
-    def start_article(self, number: int, line_no: int, suffix: str, body: str, raw: str) -> None:
+    def start_article(self, number: int, line_no: int, suffix: str, body: str, raw: str,
+                      space: str = " ") -> None:
         current = self.article.number if self.article else 0
+        inserted = chinese_to_int(suffix[1:]) if suffix else 0
+        current_suffix = self.article.suffix if self.article else 0
+        # 第X条之N right after 第X条 (or 之N-1), with a space or a line of its own, is an article
+        # inserted by an amendment; elsewhere it is a reference and stays text.
+        if suffix and number == current and self.has_articles and inserted == current_suffix + 1 \
+                and (space or not body):
+            self.flush()
+            self.fresh = False
+            self.article = _Article(number, line_no, self.chapter, suffix=inserted)
+            if body:
+                self.article.paragraphs.append(_Paragraph(self.chapter, body))
+            return
         if suffix or (self.has_articles and number <= self.last_number):
-            # 第X条之一, a repeated or backward number: keep the line as a paragraph.
+            # A quoted 第X条之N, a repeated or backward number: keep the line as a paragraph.
             if not suffix:
                 kind = "duplicate article" if number == self.last_number else "out-of-order article"
                 self.problem(line_no, f"{kind} {raw.split()[0][:12]}: kept as a paragraph of "
-                                      f"{make_citation(current, None)}")
+                                      f"{make_citation(current, None, suffix=current_suffix)}")
             self.text(raw, line_no, join=False)
             return
         self.flush()
@@ -592,7 +623,8 @@ class _Parser:
     def _clause(self, article: _Article, source: _Paragraph, item: int | None, paragraph: int | None,
                 text: str, lead_in: str, first_list: bool, preamble: str, department: str | None) -> Clause:
         return Clause(
-            id=make_clause_id(article.number, item, paragraph=paragraph, first_list=first_list),
+            id=make_clause_id(article.number, item, paragraph=paragraph, first_list=first_list,
+                              suffix=article.suffix),
             document=self.document,
             title=self.title,
             chapter=source.chapter,
@@ -600,7 +632,7 @@ class _Parser:
             item=item,
             department=department,
             text=text,
-            citation=make_citation(article.number, item, paragraph, preamble),
+            citation=make_citation(article.number, item, paragraph, preamble, suffix=article.suffix),
             paragraph=paragraph,
             departments=(department,) if department else (),
             lead_in=lead_in,

@@ -121,6 +121,10 @@ class SearchSettings:
             department): there the region's duty list is the answer and a law its basis.
         tier_gate: the specificity boosts apply to clauses scoring at least this share of
             the best clause before boosts.
+        duty_gate / who_duty_gate: the duty list's boosts apply only when its best clause
+            scores at least this share of the best law clause before boosts (for questions
+            that ask who: of the best law clause that makes a body responsible); below it the
+            duty list does not cover what is asked.
         basis_clauses: how many law clauses follow a duty-list answer as its legal basis.
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
@@ -144,6 +148,8 @@ class SearchSettings:
     who_tier_boosts: tuple[float, float, float, float] = (0.4, 0.2, 0.0, 0.0)
     duty_list_share: float = 0.75
     tier_gate: float = 0.0
+    duty_gate: float = 0.0
+    who_duty_gate: float = 0.7
     basis_clauses: int = 2
     priority_step: float = 0.05
     candidates: int = 300
@@ -191,10 +197,11 @@ class Searcher:
         self._row = {clause.id: row for row, clause in enumerate(self.clauses)}
         self._department_rows: dict[str, list[int]] = defaultdict(list)
         self._document_rows: dict[str, list[int]] = defaultdict(list)
-        self._article_rows: dict[tuple[str, int], list[int]] = defaultdict(list)
+        # Keyed by the article part of the id: "120", or "120a" for 第一百二十条之一.
+        self._article_rows: dict[tuple[str, str], list[int]] = defaultdict(list)
         for row, clause in enumerate(self.clauses):
             self._document_rows[clause.document].append(row)
-            self._article_rows[(clause.document, clause.article)].append(row)
+            self._article_rows[(clause.document, _article_part(clause.id))].append(row)
             for name in dict.fromkeys((*clause.departments, *((clause.department,) if clause.department else ()))):
                 self._department_rows[name].append(row)
         self.documents: dict[str, Document] = {d.id: d for d in index.documents}
@@ -237,11 +244,16 @@ class Searcher:
     def article(self, clause_id: str) -> list[Clause]:
         """Every clause of the article that ``clause_id`` belongs to, in order."""
         clause = self.clause(clause_id)
-        return [self.clauses[r] for r in self._article_rows[(clause.document, clause.article)]]
+        return [self.clauses[r] for r in self._article_rows[(clause.document, _article_part(clause.id))]]
 
     def departments(self) -> list[str]:
         """Distinct departments in corpus order."""
         return list(self._department_rows)
+
+    @cached_property
+    def _names_body(self) -> np.ndarray:
+        """Per clause row: whether the clause makes a body responsible (a department or a body in its text)."""
+        return np.array([bool(self._departments_of(c)) for c in self.clauses], dtype=bool)
 
     @cached_property
     def _has_laws(self) -> bool:
@@ -500,13 +512,16 @@ class Searcher:
             for name in analysis.departments:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
             if self.is_library and rows.size:
-                boosts = np.asarray(s.who_tier_boosts if _WHO_INTENT.search(analysis.text) or analysis.departments
-                                    else s.tier_boosts, dtype=np.float64)
+                asks_who = bool(_WHO_INTENT.search(analysis.text) or analysis.departments)
+                boosts = np.asarray(s.who_tier_boosts if asks_who else s.tier_boosts, dtype=np.float64)
                 positions = self._row_document[rows]
+                tiers = scope.tiers[positions]
                 # Specificity breaks ties between comparably relevant clauses; it does not lift
                 # a duty list's clause that answers something else over the law that answers this.
                 close = scores >= s.tier_gate * float(scores.max())
-                scores = scores + np.where(close, boosts[scope.tiers[positions]], 0.0)
+                if not self._duty_list_answers(scores, rows, tiers, asks_who, scope):
+                    close &= tiers != TIER_DUTY_LIST
+                scores = scores + np.where(close, boosts[tiers], 0.0)
                 if scope.named_positions.size:
                     scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
                 scores = scores + s.priority_step * self._row_priority[rows]
@@ -516,6 +531,26 @@ class Searcher:
             stated = [self.clauses[int(r)].text for r in top]
             in_scope = self._in_scope(analysis, dense, stated)
         return _Scored(rows=rows, scores=scores), in_scope
+
+    def _duty_list_answers(self, scores: np.ndarray, rows: np.ndarray, tiers: np.ndarray, asks_who: bool,
+                           scope: _Scope) -> bool:
+        """Whether the duty list's specificity boost may apply to this question.
+
+        Not when the question names a law (安全生产法里……: that law answers, not the duty
+        list), nor when the duty list's best clause scores below ``duty_gate`` (for a "who"
+        question ``who_duty_gate``) times the best law clause's score before boosts: the duty
+        list then does not cover the topic (跨两个县的突发事件由谁负责 is 突发事件应对法
+        第十八条'). For a "who" question only law clauses that make a body responsible count:
+        a law clause that names nobody does not answer "who".
+        """
+        if any(self.documents[self._documents[int(p)]].role != "duty_list" for p in scope.named_positions):
+            return False
+        duty = tiers == TIER_DUTY_LIST
+        law = ~duty & self._names_body[rows] if asks_who else ~duty
+        if not duty.any() or not law.any():
+            return True
+        gate = self.settings.who_duty_gate if asks_who else self.settings.duty_gate
+        return float(scores[duty].max()) >= gate * float(scores[law].max())
 
     def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray, top_texts: Sequence[str] = ()) -> bool:
         """Whether the corpus answers the query (see the cue patterns above).
@@ -550,7 +585,7 @@ class Searcher:
         per_document: list[list[int]] = []
         holders: list[str] = []
         for document_id in documents:
-            in_article = [r for r in self._article_rows.get((document_id, article), ()) if allowed[r]]
+            in_article = [r for r in self._article_rows.get((document_id, str(article)), ()) if allowed[r]]
             if department is not None:
                 in_article = [r for r in in_article if department in self._departments_of(self.clauses[r])]
             if not in_article:
@@ -660,6 +695,11 @@ class Searcher:
 
     def _tier_of(self, clause: Clause, scope: _Scope) -> int:
         return int(scope.tiers[self._position[clause.document]])
+
+
+def _article_part(clause_id: str) -> str:
+    """The article a clause id belongs to, without the document: ``doc#10-2`` → ``10``, ``120a.1`` → ``120a``."""
+    return re.split(r"[-.]", clause_id.rpartition("#")[2], maxsplit=1)[0]
 
 
 def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:

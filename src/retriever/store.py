@@ -159,7 +159,7 @@ def with_bodies(clauses: Sequence[Clause], documents: Sequence[Document]) -> lis
         elif roles.get(clause.document) == "duty_list":
             departments = ()
         elif clause.item is not None:
-            lead_in = lead_ins.get((clause.document, clause.article, clause.paragraph), "")
+            lead_in = clause.lead_in or lead_ins.get((clause.document, clause.article, clause.paragraph), "")
             departments = tuple(extract_item_bodies(clause.text, lead_in))
         else:
             departments = tuple(extract_bodies(clause.text))
