@@ -443,10 +443,15 @@ class Searcher:
                       if len(owners) == 1 and alias not in names})
         return names
 
+    @cached_property
+    def _unlisted_spellings(self) -> tuple[str, ...]:
+        """The unlisted spellings, longest first (sorted once, not per query)."""
+        return tuple(sorted(self._unlisted_names, key=len, reverse=True))
+
     def _detect_departments(self, text: str) -> tuple[str, ...]:
         """Departments the query names: lexicon names and aliases, then unlisted corpus names."""
         found = [d for d in self.lexicon.detect_departments(text) if d in self._department_rows]
-        for spelling in sorted(self._unlisted_names, key=len, reverse=True):
+        for spelling in self._unlisted_spellings:
             name = self._unlisted_names[spelling]
             if spelling in text and name not in found:
                 found.append(name)
