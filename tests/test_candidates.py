@@ -61,7 +61,7 @@ def test_small_n_keeps_each_retrievers_best(searcher: Searcher) -> None:
     assert set(np.argsort(-dense, kind="stable")[:n].tolist()) <= rows
     positive = np.flatnonzero(bm25 > 0)
     assert set(positive[np.argsort(-bm25[positive], kind="stable")][:n].tolist()) <= rows
-    np.testing.assert_array_equal(found.dense, dense[found.rows])
+    np.testing.assert_allclose(found.dense, dense[found.rows], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(found.bm25, bm25[found.rows].astype(np.float32))
 
 

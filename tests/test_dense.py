@@ -62,14 +62,18 @@ def test_fewer_allowed_than_asked(vectors: np.ndarray) -> None:
     assert sorted(ids.tolist()) == [3, 7] and len(scores) == 2
 
 
-def test_scores_and_scores_at_agree_bit_for_bit(vectors: np.ndarray) -> None:
-    for kind in ("flat", "hnsw"):
+def test_scores_and_scores_at_agree(vectors: np.ndarray) -> None:
+    for kind in ("flat", "hnsw", "ivf"):
         index = DenseIndex.build(vectors, kind=kind)  # type: ignore[arg-type]
         query = unit_vectors(1, seed=7)[0]
         full = index.scores(query)
         ids = np.array([5, 1999, 0, 5, 42])
-        np.testing.assert_array_equal(index.scores_at(query, ids), full[ids])
+        np.testing.assert_allclose(index.scores_at(query, ids), full[ids], rtol=0, atol=1e-6)
         np.testing.assert_allclose(full, vectors @ query, rtol=1e-5, atol=1e-6)
+        if kind != "ivf":
+            # Every vector (a complete candidate set): FAISS's kernel, bit-for-bit the full scan.
+            everything = np.arange(index.size)
+            np.testing.assert_array_equal(index.scores_at(query, everything), full)
 
 
 def test_auto_kind_follows_the_threshold(monkeypatch: pytest.MonkeyPatch, vectors: np.ndarray) -> None:
