@@ -360,7 +360,7 @@ def unit_texts(seeds: Path) -> list[str]:
     return [u.text for u in clause_units(with_bodies(library.clauses, list(library.documents)))]
 
 
-def seed_cache(source: Path, root: Path, texts: Sequence[str], model_id: str) -> int:
+def seed_cache(source: Path, root: Path, texts: Sequence[str], model_id: str, dimension: int) -> int:
     """Copy the cached vectors of ``texts`` from another embedding cache into ``root``'s; rows copied.
 
     The source is opened read-only (it may be another build's live cache) and only the rows this
@@ -371,7 +371,7 @@ def seed_cache(source: Path, root: Path, texts: Sequence[str], model_id: str) ->
     if not source.is_file():
         raise SystemExit(f"no embedding cache at {source}: pass --cache with an embeddings.sqlite file.")
     keys = list(dict.fromkeys(text_key(t) for t in texts))
-    with EmbeddingCache(root / CACHE_FILE, model_id, DIMENSION) as target:
+    with EmbeddingCache(root / CACHE_FILE, model_id, dimension) as target:
         have = set(target.get_many(keys))
         wanted = [k for k in keys if k not in have]
         db = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=60)
@@ -381,7 +381,7 @@ def seed_cache(source: Path, root: Path, texts: Sequence[str], model_id: str) ->
                 chunk = wanted[start:start + 500]
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(f"SELECT text_sha256, vector FROM vectors WHERE model = ? AND dimension = ? "
-                                  f"AND text_sha256 IN ({marks})", (model_id, DIMENSION, *chunk)).fetchall()
+                                  f"AND text_sha256 IN ({marks})", (model_id, dimension, *chunk)).fetchall()
                 if rows:
                     vectors = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
                     target.put_many([key for key, _ in rows], vectors)
@@ -408,7 +408,7 @@ def ensure_build(seeds: Path, root: Path, engine: Engine, *, kind: str = "auto",
     except (IndexMissingError, IndexStateError) as problem:
         print(f"building {root}: {problem}", file=sys.stderr)
     if cache is not None:
-        copied = seed_cache(cache, root, unit_texts(seeds), engine.embedder.model_id)
+        copied = seed_cache(cache, root, unit_texts(seeds), engine.embedder.model_id, engine.embedder.dimension)
         print(f"{root}: {copied} vectors copied from {cache}", file=sys.stderr)
     last = [0.0]
 
