@@ -302,10 +302,24 @@ def dense_recall(dense: DenseIndex, exact: Any, vectors: np.ndarray) -> float:
     return recall_at([dense.top(v, K)[0] for v in vectors], truth)
 
 
-def serialized_mb(dense: DenseIndex) -> float:
-    import faiss
+def build_kind(vectors: np.ndarray, kind: str) -> tuple[DenseIndex, float]:
+    """``DenseIndex.build(vectors, kind=kind)`` and its seconds."""
+    from retriever.dense import DenseIndex
 
-    return round(faiss.serialize_index(dense._index).nbytes / 2**20, 1)
+    started = time.perf_counter()
+    dense = DenseIndex.build(vectors, kind=kind)  # type: ignore[arg-type]
+    return dense, round(time.perf_counter() - started, 3)
+
+
+def file_mb(dense: DenseIndex, folder: Path) -> float:
+    """The size of ``dense`` as a FAISS file, MiB (written to ``folder`` and removed: no copy in memory)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".size-probe-{os.getpid()}.faiss"
+    try:
+        dense.save(probe)
+        return round(probe.stat().st_size / 2**20, 1)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 # --- builds ----------------------------------------------------------------------------------
@@ -464,21 +478,20 @@ def clause_rows(corpus: str, index: StoredIndex, engine: Engine, options: Option
         if kind == index.dense.kind:
             continue
         gc.collect()
-        if kind == "flat":
-            variant, seconds = DenseIndex(exact), 0.0
-        else:
-            variant, seconds = timed(lambda kind=kind: DenseIndex.build(vectors, kind=kind))
+        variant, seconds = (DenseIndex(exact), 0.0) if kind == "flat" else build_kind(vectors, kind)
         searcher = Searcher(index, engine.embedder, engine.lexicon, engine.segmenter,
                             candidates=FaissCandidates(variant, index.lexical, index.unit_clause))
         times = engine_times(searcher, asked)
+        # What the build would have cost and weighed with this kind: the manifest's stages with
+        # the dense stage replaced, the folder with this dense file in place of the stored one.
         total = None if base.build_s is None else round(base.build_s - stages.get("dense", 0.0) + seconds, 3)
+        size = None if base.index_mb is None else round(base.index_mb - dense_file + file_mb(variant, options.work), 1)
+        how = "the flat storage, no build" if kind == "flat" else "built from the stored vectors"
         yield replace(base, index=describe(variant), build_s=total, stage_s={**stages, "dense": seconds},
-                      index_mb=round(base.index_mb - dense_file + serialized_mb(variant), 1) if base.index_mb else None,
-                      rss_mb=rss_mb(), peak_rss_mb=peak_rss_mb(), p50_ms=percentile(times, 0.5),
-                      p95_ms=percentile(times, 0.95), recall_at_10=1.0 if kind == "flat" else
-                      dense_recall(variant, exact, query_vectors), reused=False, auto=kind == auto_kind(variant.size),
-                      note="dense index built from the stored vectors" + (" (the flat storage, no build)"
-                                                                          if kind == "flat" else ""))
+                      index_mb=size, rss_mb=rss_mb(), peak_rss_mb=peak_rss_mb(), p50_ms=percentile(times, 0.5),
+                      p95_ms=percentile(times, 0.95), model_p50_ms=None, model_p95_ms=None,
+                      recall_at_10=1.0 if kind == "flat" else dense_recall(variant, exact, query_vectors),
+                      reused=False, auto=kind == auto_kind(variant.size), note=f"dense index: {how}")
         del searcher, variant
 
 
@@ -552,43 +565,46 @@ SWEEP = {"hnsw": (64, 128, 256), "ivf": (8, 32, 64)}
 
 
 def _with_search_parameter(dense: DenseIndex, value: int) -> None:
-    index = dense._index
+    index: Any = dense._index
     if dense.kind == "hnsw":
         index.hnsw.efSearch = value
     else:
         index.nprobe = value
 
 
+def dense_run(dense: DenseIndex, queries: np.ndarray) -> tuple[list[float], list[np.ndarray]]:
+    """Milliseconds of each single-query top-10 (after the warm-up), and the ids found."""
+    times = latencies(lambda i: dense.top(queries[i], K), len(queries))
+    return times, [dense.top(q, K)[0] for q in queries]
+
+
 def bench_synthetic(options: Options) -> list[Row]:
-    from retriever.dense import DenseIndex
 
     n = options.synthetic_size
     vectors = synthetic_vectors(n)
     queries = synthetic_vectors(options.queries, seed=1)
     kinds = list(dict.fromkeys(auto_kind(n) if k == "auto" else k for k in options.synthetic_kinds))
     rows: list[Row] = []
-    flat, flat_s = timed(lambda: DenseIndex.build(vectors, kind="flat"))
+    flat, flat_s = build_kind(vectors, "flat")
+    del vectors  # the flat index holds the only copy from here on
+    vectors = stored_vectors(flat._index)
     truth = flat._index.search(queries, K)[1]
     for kind in kinds:
         gc.collect()
         before = rss_mb()
-        if kind == "flat":
-            dense, seconds = flat, flat_s
-        else:
-            dense, seconds = timed(lambda kind=kind: DenseIndex.build(vectors, kind=kind))
+        dense, seconds = (flat, flat_s) if kind == "flat" else build_kind(vectors, kind)
         base = Row(corpus="synthetic", clauses=None, units=n, backend="faiss", index=describe(dense),
-                   path="dense top-10", build_s=seconds, stage_s={"dense": seconds}, index_mb=serialized_mb(dense),
+                   path="dense top-10", build_s=seconds, stage_s={"dense": seconds},
+                   index_mb=file_mb(dense, options.work),
                    rss_mb=rss_mb(), peak_rss_mb=peak_rss_mb(), queries=len(queries), auto=kind == auto_kind(n),
                    note=f"index memory ≈ +{round(rss_mb() - before, 1) if kind != 'flat' else 'n/a'} MiB RSS")
-        times = latencies(lambda i, d=dense: d.top(queries[i], K), len(queries))
-        found = [dense.top(q, K)[0] for q in queries]
+        times, found = dense_run(dense, queries)
         rows.append(replace(base, p50_ms=percentile(times, 0.5), p95_ms=percentile(times, 0.95),
                             recall_at_10=recall_at(found, truth)))
         default = describe(dense)
         for value in SWEEP.get(kind, ()):
             _with_search_parameter(dense, value)
-            times = latencies(lambda i, d=dense: d.top(queries[i], K), len(queries))
-            found = [dense.top(q, K)[0] for q in queries]
+            times, found = dense_run(dense, queries)
             rows.append(replace(base, index=describe(dense), p50_ms=percentile(times, 0.5),
                                 p95_ms=percentile(times, 0.95), recall_at_10=recall_at(found, truth), auto=False,
                                 sweep=True, note=f"search-parameter sweep of {default}"))

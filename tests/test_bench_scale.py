@@ -82,7 +82,7 @@ def test_seed_rows_run_the_engine_and_reuse_the_build(options, fake_embedder: Fa
     assert (row.index, row.auto, row.recall_at_10, row.queries) == ("flat", True, 1.0, 12)
     assert row.build_s == manifest["build_seconds"] and row.stage_s == manifest["stage_seconds"]
     assert row.p50_ms is not None and row.model_p50_ms is not None and row.p95_ms >= row.p50_ms
-    assert row.index_mb and row.rss_mb and row.peak_rss_mb and row.peak_rss_mb >= row.rss_mb
+    assert row.index_mb and row.rss_mb and row.peak_rss_mb  # peak: getrusage, sampled apart from VmRSS
     _, reused = bench.ensure_build(bench.SEEDS, options.work / "seed" / "index", engine)
     assert reused  # same corpus, model, lexicon: loaded, not rebuilt
 
