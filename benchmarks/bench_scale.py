@@ -45,6 +45,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -828,17 +829,24 @@ def plot(rows: Sequence[Row], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines: dict[str, list[tuple[int, float]]] = {}
+    lines: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for row in rows:
         if row.sweep or row.p50_ms is None:
             continue
-        kind = row.index.split()[0]
-        lines.setdefault(f"{row.backend} {kind} · {row.path.split(':')[0].split(' (')[0]}", []).append(
-            (row.units, row.p50_ms))
+        series = f"{row.backend} {row.index.split()[0]}"
+        timed_path = row.path.split(":")[0].split(" (")[0]
+        lines.setdefault((series, timed_path), []).append((row.units, row.p50_ms))
+        if row.model_p50_ms is not None:
+            lines.setdefault((series, f"{timed_path} + model"), []).append((row.units, row.model_p50_ms))
+    styles = {"engine": ("-", "o"), "engine + model": ("-.", "s"), "dense top-10": ("--", "^"),
+              "candidates": (":", "x")}
+    colours = {series: f"C{i}" for i, series in enumerate(sorted({s for s, _ in lines}))}
     figure, axes = plt.subplots(figsize=(8, 5))
-    for label, points in sorted(lines.items()):
+    for (series, timed_path), points in sorted(lines.items()):
         points.sort()
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label)
+        line, marker = styles.get(timed_path, (":", "D"))
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker=marker, color=colours[series],
+                  linestyle=line, label=f"{series} · {timed_path}")
     axes.set_xscale("log")
     axes.set_yscale("log")
     axes.set_xlabel("dense units searched (log)")
@@ -891,13 +899,16 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]
                         help="synthetic vectors loaded into milvus-lite at most (default 100,000)")
     parser.add_argument("--in-process", action="store_true",
                         help="run sections in this process (RSS figures then accumulate)")
+    parser.add_argument("--merge", type=Path, action="append", default=[],
+                        help="start from the rows of an earlier --json file (repeatable); with no --only, "
+                             "nothing is run: the files are merged into one table and plot")
     parser.add_argument("--json", type=Path, help="write the rows as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here too")
     parser.add_argument("--plot", type=Path, help="write a PNG of p50 latency against size here")
     args = parser.parse_args(argv)
     if args.queries < 1 or args.threads < 1:
         parser.error("--queries and --threads must be at least 1")
-    work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    work = args.work or Path(tempfile.gettempdir()) / f"bench-scale-{os.getpid()}"  # removed at the end
     options = Options(work=work.resolve(), cache=args.cache.resolve() if args.cache else None, model=args.model,
                       threads=args.threads, queries=args.queries, sample_every=args.sample_every,
                       laws=args.laws, sample_kinds=args.sample_kinds, whole_index=args.whole_index,
@@ -908,8 +919,16 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args, options = parse_args(argv)
-    sections = args.only or [s for s in SECTIONS if s != "whole" or options.whole_index]
+    default = [] if args.merge else [s for s in SECTIONS if s != "whole" or options.whole_index]
+    sections = args.only or default
     rows: list[Row] = []
+    runs: list[dict[str, Any]] = []
+    for path in args.merge:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+        runs += earlier.get("runs") or [earlier.get("machine", {})]
+        rows += [Row(**row) for row in earlier["rows"]]
+    if sections:
+        runs.append(machine(options))
     for name in SECTIONS:
         if name not in sections:
             continue
@@ -918,18 +937,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{name}: {len(found)} rows in {time.perf_counter() - started:.0f} s", file=sys.stderr)
         rows += found
         if args.json:  # written after every section, so a long run keeps what it measured
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"machine": machine(options), "rows": [asdict(r) for r in rows]},
-                                            ensure_ascii=False, indent=1, default=str))
+            write_json(args.json, runs, rows)
+    if args.json and not sections:
+        write_json(args.json, runs, rows)
     table = markdown(rows)
-    print(f"\n{', '.join(f'{k} {v}' for k, v in machine(options).items())}\n")
-    print(table)
+    for run in runs:
+        print(f"\n{', '.join(f'{k} {v}' for k, v in run.items())}")
+    print(f"\n{table}")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(table + "\n", encoding="utf-8")
     if args.plot:
         plot(rows, args.plot)
+    if args.work is None:
+        shutil.rmtree(options.work, ignore_errors=True)
     return 0
+
+
+def write_json(path: Path, runs: Sequence[dict[str, Any]], rows: Sequence[Row]) -> None:
+    """The rows and where they were measured (one entry per run merged)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": runs[-1] if runs else {}, "runs": list(runs),
+                                "rows": [asdict(r) for r in rows]}, ensure_ascii=False, indent=1, default=str),
+                    encoding="utf-8")
 
 
 def machine(options: Options) -> dict[str, Any]:
@@ -939,7 +969,8 @@ def machine(options: Options) -> dict[str, Any]:
     load = float("nan")
     with contextlib.suppress(OSError):
         load = os.getloadavg()[0]
-    return {"host": platform.node(), "cores": os.cpu_count(), "load_1min": round(load, 1),
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "host": platform.node(), "cores": os.cpu_count(),
+            "load_1min": round(load, 1),
             "faiss": faiss.__version__, "faiss_threads": options.threads, "queries": options.queries,
             "warmup": WARMUP, "work": str(options.work)}
 
