@@ -893,6 +893,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]
                                                    "(e.g. /work/laws-index/embeddings.sqlite)")
     parser.add_argument("--model", help="embedding model (default: the built-in e5-small int8)")
     parser.add_argument("--threads", type=int, default=1, help="FAISS OpenMP threads (default 1)")
+    parser.add_argument("--blas-threads", type=int,
+                        help="OpenBLAS threads of the measured processes (default: OpenBLAS's own, as the "
+                             "server runs; 1 avoids numpy's threads waiting on a busy machine)")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per row (default 200)")
     parser.add_argument("--sample-every", type=int, default=10, help="take every N-th law file (default 10)")
     parser.add_argument("--laws", type=Path, default=LAWS, help=f"the laws corpus (default {LAWS})")
@@ -940,6 +943,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         earlier = json.loads(path.read_text(encoding="utf-8"))
         runs += earlier.get("runs") or [earlier.get("machine", {})]
         rows += [Row(**row) for row in earlier["rows"]]
+    if args.blas_threads:
+        if args.in_process:
+            print("--blas-threads applies to the section processes only, not with --in-process", file=sys.stderr)
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.blas_threads)  # read when a spawned section imports numpy
     if sections:
         runs.append(machine(options))
     for name in SECTIONS:
@@ -984,7 +991,8 @@ def machine(options: Options) -> dict[str, Any]:
         load = os.getloadavg()[0]
     return {"date": time.strftime("%Y-%m-%d %H:%M"), "host": platform.node(), "cores": os.cpu_count(),
             "load_1min": round(load, 1),
-            "faiss": faiss.__version__, "faiss_threads": options.threads, "queries": options.queries,
+            "faiss": faiss.__version__, "faiss_threads": options.threads,
+            "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"), "queries": options.queries,
             "warmup": WARMUP, "work": str(options.work)}
 
 
