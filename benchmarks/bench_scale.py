@@ -924,6 +924,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Options]
     args = parser.parse_args(argv)
     if args.queries < 1 or args.threads < 1:
         parser.error("--queries and --threads must be at least 1")
+    if "whole" in (args.only or ()) and args.whole_index is None:
+        parser.error("--only whole needs --whole-index DIR (an index built with `retriever build`)")
     work = args.work or Path(tempfile.gettempdir()) / f"bench-scale-{os.getpid()}"  # removed at the end
     options = Options(work=work.resolve(), cache=args.cache.resolve() if args.cache else None, model=args.model,
                       threads=args.threads, queries=args.queries, sample_every=args.sample_every,
