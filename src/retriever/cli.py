@@ -81,24 +81,30 @@ def main() -> None:
 @click.option("--dense-index", "dense_kind", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto",
               show_default=True,
               help="Vector index: exact (flat) below 50,000 units and approximate above (auto), or one kind.")
-def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool, dense_kind: str) -> None:
+@click.option("--store", "store", default=None,
+              help="Also fill a Milvus store: a milvus-lite file (index/clauses.db) or milvus://host:19530 "
+                   "(default: $RETRIEVER_STORE; none: FAISS only).")
+def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool, dense_kind: str,
+          store: str | None) -> None:
     """Parse the seeds, embed the clauses and write the index atomically.
 
     Vectors already in the embedding cache beside the index are reused, so an interrupted
     build resumes where it stopped and a changed document re-embeds only its clauses.
 
-    Example: retriever build --seeds seeds --index index
+    Example: retriever build --seeds seeds --index index  (Milvus too: --store index/clauses.db)
     """
     from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.segment import Segmenter
     from retriever.store import build_index
+    from retriever.stores.base import store_uri
 
     with _user_errors():
         lexicon = load_lexicon()
         embedder = load_embedder(model)
         manifest = build_index(seeds_dir, index_dir, embedder, lexicon, Segmenter(lexicon.user_words()),
-                               progress=_progress(), strict=strict, dense_kind=cast("DenseKind", dense_kind))
+                               progress=_progress(), strict=strict, dense_kind=cast("DenseKind", dense_kind),
+                               store=store_uri(store))
     counts = manifest["counts"]
     click.echo(f"Built {index_dir}: {counts['clauses']} clauses from {counts['documents']} document(s), "
                f"{counts['units']} dense units, {counts['departments']} departments, "
@@ -106,6 +112,9 @@ def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, stric
     reused = counts.get("units_from_cache", 0)
     if reused:
         click.echo(f"Reused {reused} of {counts['units']} unit vectors from the embedding cache.")
+    if "store" in manifest:
+        entry = manifest["store"]
+        click.echo(f"Filled Milvus collection {entry['collection']} at {entry['uri']}: {entry['count']} clauses.")
     for warning in manifest.get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
     for problem in manifest["parse_problems"]:
