@@ -66,9 +66,8 @@ class MilvusCandidates:
             raise ValueError(f"dense_scores must be 'local' or 'store', not {dense_scores!r}.")
         self.store = store
         self.clauses = clauses
-        self.dense = dense
-        self.unit_clause = unit_clause
         self.dense_scores: DenseScores = dense_scores
+        self._units = (dense, unit_clause) if dense is not None and unit_clause is not None else None
 
     def gather(self, query: Query, n: int) -> Candidates:
         """The union of Milvus's dense top-N and BM25 top-N clauses, with both scores.
@@ -127,15 +126,17 @@ class MilvusCandidates:
 
     def _local_dense(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Best cosine over each clause's units, scored exactly from the index folder's vectors."""
-        assert self.dense is not None and self.unit_clause is not None  # checked in __init__
         out = np.full(rows.size, NO_UNIT, dtype=np.float32)
-        starts = np.searchsorted(self.unit_clause, rows, side="left")
-        stops = np.searchsorted(self.unit_clause, rows, side="right")
+        if self._units is None:  # not reached: __init__ requires the units for "local"
+            return out
+        dense, unit_clause = self._units
+        starts = np.searchsorted(unit_clause, rows, side="left")
+        stops = np.searchsorted(unit_clause, rows, side="right")
         has = stops > starts
         if not has.any():
             return out
         units = np.concatenate([np.arange(a, b) for a, b in zip(starts[has], stops[has], strict=True)])
-        scores = self.dense.scores_at(vector, units)
+        scores = dense.scores_at(vector, units)
         offsets = np.concatenate(([0], np.cumsum((stops - starts)[has])[:-1]))
         out[has] = np.maximum(np.maximum.reduceat(scores, offsets), NO_UNIT)
         return out
