@@ -16,8 +16,15 @@ Scores of the union, as the protocol asks:
   unit vectors (best cosine over the clause and its sentences, what the FAISS source gives);
   ``"store"`` uses Milvus's scores and fetches the stored clause vectors of the rows only BM25
   found (one vector per clause: no sentence units, so a multi-sentence clause scores lower).
-* **bm25**: Milvus's own BM25 (jieba analyzer); a union row outside a BM25 list scores 0 there.
-  milvus-lite reports BM25 negated; :meth:`MilvusStore.top_lexical` turns it back.
+  When the union is not every allowed clause, the dense floor for min–max is the minimum over
+  an evenly spaced sample of allowed clauses (``"local"``, as the FAISS source does) or over
+  the union (``"store"``: sampling would fetch a thousand vectors a query).
+* **bm25**: Milvus's own BM25, over the engine's tokens in a ``"terms"`` collection (what
+  ``retriever build --store`` writes) or Milvus's jieba analyzer in a ``"jieba"`` one; a union
+  row outside a BM25 list scores 0 there (the floor is then 0, as for the FAISS source).
+  milvus-lite reports BM25 negated; :meth:`MilvusStore.top_lexical` turns it back. Milvus
+  scales BM25 by ``k1 + 1`` against bm25s and normalises document length a little
+  differently (scores agree to within a few per cent after the scale); min–max removes the scale.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Literal
 
 import numpy as np
 
-from retriever.candidates import NO_UNIT, Candidates, Query
+from retriever.candidates import FLOOR_SAMPLE, NO_UNIT, Candidates, Query
 from retriever.dense import DenseIndex
 from retriever.stores.base import Filters
 from retriever.stores.milvus import MilvusStore
@@ -97,16 +104,24 @@ class MilvusCandidates:
             rows = rows[allowed[rows]]
         bm25 = np.fromiter((lexical.get(int(r), 0.0) for r in rows), dtype=np.float32, count=rows.size)
         complete = rows.size == (self.clauses if allowed is None else int(allowed.sum()))
+        bm25_floor = None if complete else 0.0
+        dense_floor = None
         if query.vector is None:
             dense = np.zeros(rows.size, dtype=np.float32)
         elif self.dense_scores == "local":
             dense = self._local_dense(query.vector, rows)
+            if not complete and dense.size:
+                dense_floor = float(min(dense.min(), self._local_dense(query.vector, _sample(allowed, self.clauses))
+                                        .min()))
         else:
             dense = self._store_dense(query.vector, rows, dense_rows, dense_found)
-        return Candidates(rows=rows.astype(np.int64), dense=dense, bm25=bm25, complete=complete)
+        return Candidates(rows=rows.astype(np.int64), dense=dense, bm25=bm25, complete=complete,
+                          dense_floor=dense_floor, bm25_floor=bm25_floor)
 
     def _bm25(self, query: Query, limit: int, filters: Filters) -> dict[int, float]:
         """Row → BM25(text) + weight × BM25(expansion), the best ``limit`` rows of that sum."""
+        if not query.tokens:  # no lexical side (the dense mode)
+            return {}
         terms = self.store.lexical == "terms"
         if terms:
             found = self.store.top_terms(query.tokens, limit, filters)
@@ -151,3 +166,11 @@ class MilvusCandidates:
             fetched = self.store.vectors(missing) @ query
             known.update(zip(missing, (float(s) for s in fetched), strict=True))
         return np.fromiter((known[int(r)] for r in rows), dtype=np.float32, count=rows.size)
+
+
+def _sample(allowed: np.ndarray | None, clauses: int) -> np.ndarray:
+    """Evenly spaced allowed rows (at most :data:`FLOOR_SAMPLE`), as the FAISS source samples the dense floor."""
+    pool = np.arange(clauses, dtype=np.int64) if allowed is None else np.flatnonzero(allowed)
+    if not pool.size:
+        return pool
+    return pool[np.linspace(0, pool.size - 1, min(FLOOR_SAMPLE, pool.size)).astype(np.int64)]
