@@ -339,3 +339,10 @@ def test_real_model_milvus_lite_matches_faiss(real_searcher: Searcher, tmp_path:
         assert [h.clause.id for h in ours.hits[:3]] == [h.clause.id for h in theirs.hits[:3]], text
         assert ours.in_scope == theirs.in_scope
         assert [d.department for d in ours.departments[:1]] == [d.department for d in theirs.departments[:1]]
+
+
+def test_term_words_are_one_ascii_word_per_token() -> None:
+    words = term_words(["消防", "消防", "fire safety", "安全生产"]).split(" ")
+    assert len(words) == 4 and words[0] == words[1] and len(set(words)) == 3  # repeats kept, spaces inside kept whole
+    assert all(w.isascii() and w.isalnum() and len(w) == 16 for w in words)
+    assert term_words([]) == ""
