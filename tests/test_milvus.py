@@ -346,3 +346,29 @@ def test_term_words_are_one_ascii_word_per_token() -> None:
     assert len(words) == 4 and words[0] == words[1] and len(set(words)) == 3  # repeats kept, spaces inside kept whole
     assert all(w.isascii() and w.isalnum() and len(w) == 16 for w in words)
     assert term_words([]) == ""
+
+
+def test_a_milvus_lite_file_held_by_another_process_is_reported(builds: tuple[Path, Path], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    from retriever.errors import IndexStateError
+    from retriever.store import load_index
+
+    held = str(tmp_path / "held.db")
+    holder = textwrap.dedent(f"""
+        import sys
+        from pymilvus import MilvusClient
+        client = MilvusClient({held!r})
+        print("held", flush=True)
+        sys.stdin.readline()
+    """)
+    process = subprocess.Popen([sys.executable, "-c", holder], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "held"
+        with pytest.raises(IndexStateError, match=r"another process holds it .*milvus://host:19530"):
+            candidate_source(load_index(builds[1]), held)
+    finally:
+        process.communicate("\n", timeout=60)

@@ -145,13 +145,8 @@ def fill_store(uri: str, clauses: Sequence[Clause], documents: Sequence[Document
             count = store.size
         finally:
             store.close()
-    except (ImportError, ValueError, OSError) as exc:
-        raise IndexStateError(f"cannot fill the Milvus store {recorded}: {exc}",
-                              "Check the URI (a .db file, milvus://host:19530) and MILVUS_TOKEN, or build "
-                              "without --store.") from exc
-    except Exception as exc:  # pymilvus raises MilvusException and gRPC errors
-        raise IndexStateError(f"cannot fill the Milvus store {recorded}: {exc}",
-                              "Check that the server is up and the URI and MILVUS_TOKEN are right.") from exc
+    except Exception as exc:  # pymilvus raises MilvusException and gRPC errors besides these
+        raise _store_error("fill", recorded, exc, "or build without --store") from exc
     if count != len(clauses):
         raise IndexStateError(f"the Milvus collection {name!r} at {recorded} holds {count} records after filling, "
                               f"not {len(clauses)}.", "Drop the collection and run the build again.")
@@ -200,12 +195,8 @@ def candidate_source(index: StoredIndex, uri: str | None = None, *,
     try:
         store = MilvusStore.open(target, dimension=dimension, collection=collection, create=False)
         count = store.size
-    except (ImportError, ValueError, OSError) as exc:
-        raise IndexStateError(f"cannot open the Milvus store {target}: {exc}",
-                              f"Check the URI and MILVUS_TOKEN, or run `retriever build --store {target}`.") from exc
-    except Exception as exc:  # pymilvus raises MilvusException and gRPC errors
-        raise IndexStateError(f"cannot open the Milvus store {target}: {exc}",
-                              "Check that the server is up and the URI and MILVUS_TOKEN are right.") from exc
+    except Exception as exc:  # pymilvus raises MilvusException and gRPC errors besides these
+        raise _store_error("open", target, exc, f"or run `retriever build --store {target}`") from exc
     if count != len(index.clauses):
         store.close()
         raise IndexStateError(f"the Milvus collection {collection!r} at {target} holds {count} records; the index "
@@ -215,3 +206,25 @@ def candidate_source(index: StoredIndex, uri: str | None = None, *,
         raise ValueError(f"dense_scores must be 'local' or 'store', not {dense_scores!r}.")
     return MilvusCandidates(store, len(index.clauses), dense=index.dense, unit_clause=index.unit_clause,
                             dense_scores="local" if dense_scores == "local" else "store")
+
+
+def _store_error(action: str, uri: str, exc: BaseException, otherwise: str) -> IndexStateError:
+    """An error that names the store and what to do, milvus-lite's one-process lock included."""
+    if isinstance(exc, ValueError):  # ours: bad URI, wrong dimension, missing collection (they say what to run)
+        return IndexStateError(f"cannot {action} the Milvus store {uri}: {exc}")
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    local = urlparse(uri).scheme not in ("milvus", "http", "https")
+    if local and any("lock" in type(e).__name__.lower() or "Open local milvus failed" in str(e) for e in chain):
+        return IndexStateError(f"cannot {action} the Milvus store {uri}: another process holds it (milvus-lite "
+                               "serves one process at a time).",
+                               "Stop that process (a running `retriever serve` or build), or put the collection "
+                               "on a Milvus server: --store milvus://host:19530.")
+    if isinstance(exc, ImportError):
+        return IndexStateError(f"cannot {action} the Milvus store {uri}: {exc}",
+                               "Install the Milvus extra: pip install -e '.[milvus]'.")
+    hint = ("Check the path" if local else "Check that the server is up and the URI and MILVUS_TOKEN are right")
+    return IndexStateError(f"cannot {action} the Milvus store {uri}: {exc}", f"{hint}, {otherwise}.")
