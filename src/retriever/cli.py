@@ -81,24 +81,30 @@ def main() -> None:
 @click.option("--dense-index", "dense_kind", type=click.Choice(["auto", "flat", "hnsw", "ivf"]), default="auto",
               show_default=True,
               help="Vector index: exact (flat) below 50,000 units and approximate above (auto), or one kind.")
-def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool, dense_kind: str) -> None:
+@click.option("--store", "store", default=None,
+              help="Also fill a Milvus store: a milvus-lite file (index/clauses.db) or milvus://host:19530 "
+                   "(default: $RETRIEVER_STORE; none: FAISS only).")
+def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, strict: bool, dense_kind: str,
+          store: str | None) -> None:
     """Parse the seeds, embed the clauses and write the index atomically.
 
     Vectors already in the embedding cache beside the index are reused, so an interrupted
     build resumes where it stopped and a changed document re-embeds only its clauses.
 
-    Example: retriever build --seeds seeds --index index
+    Example: retriever build --seeds seeds --index index  (Milvus too: --store index/clauses.db)
     """
     from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.segment import Segmenter
     from retriever.store import build_index
+    from retriever.stores.base import store_uri
 
     with _user_errors():
         lexicon = load_lexicon()
         embedder = load_embedder(model)
         manifest = build_index(seeds_dir, index_dir, embedder, lexicon, Segmenter(lexicon.user_words()),
-                               progress=_progress(), strict=strict, dense_kind=cast("DenseKind", dense_kind))
+                               progress=_progress(), strict=strict, dense_kind=cast("DenseKind", dense_kind),
+                               store=store_uri(store))
     counts = manifest["counts"]
     click.echo(f"Built {index_dir}: {counts['clauses']} clauses from {counts['documents']} document(s), "
                f"{counts['units']} dense units, {counts['departments']} departments, "
@@ -106,6 +112,9 @@ def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, stric
     reused = counts.get("units_from_cache", 0)
     if reused:
         click.echo(f"Reused {reused} of {counts['units']} unit vectors from the embedding cache.")
+    if "store" in manifest:
+        entry = manifest["store"]
+        click.echo(f"Filled Milvus collection {entry['collection']} at {entry['uri']}: {entry['count']} clauses.")
     for warning in manifest.get("warnings", []):
         click.echo(f"warning: {warning}", err=True)
     for problem in manifest["parse_problems"]:
@@ -124,9 +133,12 @@ def build(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, stric
 @click.option("--level", type=click.Choice(LEVELS), default=None, help="Only documents of this level.")
 @click.option("--include-superseded", is_flag=True, help="Also search versions a newer one replaces.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--store", "store", default=None,
+              help="Gather candidates from this Milvus store (default: $RETRIEVER_STORE, else the one the "
+                   "index was built with, else FAISS).")
 def search(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, query: str, k: int, department: str | None,
            mode: str, document: str | None, region: str | None, level: str | None, include_superseded: bool,
-           as_json: bool) -> None:
+           as_json: bool, store: str | None) -> None:
     """Answer a question with departments and cited clauses (builds the index if missing).
 
     Example: retriever search "光伏电站安全由谁负责？" -k 5 --json
@@ -141,7 +153,7 @@ def search(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, quer
 
     with _user_errors():
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
-                                 progress=_progress())
+                                 progress=_progress(), store=store)
         answer = searcher.search(query, k, department=department, mode=mode,  # type: ignore[arg-type]
                                  document=document, region=region, level=level,
                                  include_superseded=include_superseded)
@@ -226,9 +238,12 @@ def documents(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, a
               help="The document that gold ids without a 'doc#' prefix refer to (default: the one that fits).")
 @click.option("--readme", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="Also replace the summary between <!-- eval:start --> and <!-- eval:end --> in this file.")
+@click.option("--store", "store", default=None,
+              help="Gather candidates from this Milvus store (default: $RETRIEVER_STORE, else the one the "
+                   "index was built with, else FAISS).")
 def evaluate_command(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, gold: Path,
                      modes: tuple[str, ...], k: int, out_dir: Path | None, as_json: bool, document: str | None,
-                     readme: Path | None) -> None:
+                     readme: Path | None, store: str | None) -> None:
     """Score the engine on a gold set (JSON Lines) and write report.md + chart.png.
 
     Example: retriever eval eval/gold_test.jsonl --mode bm25 --mode full
@@ -238,7 +253,7 @@ def evaluate_command(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | 
 
     with _user_errors():
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
-                                 progress=_progress())
+                                 progress=_progress(), store=store)
         questions = load_gold(gold, clause_ids={c.id for c in searcher.clauses}, document=document)
         report = evaluate(questions, lambda q, n, m: searcher.search(q, n, mode=m),
                           modes=tuple(dict.fromkeys(modes)) or MODES, k=k, gold_path=gold)  # type: ignore[arg-type]
@@ -296,7 +311,11 @@ def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queri
 @_common
 @click.option("--host", default="127.0.0.1", envvar="RETRIEVER_HOST", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, envvar="RETRIEVER_PORT", show_default=True)
-def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host: str, port: int) -> None:
+@click.option("--store", "store", default=None,
+              help="Gather candidates from this Milvus store (default: $RETRIEVER_STORE, else the one the "
+                   "index was built with, else FAISS).")
+def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host: str, port: int,
+          store: str | None) -> None:
     """Serve the web UI at / and the HTTP API under /v1 (builds the index if missing).
 
     Example: retriever serve --port 7860
@@ -304,6 +323,10 @@ def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host:
     import os
 
     from retriever.api import serve as run_server
+    from retriever.stores.base import STORE_ENV
+
+    if store:
+        os.environ[STORE_ENV] = store  # open_searcher reads it (the server opens the index itself)
 
     with _user_errors():
         run_server(host=host, port=port, index_dir=index_dir, seeds_dir=seeds_dir, model=model,

@@ -809,6 +809,7 @@ def open_searcher(
     settings: SearchSettings | None = None,
     progress: Any = None,
     cache_size: int = 0,
+    store: str | None = None,
 ) -> Searcher:
     """Load (or build, if asked and missing) the index and return a ready :class:`Searcher`.
 
@@ -822,14 +823,21 @@ def open_searcher(
         progress: forwarded to :func:`retriever.store.build_index`.
         cache_size: if above 0, repeated questions are answered from a cache of this
             many answers (:mod:`retriever.cache`).
+        store: a Milvus store URI to gather candidates from (default ``$RETRIEVER_STORE``, else
+            the store the index was built with, else FAISS); see
+            :func:`retriever.stores.select.candidate_source`.
 
     Raises:
-        IndexStateError: the index is missing (and not built), stale or corrupt.
+        IndexStateError: the index is missing (and not built), stale or corrupt, or its store
+            cannot be opened.
     """
     from retriever.embed import load_embedder
     from retriever.lexicon import load_lexicon
     from retriever.store import build_index, load_index
+    from retriever.stores.base import store_uri
+    from retriever.stores.select import candidate_source
 
+    store = store_uri(store)
     index_dir = index_dir or Path("index")
     seeds_dir = seeds_dir or Path("seeds")
     lexicon = load_lexicon()
@@ -841,10 +849,10 @@ def open_searcher(
     except IndexMissingError:
         if not build_if_missing:
             raise
-        build_index(seeds_dir, index_dir, embedder, lexicon, segmenter, progress=progress)
+        build_index(seeds_dir, index_dir, embedder, lexicon, segmenter, progress=progress, store=store)
         index = load_index(index_dir, seeds_dir=seeds_dir, lexicon=lexicon, segmenter=segmenter,
                            model_id=embedder.model_id)
-    searcher = Searcher(index, embedder, lexicon, segmenter, settings)
+    searcher = Searcher(index, embedder, lexicon, segmenter, settings, candidates=candidate_source(index, store))
     if cache_size > 0:
         from retriever.cache import with_cache
 

@@ -256,6 +256,7 @@ def build_index(
     progress: Progress | None = None,
     strict: bool = False,
     dense_kind: DenseKind = "auto",
+    store: str | None = None,
 ) -> dict[str, Any]:
     """Read the library, embed and index it, and swap the result into ``root``.
 
@@ -274,6 +275,8 @@ def build_index(
         dense_kind: the vector index: ``auto`` (exact below
             :data:`retriever.dense.APPROXIMATE_THRESHOLD` units, approximate above), ``flat``,
             ``hnsw`` or ``ivf``; recorded in the manifest.
+        store: also fill the Milvus store at this URI (:func:`retriever.stores.select.fill_store`)
+            and record it in the manifest; ``None`` (the default): FAISS only.
 
     Returns:
         The manifest written.
@@ -304,6 +307,7 @@ def build_index(
     # Vectors go to a disk-backed matrix as they are produced (from the cache or the model),
     # and from it into FAISS in slices: memory holds them once, in the index.
     scratch = root / BUILDS / f".tmp-vectors-{os.getpid()}"
+    clause_vectors: np.ndarray | None = None
     try:
         matrix = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32,
                                            shape=(len(units), embedder.dimension))
@@ -315,6 +319,11 @@ def build_index(
         if progress:
             progress("vectors", 0, len(units))
         dense = DenseIndex.build(matrix, kind=dense_kind)
+        if store is not None:  # the Milvus store keeps each clause's whole-clause unit (its first)
+            from retriever.stores.select import whole_clause_units
+
+            first = whole_clause_units(np.array([u.clause for u in units], np.int64), len(clauses))
+            clause_vectors = np.array(matrix[first])
         del matrix
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -323,10 +332,18 @@ def build_index(
     if progress:
         progress("vectors", len(units), len(units))
         progress("bm25", 0, len(clauses))
-    lexical = LexicalIndex.build(segmenter.tokens_many([lexical_text(c) for c in clauses]))
+    tokenized = segmenter.tokens_many([lexical_text(c) for c in clauses])
+    lexical = LexicalIndex.build(tokenized)
     timings["bm25"] = round(time.perf_counter() - started - sum(timings.values()), 3)
     if progress:
         progress("bm25", len(clauses), len(clauses))
+    store_entry: dict[str, Any] = {}
+    if store is not None and clause_vectors is not None:
+        from retriever.stores.select import fill_store
+
+        store_entry = fill_store(store, clauses, documents, clause_vectors, np.arange(len(clauses), dtype=np.int64),
+                                 model_id=embedder.model_id, tokens=tokenized)
+        timings["store"] = round(time.perf_counter() - started - sum(timings.values()), 3)
 
     with _build_lock(root):
         builds = root / BUILDS
@@ -377,6 +394,7 @@ def build_index(
                 "parse_problems": problems,
                 "warnings": list(library.warnings),
                 "files": files,
+                **({"store": store_entry} if store_entry else {}),
             }
             # The manifest is written last: a folder without one is an unfinished build.
             _write_json_durably(tmp / MANIFEST, manifest)

@@ -31,8 +31,9 @@ class StoreRecord:
         document: the document id.
         departments: departments the clause names (filterable).
         region: the document's region (``""`` for national texts).
-        text: the text BM25 indexes (the store's own analyzer segments it).
+        text: the clause's lexical text (the store's own analyzer may segment it).
         vector: the clause vector, L2-normalised float32.
+        terms: the engine's BM25 tokens of ``text``, for a store that scores those instead.
     """
 
     key: int
@@ -42,6 +43,7 @@ class StoreRecord:
     vector: np.ndarray
     departments: tuple[str, ...] = ()
     region: str = ""
+    terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
