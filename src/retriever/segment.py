@@ -103,17 +103,24 @@ class Segmenter:
         if not self._use_table():
             self._load_full(save=True)
 
-    def _table_path(self) -> Path:
-        """The dictionary table for this jieba, its dictionary file and these user words."""
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the whole dictionary: jieba's version and dictionary file, the user words and how they are added.
+
+        Unlike :attr:`checksum` (recorded in index manifests), it changes with the installed jieba.
+        """
         dictionary = Path(jieba.__file__).with_name("dict.txt")
         try:
             stat = dictionary.stat()
             identity = f"{stat.st_size}:{stat.st_mtime_ns}"
         except OSError:
             identity = "?"
-        digest = hashlib.sha256("\n".join((TABLE_FORMAT, jieba.__version__, identity, self.checksum,
-                                            *self.user_words)).encode()).hexdigest()
-        return user_cache_dir() / "segmenter" / f"{digest[:32]}.sqlite"
+        return hashlib.sha256("\n".join((TABLE_FORMAT, jieba.__version__, identity, self.checksum,
+                                         *self.user_words)).encode()).hexdigest()
+
+    def _table_path(self) -> Path:
+        """The dictionary table for this jieba, its dictionary file and these user words."""
+        return user_cache_dir() / "segmenter" / f"{self.fingerprint[:32]}.sqlite"
 
     def _use_table(self) -> bool:
         """Read words from the dictionary table, if there is one."""

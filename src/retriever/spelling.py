@@ -8,14 +8,22 @@ shares at least half of its characters with it, is replaced by that word.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
+import pypinyin
 from pypinyin import lazy_pinyin
+
+from retriever.usercache import read_json, user_cache_dir, write_json
 
 _HAN = re.compile(r"^[\u3400-\u9fff]+$")
 _MIN_LEN, _MAX_LEN = 2, 6
+
+#: Bumped whenever the saved tables' layout or how they are built changes.
+TABLES_FORMAT = "homophone-tables-1"
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,25 @@ class HomophoneCorrector:
         self._by_sound = {sound: next(iter(words)) for sound, words in by_sound.items() if len(words) == 1}
         self._ambiguous = {sound for sound, words in by_sound.items() if len(words) > 1}
         self._is_word = is_word
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, Any], is_word: Callable[[str], bool]) -> HomophoneCorrector:
+        """A corrector from :meth:`tables` output, without computing any pinyin.
+
+        Raises:
+            KeyError, TypeError, ValueError: ``tables`` is not such output.
+        """
+        corrector = cls((), is_word)
+        corrector._vocabulary = {str(w) for w in tables["vocabulary"]}
+        corrector._by_sound = {tuple(str(s) for s in sound): str(word) for sound, word in tables["by_sound"]}
+        corrector._ambiguous = {tuple(str(s) for s in sound) for sound in tables["ambiguous"]}
+        return corrector
+
+    def tables(self) -> dict[str, Any]:
+        """The vocabulary and its sounds as JSON-ready lists (see :meth:`from_tables`)."""
+        return {"vocabulary": sorted(self._vocabulary),
+                "by_sound": sorted([list(sound), word] for sound, word in self._by_sound.items()),
+                "ambiguous": sorted(list(sound) for sound in self._ambiguous)}
 
     def correct(self, text: str) -> tuple[str, tuple[Correction, ...]]:
         """The text with homophone typos replaced, and what was replaced.
@@ -111,3 +138,25 @@ class HomophoneCorrector:
         core = piece[differing[0]:differing[-1] + 1]
         return len(core) >= 2 and tuple(lazy_pinyin(core)) in self._ambiguous
 
+
+
+def load_corrector(key: str, vocabulary: Callable[[], Iterable[str]],
+                   is_word: Callable[[str], bool]) -> HomophoneCorrector:
+    """The corrector for ``vocabulary``, from the user cache when it was built before under ``key``.
+
+    The pinyin of a few thousand words costs a quarter of a second, more than a query:
+    the tables are saved in the user cache folder (:mod:`retriever.usercache`) under a
+    digest of ``key`` (which must name everything the vocabulary is made from), the
+    table format and the pypinyin version.
+    """
+    digest = hashlib.sha256(f"{TABLES_FORMAT}\0{pypinyin.__version__}\0{key}".encode()).hexdigest()
+    path = user_cache_dir() / "spelling" / f"{digest[:32]}.json"
+    saved = read_json(path)
+    if isinstance(saved, dict) and saved.get("format") == TABLES_FORMAT and saved.get("key") == key:
+        try:
+            return HomophoneCorrector.from_tables(saved, is_word)
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged file: build again and replace it
+    corrector = HomophoneCorrector(vocabulary(), is_word)
+    write_json(path, {"format": TABLES_FORMAT, "key": key, **corrector.tables()})
+    return corrector

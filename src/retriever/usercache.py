@@ -14,6 +14,7 @@ The folder is ``$RETRIEVER_CACHE_DIR``, else ``$XDG_CACHE_HOME/duty-retriever``,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 from collections.abc import Callable
@@ -69,4 +70,26 @@ def write_table(path: Path, fill: Callable[[sqlite3.Connection], None]) -> bool:
     return True
 
 
-__all__ = ["open_table", "user_cache_dir", "write_table"]
+def read_json(path: Path) -> object | None:
+    """The JSON document at ``path``, or None if it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def write_json(path: Path, data: object) -> bool:
+    """Write a JSON document atomically (temporary file, then rename). False if the folder cannot be written."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return False
+    return True
+
+
+__all__ = ["open_table", "read_json", "user_cache_dir", "write_json", "write_table"]
