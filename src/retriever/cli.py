@@ -127,12 +127,18 @@ def search(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, quer
     with _user_errors():
         validate_query(query)  # before anything slow loads: a bad query is told so at once
 
+    from retriever.embed import start_loading_embedder
+
+    # The model loads on a thread (mostly outside the GIL) while the search stage imports.
+    with _user_errors():
+        wait_for_embedder = start_loading_embedder(model)
+
     from retriever.present import answer_to_dict, format_answer
     from retriever.search import open_searcher
 
     with _user_errors():
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
-                                 progress=_progress())
+                                 progress=_progress(), embedder=wait_for_embedder())
         answer = searcher.search(query, k, department=department, mode=mode,  # type: ignore[arg-type]
                                  document=document, region=region, level=level,
                                  include_superseded=include_superseded)
