@@ -24,7 +24,8 @@ def e5_tokenizer_json() -> bytes:
 
 def _texts() -> list[str]:
     rnd = random.Random(7)
-    alphabet = list("电动车充电 安全生产  \t\n<s></s><mask><pad><unk>abcXYZ,.!?，。！？（）ｆｕｌｌ①ⅰ̈é한국어русскийไทย😀🔥\u200b\u3000")
+    alphabet = list("电动车充电 安全生产  \t\n<s></s><mask><pad><unk>abcXYZ,.!?，。！？（）"
+                    "ｆｕｌｌ①ⅰ̈é한국어русскийไทย😀🔥\u200b\u3000")
     texts = [line for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40))) for _ in range(600)]
     texts += ["电动车" * 300, "a " * 600, "<s>", "<mask>", "x<mask>y", "", " ", "   leading", "trailing   ",
