@@ -69,8 +69,9 @@ def test_bm25s_is_imported_without_numba_and_scipy_which_stay_importable() -> No
     import subprocess
     import sys
 
-    code = ("import sys, retriever.lexical as lx; assert lx.bm25s.BM25; "
-            "print('numba' in sys.modules, 'scipy' in sys.modules); import scipy.sparse; print('ok')")
+    code = ("import os, sys, retriever.lexical as lx; assert lx.bm25s.BM25; "
+            "print(*(name in sys.modules for name in ('numba', 'scipy', 'tqdm')), 'DISABLE_TQDM' in os.environ); "
+            "import scipy.sparse, tqdm; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "False", "ok"]
+    assert result.stdout.split() == ["False", "False", "False", "False", "ok"]

@@ -46,14 +46,14 @@ def _user_errors() -> Iterator[None]:
 
 
 def _progress() -> Callable[[str, int, int], None]:
-    """A tqdm bar per build stage, on stderr."""
-    from tqdm import tqdm
-
+    """A tqdm bar per build stage, on stderr (tqdm is imported only when a build reports progress)."""
     bars: dict[str, Any] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
+            from tqdm import tqdm
+
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="unit", file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
