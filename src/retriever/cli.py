@@ -269,9 +269,11 @@ def _replace_between_markers(path: Path, name: str, body: str) -> None:
               help="Models to measure side by side (repeatable; default: e5-small and the e5-small-fp32 "
                    "reference, or --model alone).")
 @click.option("--no-cold", is_flag=True, help="Skip the cold-process timings.")
+@click.option("--cold-repeat", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Cold processes per model (median reported).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queries: Path | None, repeat: int,
-          compare: tuple[str, ...], no_cold: bool, as_json: bool) -> None:
+          compare: tuple[str, ...], no_cold: bool, cold_repeat: int, as_json: bool) -> None:
     """Time the default engine against the float32 reference: load, build, query p50/p95, cold start, cache.
 
     Builds into a temporary folder, so the real index is untouched.
@@ -282,7 +284,7 @@ def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queri
     models = compare or ((model,) if model else DEFAULT_MODELS)
     with _user_errors():
         result = run_benchmark(seeds_dir=seeds_dir, models=models, queries_file=queries, repeat=repeat,
-                               cold=not no_cold)
+                               cold=not no_cold, cold_repeat=cold_repeat)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
