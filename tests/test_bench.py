@@ -89,3 +89,9 @@ def test_cold_search_imports_neither_torch_nor_transformers(real_searcher: Searc
     assert done.returncode == 0, done.stderr[-2000:]
     assert "30.6" in done.stdout  # the answer itself: the internet-café clause
     assert done.stdout.strip().splitlines()[-1] == "none"
+
+
+def test_cold_cli_passes_extra_environment(tmp_path: Path) -> None:
+    wall, _, code = cold_cli(["search", "", "--index", str(tmp_path / "none")],
+                             env_extra={"RETRIEVER_CACHE_DIR": str(tmp_path / "cache")})
+    assert code == 1 and wall > 0

@@ -236,3 +236,16 @@ def test_int8_engine_keeps_the_reference_quality_on_dev_and_test(fp32: Embedder,
         got, want = scores["int8"][metric], scores["fp32"][metric]
         assert got is not None and want is not None
         assert got >= want - tolerance, f"{metric}: int8 {got:.3f}, fp32 {want:.3f}"
+
+
+def test_queries_from_the_piece_table_encode_as_with_the_full_tokenizer() -> None:
+    """A fresh ONNX embedder tokenises queries from the piece table; the vectors are the full tokenizer's."""
+    from retriever.e5model import materialise_int8
+
+    embedder = OnnxEmbedder(materialise_int8(), model_id=INT8_MODEL)
+    assert embedder._full is None and embedder._query_tokenizer is not None  # the cold-start path
+    queries = ["电动车充电归哪个部门管？", "網吧的安全檢查歸哪個部門？", "Who supervises fireworks safety?", "妇连"]
+    from_table = embedder.encode_queries(queries)
+    assert embedder._full is None
+    embedder.load_tokenizer()
+    np.testing.assert_array_equal(embedder.encode_queries(queries), from_table)

@@ -63,3 +63,15 @@ def test_save_load_round_trip(tmp_path: Path, index: LexicalIndex) -> None:
     loaded = LexicalIndex.load(tmp_path / "bm25")
     assert loaded.size == 5
     assert loaded.top(["消防", "监督"], 3)[0].tolist() == index.top(["消防", "监督"], 3)[0].tolist()
+
+
+def test_bm25s_is_imported_without_numba_and_scipy_which_stay_importable() -> None:
+    import subprocess
+    import sys
+
+    code = ("import os, sys, retriever.lexical as lx; assert lx.bm25s.BM25; "
+            "print(*(name in sys.modules for name in ('numba', 'scipy', 'tqdm')), 'DISABLE_TQDM' in os.environ); "
+            "import scipy.sparse, tqdm; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "False", "False", "ok"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from retriever.spelling import Correction, HomophoneCorrector
+from retriever.spelling import Correction, HomophoneCorrector, load_corrector
 
 VOCABULARY = [
     "核安全", "从事", "妇联", "消防", "消防验收", "人防工程", "锅炉", "锅炉房", "刑事", "形势", "安全生产形势", "事故",
@@ -48,3 +50,31 @@ def test_ambiguous_sounds_are_not_guessed(corrector: HomophoneCorrector) -> None
 def test_a_correction_must_keep_half_of_the_characters() -> None:
     corrector = HomophoneCorrector(["公式"], lambda _: False)
     assert corrector.correct("攻势") == ("攻势", ())
+
+
+def test_saved_tables_give_the_same_corrector_without_recomputing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRIEVER_CACHE_DIR", str(tmp_path))
+    built: list[int] = []
+
+    def vocabulary() -> list[str]:
+        built.append(1)
+        return VOCABULARY
+
+    first = load_corrector("index-a", vocabulary, REAL_WORDS.__contains__)
+    second = load_corrector("index-a", vocabulary, REAL_WORDS.__contains__)
+    assert built == [1]  # the second came from the saved tables
+    assert second.tables() == first.tables() == HomophoneCorrector(VOCABULARY, REAL_WORDS.__contains__).tables()
+    for query in ("妇连有哪些职责", "商场消放验收找谁", "安全生产型事", "世故的人"):
+        assert second.correct(query) == first.correct(query)
+    load_corrector("index-b", vocabulary, REAL_WORDS.__contains__)
+    assert built == [1, 1]  # another key, other tables
+
+
+def test_a_damaged_table_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RETRIEVER_CACHE_DIR", str(tmp_path))
+    load_corrector("index-a", lambda: VOCABULARY, REAL_WORDS.__contains__)
+    (saved,) = (tmp_path / "spelling").glob("*.json")
+    saved.write_text('{"format": "homophone-tables-1", "key": "index-a", "vocabulary": 3}', encoding="utf-8")
+    corrector = load_corrector("index-a", lambda: VOCABULARY, REAL_WORDS.__contains__)
+    assert corrector.correct("妇连有哪些职责")[0] == "妇联有哪些职责"

@@ -49,14 +49,14 @@ def _user_errors() -> Iterator[None]:
 
 
 def _progress() -> Callable[[str, int, int], None]:
-    """A tqdm bar per build stage, on stderr."""
-    from tqdm import tqdm
-
+    """A tqdm bar per build stage, on stderr (tqdm is imported only when a build reports progress)."""
     bars: dict[str, Any] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
+            from tqdm import tqdm
+
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="unit", file=sys.stderr, leave=False)
         bar.n = done
         bar.refresh()
@@ -148,12 +148,18 @@ def search(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, quer
     with _user_errors():
         validate_query(query)  # before anything slow loads: a bad query is told so at once
 
+    from retriever.embed import start_loading_embedder
+
+    # The model loads on a thread (mostly outside the GIL) while the search stage imports.
+    with _user_errors():
+        wait_for_embedder = start_loading_embedder(model)
+
     from retriever.present import answer_to_dict, format_answer
     from retriever.search import open_searcher
 
     with _user_errors():
         searcher = open_searcher(index_dir, seeds_dir=seeds_dir, model=model, build_if_missing=True,
-                                 progress=_progress(), store=store)
+                                 progress=_progress(), embedder=wait_for_embedder(), store=store)
         answer = searcher.search(query, k, department=department, mode=mode,  # type: ignore[arg-type]
                                  document=document, region=region, level=level,
                                  include_superseded=include_superseded)
@@ -287,9 +293,11 @@ def _replace_between_markers(path: Path, name: str, body: str) -> None:
               help="Models to measure side by side (repeatable; default: e5-small and the e5-small-fp32 "
                    "reference, or --model alone).")
 @click.option("--no-cold", is_flag=True, help="Skip the cold-process timings.")
+@click.option("--cold-repeat", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Cold processes per model (median reported).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queries: Path | None, repeat: int,
-          compare: tuple[str, ...], no_cold: bool, as_json: bool) -> None:
+          compare: tuple[str, ...], no_cold: bool, cold_repeat: int, as_json: bool) -> None:
     """Time the default engine against the float32 reference: load, build, query p50/p95, cold start, cache.
 
     Builds into a temporary folder, so the real index is untouched.
@@ -300,7 +308,7 @@ def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queri
     models = compare or ((model,) if model else DEFAULT_MODELS)
     with _user_errors():
         result = run_benchmark(seeds_dir=seeds_dir, models=models, queries_file=queries, repeat=repeat,
-                               cold=not no_cold)
+                               cold=not no_cold, cold_repeat=cold_repeat)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:

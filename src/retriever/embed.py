@@ -195,6 +195,46 @@ def load_embedder(model: str | None = None, *, batch_size: int = 32) -> Embedder
     return SentenceTransformerEmbedder(model_id if model_id != location else model, batch_size=batch_size)
 
 
+def start_loading_embedder(model: str | None = None) -> Callable[[], Embedder]:
+    """Start loading the embedder on a thread; the returned function waits for it (and raises its error).
+
+    Checking the model files' checksums and creating the onnxruntime session release the
+    GIL, so a caller that meanwhile imports and loads the rest of the engine (a cold
+    ``retriever search``) gets them nearly for free on a second core. Only the ONNX
+    backend is loaded on a thread, its modules imported here first (two threads importing
+    the same modules can deadlock); any other model loads when the function is called.
+    """
+    from retriever.e5model import DEFAULT_MODEL, INT8_MODEL, MODEL_ALIASES, ONNX_FILE
+
+    name = MODEL_ALIASES.get(model, model) if model is not None else DEFAULT_MODEL
+    if name != INT8_MODEL and not (Path(name).expanduser() / ONNX_FILE).is_file():
+        return lambda: load_embedder(model)
+    import onnxruntime  # noqa: F401
+    import tokenizers  # noqa: F401
+
+    import retriever.onnx_embed
+    import retriever.querytok  # noqa: F401
+
+    outcome: dict[str, Any] = {}
+
+    def load() -> None:
+        try:
+            outcome["embedder"] = load_embedder(model)
+        except BaseException as exc:  # handed to the waiting caller
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=load, name="retriever-load-model", daemon=True)
+    thread.start()
+
+    def wait() -> Embedder:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["embedder"]
+
+    return wait
+
+
 class SentenceTransformerEmbedder:
     """An :class:`Embedder` backed by a local sentence-transformers model (the float32 reference).
 

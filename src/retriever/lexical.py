@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import bm25s
 import numpy as np
+
+
+def _import_bm25s() -> ModuleType:
+    """Import bm25s without letting it import numba, scipy and tqdm, unless something already did.
+
+    It imports numba and scipy (a quarter of a second on a cold start) only to offer the
+    numba backend and the scipy matrix builder; these indexes use its numpy backend and
+    numpy builder (its defaults, and ``"backend": "numpy"`` in every saved index), so
+    scores are the same. Its progress bars are always off here (``show_progress=False``),
+    and with ``DISABLE_TQDM`` it iterates the same iterables without tqdm. The block lasts
+    only for the import: later imports of numba, scipy or tqdm work as usual.
+    """
+    if "bm25s" in sys.modules:
+        return sys.modules["bm25s"]
+    blocked = [name for name in ("numba", "scipy") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
+    quiet = "tqdm" not in sys.modules and "DISABLE_TQDM" not in os.environ
+    if quiet:
+        os.environ["DISABLE_TQDM"] = "1"
+    try:
+        import bm25s
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+        if quiet:
+            del os.environ["DISABLE_TQDM"]
+    return bm25s
+
+
+if TYPE_CHECKING:
+    import bm25s
+else:
+    bm25s = _import_bm25s()
 
 
 class LexicalIndex:

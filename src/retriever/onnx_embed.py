@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ import numpy as np
 from retriever.e5model import ONNX_CONFIG, ONNX_FILE
 from retriever.embed import Coalescer
 from retriever.errors import ModelError
+
+#: Query batches up to this many characters are tokenised from the piece table (retriever.querytok).
+_QUERY_TABLE_CHARS = 4000
 
 
 def _threads() -> int:
@@ -48,7 +52,8 @@ class OnnxEmbedder:
 
     def __init__(self, folder: Path | str, *, model_id: str | None = None, batch_size: int = 32) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
+
+        from retriever.querytok import QueryTokenizer
 
         folder = Path(folder)
         missing = [name for name in (ONNX_FILE, "tokenizer.json", ONNX_CONFIG) if not (folder / name).is_file()]
@@ -56,13 +61,21 @@ class OnnxEmbedder:
             raise ModelError(f"the ONNX model folder {folder} lacks {', '.join(missing)}.",
                              "Omit --model to use the built-in int8 e5-small, or pass a folder made by "
                              "retriever.e5model.materialise_int8.")
+        self._folder = folder
+        self._full: Any = None
+        self._full_lock = threading.Lock()
         try:
             config = json.loads((folder / ONNX_CONFIG).read_text(encoding="utf-8"))
             self.dimension = int(config["dimension"])
-            max_length = int(config["max_length"])
+            self._max_length = int(config["max_length"])
             pad_id = int(config["pad_token_id"])
             prompts = dict(config.get("prompts") or {})
-            self._tokenizer: Any = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            # Queries are tokenised from a table of the pieces they use (see retriever.querytok):
+            # loading all 250,000 pieces costs about a second, more than a query. Bulk work
+            # (clauses, token counts) loads the full tokenizer on first use.
+            self._query_tokenizer = QueryTokenizer.open((folder / "tokenizer.json").read_bytes(), self._max_length)
+            if self._query_tokenizer is None:
+                self._full_tokenizer()
             options = ort.SessionOptions()
             options.intra_op_num_threads = _threads()
             options.inter_op_num_threads = 1
@@ -78,34 +91,69 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self._query_prefix = str(prompts.get("query", ""))
         self._clause_prefix = str(prompts.get("passage", prompts.get("document", "")))
-        # Padding stays off (batches are padded in _forward), so one tokenizer serves
-        # encoding and counting from any thread; loading a second would cost ~2 s.
-        self._tokenizer.enable_truncation(max_length)
         self._pad_id = pad_id
-        self._queries = Coalescer(lambda texts: self._encode(texts, self._query_prefix), max_batch=batch_size)
-        self._clauses = Coalescer(lambda texts: self._encode(texts, self._clause_prefix), max_batch=batch_size)
+        self._queries = Coalescer(lambda texts: self._encode(texts, self._query_prefix, bulk=False),
+                                  max_batch=batch_size)
+        self._clauses = Coalescer(lambda texts: self._encode(texts, self._clause_prefix, bulk=True),
+                                  max_batch=batch_size)
 
-    def _forward(self, encodings: Sequence[Any]) -> np.ndarray:
+    def load_tokenizer(self) -> None:
+        """Load the whole tokenizer now, for a long-running process (a server).
+
+        Until then each query batch is tokenised from the piece table, which costs about
+        2 ms more than the full tokenizer; a one-off command need not pay the second this saves.
+        """
+        self._full_tokenizer()
+
+    def _full_tokenizer(self) -> Any:
+        """The whole ``tokenizer.json``, loaded on first use (about a second).
+
+        Padding stays off (batches are padded in _forward), so one tokenizer serves
+        encoding and counting from any thread; loading a second would cost as much again.
+        """
+        if self._full is None:
+            with self._full_lock:
+                if self._full is None:
+                    from tokenizers import Tokenizer
+
+                    try:
+                        tokenizer = Tokenizer.from_file(str(self._folder / "tokenizer.json"))
+                    except Exception as exc:  # tokenizers raises plain Exceptions
+                        raise ModelError(f"cannot load the tokenizer in {self._folder}: {str(exc).rstrip('.')}.",
+                                         "Delete the folder to have it rebuilt, or pass --model e5-small-fp32.",
+                                         ) from exc
+                    tokenizer.enable_truncation(self._max_length)
+                    self._full = tokenizer
+        return self._full
+
+    def _token_ids(self, texts: list[str], *, bulk: bool) -> list[list[int]]:
+        """Token ids per text: from the query table for a few short query texts, else the full tokenizer."""
+        few = sum(len(text) for text in texts) <= _QUERY_TABLE_CHARS
+        if self._full is None and not bulk and few and self._query_tokenizer is not None:
+            return self._query_tokenizer.encode_batch(texts)
+        return [e.ids for e in self._full_tokenizer().encode_batch(texts)]
+
+    def _forward(self, encodings: Sequence[list[int]]) -> np.ndarray:
         """Mean-pooled, L2-normalised vectors of already tokenised texts (one padded batch)."""
-        width = max(len(e.ids) for e in encodings)
+        width = max(len(e) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
+            ids[row, : len(encoding)] = encoding
+            mask[row, : len(encoding)] = 1
         hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return np.asarray(pooled / np.maximum(norms, 1e-12), dtype=np.float32)
 
-    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prefix: str, *, bulk: bool) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch([prefix + text for text in texts])
+        encodings = self._token_ids([prefix + text for text in texts], bulk=bulk)
         # Similar lengths batched together: little padding, so little wasted compute.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
         for start in range(0, len(order), self.batch_size):
             rows = order[start:start + self.batch_size]
             out[rows] = self._forward([encodings[i] for i in rows])
@@ -113,12 +161,12 @@ class OnnxEmbedder:
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Encode search queries (``query: `` prefix for e5); concurrent calls share forward passes."""
-        return self._queries.encode(texts) if texts else self._encode(texts, self._query_prefix)
+        return self._queries.encode(texts) if texts else self._encode(texts, self._query_prefix, bulk=False)
 
     def encode_clauses(self, texts: Sequence[str]) -> np.ndarray:
         """Encode clause texts (``passage: `` prefix for e5); concurrent calls share forward passes."""
-        return self._clauses.encode(texts) if texts else self._encode(texts, self._clause_prefix)
+        return self._clauses.encode(texts) if texts else self._encode(texts, self._clause_prefix, bulk=True)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text as the model's tokenizer counts them (with specials, truncated)."""
-        return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+        return [len(e.ids) for e in self._full_tokenizer().encode_batch(list(texts))]

@@ -44,7 +44,7 @@ from retriever.routing import (
     tier,
 )
 from retriever.segment import STOPWORDS, Segmenter
-from retriever.spelling import Correction, HomophoneCorrector
+from retriever.spelling import Correction, HomophoneCorrector, load_corrector
 from retriever.store import StoredIndex
 from retriever.validation import MAX_K, MAX_QUERY_CHARS, validate_query
 
@@ -221,10 +221,19 @@ class Searcher:
 
     @cached_property
     def _corrector(self) -> HomophoneCorrector:
-        vocabulary = set(self.lexicon.user_words()) | set(self._department_rows) | set(self._unlisted_names)
-        for clause in self.clauses:
-            vocabulary.update(self.segmenter.words(clause.text))
-        return HomophoneCorrector(vocabulary, self.segmenter.is_word)
+        def vocabulary() -> set[str]:
+            words = set(self.lexicon.user_words()) | set(self._department_rows) | set(self._unlisted_names)
+            for clause_words in self.segmenter.words_many([clause.text for clause in self.clauses]):
+                words.update(clause_words)
+            return words
+
+        # The vocabulary follows from the clauses (clauses.jsonl's checksum), the lexicon and the
+        # segmenter: its pinyin tables are computed once per index and kept in the user cache.
+        clauses_sha = (self.manifest.get("files") or {}).get("clauses.jsonl")
+        if not isinstance(clauses_sha, str):  # an index without checksums: nothing safe to key on
+            return HomophoneCorrector(vocabulary(), self.segmenter.is_word)
+        key = "\n".join(("vocabulary-1", clauses_sha, self.lexicon.checksum, self.segmenter.fingerprint))
+        return load_corrector(key, vocabulary, self.segmenter.is_word)
 
     @cached_property
     def _converter(self) -> Any:

@@ -8,14 +8,36 @@ shares at least half of its characters with it, is replaced by that word.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from pypinyin import lazy_pinyin
+from retriever.usercache import read_json, user_cache_dir, write_json
 
 _HAN = re.compile(r"^[\u3400-\u9fff]+$")
 _MIN_LEN, _MAX_LEN = 2, 6
+
+#: Bumped whenever the saved tables' layout or how they are built changes.
+TABLES_FORMAT = "homophone-tables-1"
+
+
+def lazy_pinyin(text: str) -> list[str]:
+    """pypinyin's ``lazy_pinyin``, imported on first use: the import alone (its phrase
+    dictionary) costs a third of a second, and most queries never need it."""
+    from pypinyin import lazy_pinyin as pinyin
+
+    return list(pinyin(text))
+
+
+def _pypinyin_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pypinyin")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,49 @@ class HomophoneCorrector:
         self._by_sound = {sound: next(iter(words)) for sound, words in by_sound.items() if len(words) == 1}
         self._ambiguous = {sound for sound, words in by_sound.items() if len(words) > 1}
         self._is_word = is_word
+        self._index_shapes()
+
+    def _index_shapes(self) -> None:
+        """Index the correction targets by (length, position, character).
+
+        A piece can only be corrected to a word of its length that shares at least half of
+        its characters in place; when no such word exists its pinyin need not be computed.
+        """
+        self._shapes: dict[tuple[int, int, str], list[str]] = {}
+        for word in self._by_sound.values():
+            for position, char in enumerate(word):
+                self._shapes.setdefault((len(word), position, char), []).append(word)
+
+    def _may_be_corrected(self, piece: str) -> bool:
+        """Whether some correction target of the piece's length shares at least half of its characters in place."""
+        length = len(piece)
+        shared: dict[str, int] = {}
+        for position, char in enumerate(piece):
+            for word in self._shapes.get((length, position, char), ()):
+                shared[word] = count = shared.get(word, 0) + 1
+                if 2 * count >= length:
+                    return True
+        return False
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, Any], is_word: Callable[[str], bool]) -> HomophoneCorrector:
+        """A corrector from :meth:`tables` output, without computing any pinyin.
+
+        Raises:
+            KeyError, TypeError, ValueError: ``tables`` is not such output.
+        """
+        corrector = cls((), is_word)
+        corrector._vocabulary = {str(w) for w in tables["vocabulary"]}
+        corrector._by_sound = {tuple(str(s) for s in sound): str(word) for sound, word in tables["by_sound"]}
+        corrector._ambiguous = {tuple(str(s) for s in sound) for sound in tables["ambiguous"]}
+        corrector._index_shapes()
+        return corrector
+
+    def tables(self) -> dict[str, Any]:
+        """The vocabulary and its sounds as JSON-ready lists (see :meth:`from_tables`)."""
+        return {"vocabulary": sorted(self._vocabulary),
+                "by_sound": sorted([list(sound), word] for sound, word in self._by_sound.items()),
+                "ambiguous": sorted(list(sound) for sound in self._ambiguous)}
 
     def correct(self, text: str) -> tuple[str, tuple[Correction, ...]]:
         """The text with homophone typos replaced, and what was replaced.
@@ -90,7 +155,7 @@ class HomophoneCorrector:
             return None
         for length in range(min(_MAX_LEN, len(text) - i), _MIN_LEN - 1, -1):
             piece = text[i:i + length]
-            if not _HAN.match(piece) or self._is_word(piece):
+            if not _HAN.match(piece) or self._is_word(piece) or not self._may_be_corrected(piece):
                 continue
             right = self._by_sound.get(tuple(lazy_pinyin(piece)))
             if right is None or right == piece:
@@ -111,3 +176,25 @@ class HomophoneCorrector:
         core = piece[differing[0]:differing[-1] + 1]
         return len(core) >= 2 and tuple(lazy_pinyin(core)) in self._ambiguous
 
+
+
+def load_corrector(key: str, vocabulary: Callable[[], Iterable[str]],
+                   is_word: Callable[[str], bool]) -> HomophoneCorrector:
+    """The corrector for ``vocabulary``, from the user cache when it was built before under ``key``.
+
+    The pinyin of a few thousand words costs a quarter of a second, more than a query:
+    the tables are saved in the user cache folder (:mod:`retriever.usercache`) under a
+    digest of ``key`` (which must name everything the vocabulary is made from), the
+    table format and the pypinyin version.
+    """
+    digest = hashlib.sha256(f"{TABLES_FORMAT}\0{_pypinyin_version()}\0{key}".encode()).hexdigest()
+    path = user_cache_dir() / "spelling" / f"{digest[:32]}.json"
+    saved = read_json(path)
+    if isinstance(saved, dict) and saved.get("format") == TABLES_FORMAT and saved.get("key") == key:
+        try:
+            return HomophoneCorrector.from_tables(saved, is_word)
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged file: build again and replace it
+    corrector = HomophoneCorrector(vocabulary(), is_word)
+    write_json(path, {"format": TABLES_FORMAT, "key": key, **corrector.tables()})
+    return corrector
