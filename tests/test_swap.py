@@ -175,6 +175,20 @@ def test_killed_builds_leave_no_tmp_after_the_next_build(
     assert not list(root.glob(f".{CURRENT}.tmp-*"))
 
 
+def test_a_dead_builds_scratch_vectors_are_removed_and_a_live_ones_kept(
+    tmp_path: Path, small_seeds: Path, lexicon: Lexicon, segmenter: Segmenter
+) -> None:
+    root = tmp_path / "index"
+    _build(small_seeds, root, lexicon, segmenter)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = root / BUILDS / f".vectors-feed-{dead.stdout.strip()}"
+    live = root / BUILDS / f".vectors-beef-{os.getppid()}"
+    gone.write_bytes(b"x")
+    live.write_bytes(b"x")
+    _build(small_seeds, root, lexicon, segmenter)
+    assert not gone.exists() and live.exists()
+
+
 def test_a_live_builds_tmp_folder_is_kept(tmp_path: Path, small_seeds: Path, lexicon: Lexicon,
                                           segmenter: Segmenter) -> None:
     root = tmp_path / "index"

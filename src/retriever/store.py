@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -229,6 +230,13 @@ def _remove_stale_tmp(root: Path) -> None:
     it is older than :data:`STALE_TMP_SECONDS`.
     """
     now = time.time()
+    # A build's scratch vectors (``.vectors-<uuid>-<pid>``) are in use until that build has its
+    # dense index, outside the lock: only a dead process's are leftovers.
+    for path in (root / BUILDS).glob(".vectors-*"):
+        pid_text = path.name.rsplit("-", 1)[-1]
+        if pid_text.isdigit() and int(pid_text) != os.getpid() and not _pid_alive(int(pid_text)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
     leftovers = [p for p in (root / BUILDS).glob(".tmp-*")] + list(root.glob(f".{CURRENT}.tmp-*"))
     for path in leftovers:
         pid_text = path.name.rsplit("-", 1)[-1]
@@ -306,7 +314,9 @@ def build_index(
     (root / BUILDS).mkdir(exist_ok=True)
     # Vectors go to a disk-backed matrix as they are produced (from the cache or the model),
     # and from it into FAISS in slices: memory holds them once, in the index.
-    scratch = root / BUILDS / f".tmp-vectors-{os.getpid()}"
+    # Unique per build (threads of one process may build at once); the pid ends the name so
+    # that a dead build's leftover is cleared (see _remove_stale_tmp).
+    scratch = root / BUILDS / f".vectors-{uuid.uuid4().hex}-{os.getpid()}"
     clause_vectors: np.ndarray | None = None
     try:
         matrix = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32,
