@@ -287,7 +287,11 @@ def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queri
 @_common
 @click.option("--host", default="127.0.0.1", envvar="RETRIEVER_HOST", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=7860, envvar="RETRIEVER_PORT", show_default=True)
-def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host: str, port: int) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None, envvar="RETRIEVER_THREADS",
+              help="Model (onnxruntime) threads; default 1: the server batches concurrent queries, and one "
+                   "thread leaves the other core to the requests.")
+def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host: str, port: int,
+          threads: int | None) -> None:
     """Serve the web UI at / and the HTTP API under /v1 (builds the index if missing).
 
     Example: retriever serve --port 7860
@@ -298,7 +302,7 @@ def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host:
 
     with _user_errors():
         run_server(host=host, port=port, index_dir=index_dir, seeds_dir=seeds_dir, model=model,
-                   api_key=os.environ.get("RETRIEVER_API_KEY") or None)
+                   api_key=os.environ.get("RETRIEVER_API_KEY") or None, threads=threads)
 
 
 
