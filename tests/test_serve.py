@@ -131,3 +131,27 @@ def test_embeddings_float_values_are_the_float32_vectors_exactly() -> None:
     decoded = np.array([np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
                         for item in as_base64["data"]])
     assert np.array_equal(decoded, vectors)
+
+
+def test_serve_listens_before_it_prints_the_url(monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A client that connects as soon as the URL line appears is queued, not refused."""
+    import socket
+
+    import uvicorn
+
+    searcher = FakeSearcher()
+    searcher.warm_up = lambda: None  # type: ignore[attr-defined]
+    connected: list[str] = []
+
+    def run(self: uvicorn.Server, sockets: list[socket.socket]) -> None:  # instead of serving
+        url = capsys.readouterr().out.split(" at ", 1)[1].split()[0]
+        host, port = url.removeprefix("http://").rstrip("/").split(":")
+        with socket.create_connection((host, int(port)), timeout=5):
+            connected.append(url)
+
+    monkeypatch.setenv("RETRIEVER_THREADS", "")
+    monkeypatch.setattr(api, "open_searcher", lambda *_a, **_k: searcher)
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    api.serve(host="127.0.0.1", port=0, index_dir=Path("unused"))
+    assert len(connected) == 1 and connected[0].startswith("http://127.0.0.1:")

@@ -1538,6 +1538,10 @@ def serve(
     except BaseException:
         sock.close()
         raise
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=3)
+    # Listening before the URL is printed: a client that starts on that line (the benchmark,
+    # a supervisor) is queued until uvicorn accepts, instead of refused while it starts up.
+    sock.listen(config.backlog)
     actual_port = int(sock.getsockname()[1])
     shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
     url = f"http://{shown_host}:{actual_port}/"
@@ -1547,7 +1551,6 @@ def serve(
         f"(UI at /, API at /v1, MCP at /mcp, Dify at /retrieval, docs at /docs{auth_note})",
         flush=True,
     )
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
