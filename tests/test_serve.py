@@ -155,3 +155,20 @@ def test_serve_listens_before_it_prints_the_url(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(uvicorn.Server, "run", run)
     api.serve(host="127.0.0.1", port=0, index_dir=Path("unused"))
     assert len(connected) == 1 and connected[0].startswith("http://127.0.0.1:")
+
+
+def test_cli_and_app_pass_threads_to_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import app as app_script
+    from retriever.cli import main
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(api, "serve", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("RETRIEVER_THREADS", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--threads", "3"])
+    assert result.exit_code == 0, result.output
+    assert app_script.main(["--threads", "2", "--port", "0"]) == 0
+    assert [call["threads"] for call in calls] == [3, 2]
+    refused = CliRunner().invoke(main, ["serve", "--threads", "0"])
+    assert refused.exit_code == 2 and "--threads" in refused.output
