@@ -3,6 +3,7 @@
     python app.py                      # http://127.0.0.1:7860/ (builds index/ if missing)
     python app.py --host 0.0.0.0 --port 8080
     RETRIEVER_PORT=0 python app.py     # any free port; the URL is printed
+    python app.py --threads 2          # two model threads (default 1, best under concurrent load)
 
 Host and port default to ``RETRIEVER_HOST`` / ``RETRIEVER_PORT`` (then
 127.0.0.1:7860). If ``RETRIEVER_API_KEY`` is set, ``/v1`` requires
@@ -35,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index-dir", type=Path, default=None, help="index folder (default index/)")
     parser.add_argument("--seeds-dir", type=Path, default=None, help="regulation files (default seeds/)")
     parser.add_argument("--model", default=None, help="embedding model (default: built-in multilingual-e5-small)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="model (onnxruntime) threads (env RETRIEVER_THREADS; default 1: the server batches "
+                             "concurrent queries, and one thread leaves the other core to the requests)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                         help="server log level (default info)")
     return parser.parse_args(argv)
@@ -47,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         serve(host=args.host, port=args.port, index_dir=args.index_dir, seeds_dir=args.seeds_dir,
-              model=args.model, log_level=args.log_level)
+              model=args.model, log_level=args.log_level, threads=args.threads)
     except RetrieverError as error:
         print(f"error: {error.message}", file=sys.stderr)
         if error.hint:

@@ -13,7 +13,10 @@ Markdown table, and optionally as JSON.
     .venv/bin/python benchmarks/bench_http.py --url http://127.0.0.1:7860 --api-key KEY
 
 Embeddings requests carry ``--batch`` passages (32 by default); their rate is
-reported as requests/s and passages/s. The started server caches repeated
+reported as requests/s and passages/s. For a server it started, the benchmark also
+reports the server's CPU time per request (from ``/proc``, Linux): on a shared machine
+that figure moves much less with other jobs' load than latency and throughput do.
+``--endpoints search`` drives only one endpoint. The started server caches repeated
 questions unless ``--no-cache`` (``RETRIEVER_CACHE_SIZE=0``); with the cache on,
 the 12 sample questions are answered from memory after their first time.
 
@@ -87,6 +90,18 @@ class EndpointResult:
     max_ms: float
     throughput_rps: float
     statuses: dict[str, int] = field(default_factory=dict)
+    #: CPU seconds the server process spent per request (ms), when the benchmark started it.
+    server_cpu_ms: float | None = None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``), None elsewhere or if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the command name: state is field 3, utime and stime are fields 14 and 15 (1-based).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_endpoint(
@@ -99,8 +114,12 @@ def run_endpoint(
     max_seconds: float,
     headers: dict[str, str],
     texts_per_request: int = 1,
+    server_pid: int | None = None,
 ) -> EndpointResult:
-    """``requests`` POSTs to ``endpoint`` from ``clients`` threads, stopping early after ``max_seconds``."""
+    """``requests`` POSTs to ``endpoint`` from ``clients`` threads, stopping early after ``max_seconds``.
+
+    With ``server_pid``, also the server's CPU time per request over the run.
+    """
     lock = threading.Lock()
     next_index = 0
     latencies: list[float] = []
@@ -135,13 +154,17 @@ def run_endpoint(
                         errors += 1
 
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    cpu_before = process_cpu_seconds(server_pid) if server_pid else None
     wall = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - wall
+    cpu_after = process_cpu_seconds(server_pid) if server_pid else None
     ordered = sorted(latencies)
+    server_cpu_ms = (round(1000 * (cpu_after - cpu_before) / len(ordered), 2)
+                     if cpu_before is not None and cpu_after is not None and ordered else None)
     return EndpointResult(
         endpoint=endpoint,
         clients=clients,
@@ -154,19 +177,30 @@ def run_endpoint(
         max_ms=round(1000 * ordered[-1], 1) if ordered else float("nan"),
         throughput_rps=round(len(ordered) / wall, 2) if wall > 0 else 0.0,
         statuses=statuses,
+        server_cpu_ms=server_cpu_ms,
     )
+
+
+@dataclass(frozen=True)
+class Server:
+    """A server to benchmark: its base URL, and its process id when this benchmark started it."""
+
+    url: str
+    pid: int | None = None
 
 
 @contextmanager
 def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout: float,
-                 cache: bool = True) -> Iterator[str]:
-    """``python app.py --port 0`` on 127.0.0.1; yields its base URL and stops it afterwards."""
+                 cache: bool = True, threads: int | None = None) -> Iterator[Server]:
+    """``python app.py --port 0`` on 127.0.0.1; yields it and stops it afterwards."""
     log = Path(tempfile.mkstemp(prefix="bench-http-", suffix=".log")[1])
     command = [sys.executable, str(ROOT / "app.py"), "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"]
     if index_dir is not None:
         command += ["--index-dir", str(index_dir)]
     if seeds_dir is not None:
         command += ["--seeds-dir", str(seeds_dir)]
+    if threads is not None:
+        command += ["--threads", str(threads)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     env.pop("RETRIEVER_API_KEY", None)
     if not cache:
@@ -187,7 +221,7 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
                 time.sleep(0.2)
         print(f"server serving {time.monotonic() - started:.1f} s after start (including any index build)",
               file=sys.stderr, flush=True)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -201,14 +235,15 @@ def local_server(index_dir: Path | None, seeds_dir: Path | None, startup_timeout
 def markdown_table(results: list[EndpointResult]) -> str:
     """The results as a small Markdown table."""
     lines = [
-        "| endpoint | clients | requests | errors | p50 ms | p95 ms | max ms | req/s | texts/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| endpoint | clients | requests | errors | p50 ms | p95 ms | max ms | req/s | texts/s | server CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        cpu = "" if r.server_cpu_ms is None else f"{r.server_cpu_ms:.2f}"
         lines.append(
             f"| `POST {r.endpoint}` | {r.clients} | {r.requests} | {r.errors} | {r.p50_ms:.1f} | "
             f"{r.p95_ms:.1f} | {r.max_ms:.1f} | {r.throughput_rps:.1f} | "
-            f"{r.throughput_rps * r.texts_per_request:.1f} |"
+            f"{r.throughput_rps * r.texts_per_request:.1f} | {cpu} |"
         )
     return "\n".join(lines)
 
@@ -221,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default="1,16", help="concurrent clients, comma-separated runs (default 1,16)")
     parser.add_argument("--batch", type=int, default=32, help="passages per /v1/embeddings request (default 32)")
     parser.add_argument("--no-cache", action="store_true", help="start the server with its query cache off")
+    parser.add_argument("--endpoints", default="search,embeddings",
+                        help="which endpoints to drive, comma-separated (default search,embeddings)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="model threads for the started server (app.py --threads; default: its own)")
     parser.add_argument("--requests", type=int, default=320, help="requests per endpoint (default 320)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per endpoint (default 60)")
     parser.add_argument("--k", type=int, default=10, help="k for /v1/search (default 10)")
@@ -233,22 +272,28 @@ def main(argv: list[str] | None = None) -> int:
         client_counts = [int(c) for c in str(args.clients).split(",") if c.strip()]
     except ValueError:
         parser.error("--clients takes whole numbers separated by commas, e.g. 1,16")
+    endpoints = [e.strip() for e in str(args.endpoints).split(",") if e.strip()]
+    if not endpoints or set(endpoints) - {"search", "embeddings"}:
+        parser.error("--endpoints takes search, embeddings or both, e.g. search,embeddings")
     if not client_counts or min(client_counts) < 1 or args.requests < 1 or args.max_seconds <= 0 or args.batch < 1:
         parser.error("--clients, --requests, --batch and --max-seconds must be positive")
 
     @contextmanager
-    def target() -> Iterator[str]:
+    def target() -> Iterator[Server]:
         if args.url:
             host = urlparse(args.url).hostname or ""
             if not (host == "localhost" or host.startswith("127.") or host == "::1"):
                 parser.error("--url must be a loopback address (127.0.0.0/8, localhost, ::1)")
-            yield args.url.rstrip("/")
+            yield Server(args.url.rstrip("/"))
         else:
-            with local_server(args.index_dir, args.seeds_dir, args.startup_timeout, cache=not args.no_cache) as url:
-                yield url
+            with local_server(args.index_dir, args.seeds_dir, args.startup_timeout, cache=not args.no_cache,
+                              threads=args.threads) as server:
+                yield server
 
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.url and args.api_key else {}
-    with target() as url:
+    load_before = os.getloadavg()[0]
+    with target() as server:
+        url = server.url
         health = httpx.get(f"{url}/healthz", timeout=30).json()
         model = health["model"]["id"]
         search_body: Callable[[int], dict[str, Any]] = lambda i: {"query": QUESTIONS[i % len(QUESTIONS)], "k": args.k}  # noqa: E731
@@ -261,20 +306,23 @@ def main(argv: list[str] | None = None) -> int:
             warm.post("/v1/embeddings", json=embed_body(0)).raise_for_status()
         results = [
             run_endpoint(url, endpoint, body, clients=clients, requests=args.requests,
-                         max_seconds=args.max_seconds, headers=headers, texts_per_request=texts)
+                         max_seconds=args.max_seconds, headers=headers, texts_per_request=texts,
+                         server_pid=server.pid)
             for endpoint, body, texts in (("/v1/search", search_body, 1), ("/v1/embeddings", embed_body, args.batch))
+            if endpoint.removeprefix("/v1/") in endpoints
             for clients in client_counts
         ]
 
     print(markdown_table(results))
     cache_note = "off" if args.no_cache else ("on" if not args.url else "as configured")
     print(f"\nmodel {model}; {health['clauses']} clauses; search k={args.k}, query cache {cache_note}; "
-          f"embeddings {args.batch} passages/request; load average {os.getloadavg()[0]:.1f}; "
+          f"embeddings {args.batch} passages/request; load average {load_before:.1f} → {os.getloadavg()[0]:.1f}; "
           f"{os.cpu_count()} CPUs; Python {platform.python_version()}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"model": model, "clauses": health["clauses"], "cpus": os.cpu_count(), "k": args.k,
-                   "cache": cache_note, "batch": args.batch,
+                   "cache": cache_note, "batch": args.batch, "threads": args.threads,
+                   "load_average": [load_before, os.getloadavg()[0]],
                    "results": [asdict(r) for r in results]}
         args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return 1 if any(r.errors for r in results) else 0

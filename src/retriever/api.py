@@ -81,6 +81,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -115,6 +116,7 @@ __all__ = [
     "MAX_INPUT_TOKENS",
     "MAX_REQUEST_TOKENS",
     "MAX_SEARCH_K",
+    "SERVER_MODEL_THREADS",
     "ApiError",
     "ApiSettings",
     "EmbeddingRequest",
@@ -122,6 +124,7 @@ __all__ = [
     "SearchRequest",
     "create_app",
     "serve",
+    "server_model_threads",
 ]
 
 #: Where the REST routes live.
@@ -938,10 +941,23 @@ def _model_aliases(model_id: str) -> set[str]:
     return {model_id.lower(), tail.lower()}
 
 
-def _encode_vector(vector: np.ndarray, encoding_format: str) -> list[float] | str:
+def _encode_vector(vector: np.ndarray, encoding_format: str) -> np.ndarray | str:
+    """A vector as the response carries it: float32 values (written by :func:`_json_response`) or base64."""
     if encoding_format == "base64":
         return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
-    return [float(x) for x in np.asarray(vector, dtype=np.float32)]
+    return np.ascontiguousarray(vector, dtype=np.float32)
+
+
+def _json_response(content: Any) -> Response:
+    """``content`` as a JSON response, serialised once by orjson (numpy arrays included).
+
+    The routes on the hot path return this instead of a dict or a model: FastAPI would
+    otherwise validate the returned value against the response model in a second
+    worker-thread hop and serialise it again, which costs more than the search itself
+    under load. The response model stays declared on the route for the OpenAPI schema.
+    Non-finite floats become ``null``, as pydantic writes them.
+    """
+    return Response(orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
 
 def _v1_route_table(router: APIRouter) -> list[tuple[Any, set[str]]]:
@@ -1017,7 +1033,7 @@ def create_app(
         return ModelList(data=[ModelCard(id=model_id, dimension=dimension)])
 
     @router.post("/embeddings", response_model=EmbeddingResponse, summary="Embed texts (OpenAI-compatible)")
-    def embeddings(request: EmbeddingRequest) -> EmbeddingResponse:
+    def embeddings(request: EmbeddingRequest) -> Response:
         """Embed one text or a batch with the served e5 model.
 
         The server applies the e5 prefix for ``input_type`` (``"query: "`` or
@@ -1076,17 +1092,17 @@ def create_app(
         encode = embedder.encode_clauses if request.input_type == "passage" else embedder.encode_queries
         with Coalescer.bulk():  # searches go first; this request runs in small pieces between them
             vectors = encode(texts)
-        return EmbeddingResponse(
-            data=[
-                EmbeddingItem(index=i, embedding=_encode_vector(vectors[i], request.encoding_format))
-                for i in range(len(texts))
-            ],
-            model=model_id,
-            usage=EmbeddingUsage(prompt_tokens=tokens, total_tokens=tokens),
-        )
+        return _json_response({  # the shape of EmbeddingResponse, written without a model (see _json_response)
+            "object": "list",
+            "data": [{"object": "embedding", "index": i,
+                      "embedding": _encode_vector(vectors[i], request.encoding_format)} for i in range(len(texts))],
+            "model": model_id,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        })
 
-    @router.post("/search", summary="Answer a question: departments, then ranked clauses")
-    def search(request: SearchRequest) -> dict[str, Any]:
+    @router.post("/search", response_model=dict[str, Any],
+                 summary="Answer a question: departments, then ranked clauses")
+    def search(request: SearchRequest) -> Response:
         """The answer document of ``retriever search --json``.
 
         ``in_scope`` is false when no clause answers the question; the hits are
@@ -1118,8 +1134,8 @@ def create_app(
         except QueryError as exc:
             raise ApiError(400, str(exc), code="invalid_query", param="query") from None
         if request.format == "context":
-            return context_to_dict(answer, max_tokens=request.context_tokens)
-        return answer_to_dict(answer)
+            return _json_response(context_to_dict(answer, max_tokens=request.context_tokens))
+        return _json_response(answer_to_dict(answer))
 
     @router.get("/clauses/{clause_id:path}", summary="One clause and its article's clause ids",
                 responses=NOT_FOUND_RESPONSE)
@@ -1264,11 +1280,32 @@ def create_app(
             mcp_server=False,
             show_error=True,
         )
+        _relax_ui_queue(blocks)
     # Added last, so that it is the outermost layer: it sees every route, the UI's included.
     slots = _Slots(settings.max_concurrent, settings.max_queued, settings.queue_timeout_s)
     app.state.work_slots = slots  # how busy the server is (tests and diagnostics read it)
     app.add_middleware(_Gate, settings=settings, ui_fns=ui_fns, slots=slots)
     return app
+
+
+#: Seconds Gradio's event queue sleeps between looks for new UI events when there are none
+#: (Gradio's own default is 1 ms; its progress loop sleeps ten times as long).
+UI_QUEUE_POLL_S = 0.02
+
+
+def _relax_ui_queue(blocks: Any) -> None:
+    """Let the UI's event queue poll every :data:`UI_QUEUE_POLL_S` instead of every millisecond.
+
+    Gradio's queue wakes the event loop a thousand times a second even when idle (~5 % of a
+    core here), and under API load each wake-up competes for the GIL with the searches. A UI
+    event now starts at most 20 ms later, which nobody sees next to a search. A Gradio
+    without these attributes is left alone.
+    """
+    queue = getattr(blocks, "_queue", None)
+    if queue is not None and hasattr(queue, "sleep_when_free"):
+        queue.sleep_when_free = UI_QUEUE_POLL_S
+        if hasattr(queue, "progress_update_sleep_when_free"):
+            queue.progress_update_sleep_when_free = 5 * UI_QUEUE_POLL_S
 
 
 _LOGIN_PAGE = """<!doctype html>
@@ -1388,6 +1425,37 @@ def limit_malloc_arenas(environ: Mapping[str, str] | None = None) -> int:
     return arenas
 
 
+#: onnxruntime intra-op threads the server gives the model unless told otherwise (``RETRIEVER_THREADS``).
+SERVER_MODEL_THREADS = 1
+
+
+def server_model_threads(threads: int | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Intra-op threads for the served model: ``threads``, else ``$RETRIEVER_THREADS``, else 1.
+
+    One thread, not one per core as the CLI uses: the server batches concurrent queries
+    into one forward pass (:class:`~retriever.embed.Coalescer`), so a second intra-op
+    thread adds little speed, and onnxruntime's idle threads spin, burning the core
+    that the other requests' Python work needs: on the 2-core machine one thread about
+    halved the server's CPU time per search (``docs/notes/http.md``). A single user
+    embedding large batches on an idle machine may prefer ``RETRIEVER_THREADS=2``.
+
+    Raises:
+        ValueError: ``threads`` or the variable is not a whole number of at least 1.
+    """
+    env = os.environ if environ is None else environ
+    if threads is None:
+        raw = env.get("RETRIEVER_THREADS", "").strip()
+        if not raw:
+            return SERVER_MODEL_THREADS
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ValueError(f"RETRIEVER_THREADS={raw[:100]!r} is not a whole number.") from None
+    if threads < 1:
+        raise ValueError(f"the model needs at least 1 thread, not {threads}.")
+    return threads
+
+
 def _cache_size() -> int:
     """Answers the server caches: ``$RETRIEVER_CACHE_SIZE`` (0 turns the cache off), else 1024."""
     configured = os.environ.get("RETRIEVER_CACHE_SIZE", "").strip()
@@ -1430,6 +1498,7 @@ def serve(
     api_key: str | None = None,
     *,
     log_level: str = "info",
+    threads: int | None = None,
 ) -> None:
     """Open (building if missing) the index and serve the UI and the API until stopped.
 
@@ -1441,6 +1510,8 @@ def serve(
         api_key: bearer token for ``/v1`` and the UI login; None → env ``RETRIEVER_API_KEY``
             (empty means no auth). Every other limit comes from :meth:`ApiSettings.from_env`.
         log_level: uvicorn's log level.
+        threads: onnxruntime intra-op threads for the model; None → env ``RETRIEVER_THREADS``
+            → 1 (see :func:`server_model_threads`).
 
     Raises:
         IndexStateError, SeedError, ModelError: the index cannot be opened or built.
@@ -1451,6 +1522,8 @@ def serve(
 
     bind_host, bind_port = _resolve_bind(host, port)
     settings = ApiSettings.from_env()
+    # The ONNX embedder reads its thread count from here when it loads (retriever.onnx_embed).
+    os.environ["RETRIEVER_THREADS"] = str(server_model_threads(threads))
     limit_malloc_arenas()  # before the model and the worker threads allocate
     if api_key is not None:
         settings = replace(settings, api_key=api_key or None)
@@ -1465,6 +1538,10 @@ def serve(
     except BaseException:
         sock.close()
         raise
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=3)
+    # Listening before the URL is printed: a client that starts on that line (the benchmark,
+    # a supervisor) is queued until uvicorn accepts, instead of refused while it starts up.
+    sock.listen(config.backlog)
     actual_port = int(sock.getsockname()[1])
     shown_host = f"[{bind_host}]" if ":" in bind_host else bind_host
     url = f"http://{shown_host}:{actual_port}/"
@@ -1474,7 +1551,6 @@ def serve(
         f"(UI at /, API at /v1, MCP at /mcp, Dify at /retrieval, docs at /docs{auth_note})",
         flush=True,
     )
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

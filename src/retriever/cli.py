@@ -322,8 +322,11 @@ def bench(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, queri
 @click.option("--store", "store", default=None,
               help="Gather candidates from this Milvus store (default: $RETRIEVER_STORE, else the one the "
                    "index was built with, else FAISS).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, envvar="RETRIEVER_THREADS",
+              help="Model (onnxruntime) threads; default 1: the server batches concurrent queries, and one "
+                   "thread leaves the other core to the requests.")
 def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host: str, port: int,
-          store: str | None) -> None:
+          store: str | None, threads: int | None) -> None:
     """Serve the web UI at / and the HTTP API under /v1 (builds the index if missing).
 
     Example: retriever serve --port 7860
@@ -338,8 +341,7 @@ def serve(index_dir: Path, seeds_dir: tuple[Path, ...], model: str | None, host:
 
     with _user_errors():
         run_server(host=host, port=port, index_dir=index_dir, seeds_dir=seeds_dir, model=model,
-                   api_key=os.environ.get("RETRIEVER_API_KEY") or None)
-
+                   api_key=os.environ.get("RETRIEVER_API_KEY") or None, threads=threads)
 
 
 @main.command()
