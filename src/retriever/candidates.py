@@ -189,8 +189,10 @@ def _clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.n
     has = counts > 0
     if not has.any():
         return out
-    units = np.concatenate([np.arange(a, b) for a, b in zip(starts[has], stops[has], strict=True)])
+    kept = counts[has]
+    offsets = np.concatenate(([0], np.cumsum(kept)[:-1]))
+    # Every unit of every row, vectorised: each row's start plus 0 … count-1.
+    units = np.repeat(starts[has], kept) + (np.arange(int(kept.sum())) - np.repeat(offsets, kept))
     scores = dense.scores_at(query_vector, units)
-    offsets = np.concatenate(([0], np.cumsum(counts[has])[:-1]))
     out[has] = np.maximum(np.maximum.reduceat(scores, offsets), NO_UNIT)
     return out
