@@ -123,17 +123,24 @@ def test_readers_never_fail_during_50_concurrent_rebuilds(
             failures.append(exc)
 
     builders = [threading.Thread(target=builder) for _ in range(5)]  # 5 × 10 = 50 builds racing
-    for thread in builders:
-        thread.start()
-    for thread in builders:
-        thread.join(timeout=600)
-    loads_during_builds = [flag.exists() for flag in ready]
-    stop.touch()
-    results = []
-    for reader in readers:
-        out, err = reader.communicate(timeout=120)
-        assert reader.returncode == 0, err[-2000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    try:
+        for thread in builders:
+            thread.start()
+        for thread in builders:
+            thread.join(timeout=600)
+        loads_during_builds = [flag.exists() for flag in ready]
+        stop.touch()
+        results = []
+        for reader in readers:
+            out, err = reader.communicate(timeout=120)
+            assert reader.returncode == 0, err[-2000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        stop.touch()  # a failing assertion must not leave the readers looping
+        for reader in readers:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
     assert not failures, failures[:1]
     assert all(loads_during_builds) and all(result["loads"] > 0 for result in results), results
     assert [error for result in results for error in result["errors"]] == []
