@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,15 @@ def test_bm25_only_and_bad_input(searcher: Searcher) -> None:
                           allowed=np.ones(3, dtype=bool))
     with pytest.raises(ValueError, match="non-decreasing"):
         gather_candidates(index.dense, index.lexical, index.unit_clause[::-1].copy(), None, ["消防"], 5)
+
+
+def test_a_large_librarys_corrector_reads_the_bm25_vocabulary(searcher: Searcher, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import retriever.search as search_module
+
+    monkeypatch.setenv("RETRIEVER_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(search_module, "_SEGMENT_VOCABULARY_MAX", 10)
+    large = Searcher(searcher.index, searcher.embedder, searcher.lexicon, searcher.segmenter)
+    monkeypatch.setattr(large.segmenter, "words_many", lambda texts: pytest.fail("segmented every clause"))
+    analysis = large.analyze("妇连有哪些安全生产职责")
+    assert [(c.wrong, c.right) for c in analysis.corrections] == [("妇连", "妇联")]

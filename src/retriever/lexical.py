@@ -61,6 +61,10 @@ class LexicalIndex:
         model.index([list(tokens) for tokens in tokenized], show_progress=False)
         return cls(model)
 
+    def vocabulary(self) -> list[str]:
+        """Every token the index knows."""
+        return list(self._vocab)
+
     @property
     def size(self) -> int:
         """Units indexed."""

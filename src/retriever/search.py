@@ -48,6 +48,9 @@ from retriever.spelling import Correction, HomophoneCorrector, load_corrector
 from retriever.store import StoredIndex
 from retriever.validation import MAX_K, MAX_QUERY_CHARS, validate_query
 
+#: Above this many clauses the homophone corrector's vocabulary comes from the BM25 index.
+_SEGMENT_VOCABULARY_MAX = 50_000
+
 _NUM = "零〇一二两三四五六七八九十百千\\d"
 _CITATION = re.compile(
     rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
@@ -223,6 +226,11 @@ class Searcher:
     def _corrector(self) -> HomophoneCorrector:
         def vocabulary() -> set[str]:
             words = set(self.lexicon.user_words()) | set(self._department_rows) | set(self._unlisted_names)
+            if len(self.clauses) > _SEGMENT_VOCABULARY_MAX:
+                # A large library: its BM25 vocabulary (search-mode tokens, a superset of the
+                # words) instead of segmenting every clause again, which takes minutes there.
+                words.update(self.index.lexical.vocabulary())
+                return words
             for clause_words in self.segmenter.words_many([clause.text for clause in self.clauses]):
                 words.update(clause_words)
             return words
@@ -232,7 +240,8 @@ class Searcher:
         clauses_sha = (self.manifest.get("files") or {}).get("clauses.jsonl")
         if not isinstance(clauses_sha, str):  # an index without checksums: nothing safe to key on
             return HomophoneCorrector(vocabulary(), self.segmenter.is_word)
-        key = "\n".join(("vocabulary-1", clauses_sha, self.lexicon.checksum, self.segmenter.fingerprint))
+        source = "bm25" if len(self.clauses) > _SEGMENT_VOCABULARY_MAX else "words"
+        key = "\n".join((f"vocabulary-1-{source}", clauses_sha, self.lexicon.checksum, self.segmenter.fingerprint))
         return load_corrector(key, vocabulary, self.segmenter.is_word)
 
     @cached_property
