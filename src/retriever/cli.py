@@ -57,9 +57,11 @@ def _progress() -> Callable[[str, int, int], None]:
         if bar is None:
             from tqdm import tqdm
 
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="unit", file=sys.stderr, leave=False)
-        bar.n = done
-        bar.refresh()
+            # ``initial``: what the first report already counts (vectors from the embedding cache)
+            # is not work done now, so the rate and the time left count only what follows.
+            bar = bars[stage] = tqdm(total=total, initial=done, desc=stage, unit="unit", file=sys.stderr,
+                                     leave=False)
+        bar.update(done - bar.n)
         if done >= total:
             bar.close()
 
