@@ -95,10 +95,12 @@ class FaissCandidates:
     def __init__(self, dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.ndarray) -> None:
         self.dense = dense
         self.lexical = lexical
-        self.unit_clause = np.asarray(unit_clause, dtype=np.int64)
+        self.unit_clause = _checked_units(np.asarray(unit_clause, dtype=np.int64), dense.size)
 
     def gather(self, query: Query, n: int) -> Candidates:
+        # The unit map was checked once above, not on every query (O(units) at corpus scale).
         return gather_candidates(self.dense, self.lexical, self.unit_clause, query.vector, query.tokens, n,
+                                 units_checked=True,
                                  expansion=query.expansion, expansion_weight=query.expansion_weight,
                                  allowed=query.allowed)
 
@@ -106,7 +108,7 @@ class FaissCandidates:
 def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.ndarray,
                       query_vector: np.ndarray | None, tokens: Sequence[str], n: int, *,
                       expansion: Sequence[str] = (), expansion_weight: float = 0.0,
-                      allowed: np.ndarray | None = None) -> Candidates:
+                      allowed: np.ndarray | None = None, units_checked: bool = False) -> Candidates:
     """The union of dense top-N and BM25 top-N clauses, with exact scores for each.
 
     Args:
@@ -120,6 +122,8 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
         expansion: lexicon-expansion tokens, scored with ``expansion_weight``.
         expansion_weight: their weight relative to ``tokens``.
         allowed: optional boolean mask over clauses; clauses outside it are never candidates.
+        units_checked: ``unit_clause`` was already checked (:class:`FaissCandidates` checks it
+            once when built, not per query).
 
     Returns:
         :class:`Candidates`, rows ascending.
@@ -131,10 +135,8 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
         raise ValueError(f"gather_candidates needs n >= 1; got {n}.")
     clauses = lexical.size
     unit_clause = np.asarray(unit_clause, dtype=np.int64)
-    if unit_clause.shape != (dense.size,):
-        raise ValueError(f"unit_clause has {unit_clause.size} entries; the dense index has {dense.size} units.")
-    if unit_clause.size and np.any(unit_clause[1:] < unit_clause[:-1]):
-        raise ValueError("unit_clause must be non-decreasing (units stored clause by clause); rebuild the index.")
+    if not units_checked:
+        _checked_units(unit_clause, dense.size)
     if allowed is not None:
         allowed = np.asarray(allowed, dtype=np.bool_)
         if allowed.shape != (clauses,):
@@ -166,6 +168,19 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
         dense_floor = float(min(scores.min(), _clause_dense(dense, unit_clause, query_vector, sample).min()))
     return Candidates(rows=rows, dense=scores, bm25=bm25, complete=complete, dense_floor=dense_floor,
                       bm25_floor=bm25_floor)
+
+
+def _checked_units(unit_clause: np.ndarray, units: int) -> np.ndarray:
+    """``unit_clause`` after checking it maps each of ``units`` vectors to a clause, clause by clause.
+
+    Raises:
+        ValueError: the wrong length, or rows that go down (units not stored clause by clause).
+    """
+    if unit_clause.shape != (units,):
+        raise ValueError(f"unit_clause has {unit_clause.size} entries; the dense index has {units} units.")
+    if unit_clause.size and np.any(unit_clause[1:] < unit_clause[:-1]):
+        raise ValueError("unit_clause must be non-decreasing (units stored clause by clause); rebuild the index.")
+    return unit_clause
 
 
 def _top_positive(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> np.ndarray:
