@@ -157,3 +157,54 @@ def test_the_duty_list_is_lifted_only_when_it_is_close_to_the_best_law_that_name
     # Another question compares with every law clause, at duty_gate.
     other = library.settings.duty_gate
     assert library._duty_list_answers(np.array([other * 5.0 + 0.01, 1.0, 5.0]), rows, tiers, False, scope)
+
+
+def test_the_amount_asked_for_is_the_first_kind_the_question_names() -> None:
+    from retriever.search import _quantity_asked, _quantity_stated
+
+    law = "饮酒后驾驶机动车的，处暂扣六个月机动车驾驶证，并处一千元以上二千元以下罚款。"
+    # 判几年 asks for a prison term: a law that states months and fines does not answer it.
+    assert not _quantity_stated("醉驾要判几年", [law])
+    assert _quantity_stated("醉驾罚款多少", [law])
+    assert _quantity_stated("驾驶证暂扣几个月", [law])
+    assert _quantity_stated("醉驾要判几年", ["处三年以下有期徒刑或者拘役"])
+    assert _quantity_asked("网吧归谁管") is None
+
+
+def test_a_general_article_of_the_duty_list_that_scores_best_stays_first(library: Searcher) -> None:
+    import numpy as np
+
+    from retriever.search import _Scored
+
+    general, duty, law = (library._row[f"{SEED_ID}#57"], library._row[f"{SEED_ID}#30.6"],
+                          library._row[f"{WORK_SAFETY}#10-1"])
+    analysis = library.analyze("细则里没列到的中央驻疆单位安全职责怎么确定")
+    scope = library._scope(analysis, None, None, None, False)
+    scored = _Scored(rows=np.array(sorted((general, duty, law))), scores=np.zeros(3))
+    for position, row in enumerate(scored.rows):
+        scored.scores[position] = {general: 1.0, duty: 0.9, law: 0.5}[int(row)]
+    answer = library._assemble("q", analysis, scored, 3, "full", in_scope=True, route="search", scope=scope)
+    assert [h.clause.id for h in answer.hits] == [f"{SEED_ID}#57", f"{SEED_ID}#30.6", f"{WORK_SAFETY}#10-1"]
+    assert not any(h.group == "duty" for h in answer.hits)
+    # The duty list's clause scoring best is the duty, the best law its basis.
+    for position, row in enumerate(scored.rows):
+        scored.scores[position] = {general: 0.5, duty: 1.0, law: 0.6}[int(row)]
+    answer = library._assemble("q", analysis, scored, 3, "full", in_scope=True, route="search", scope=scope)
+    assert [h.group for h in answer.hits[:2]] == ["duty", "basis"]
+
+
+def test_who_questions_prefer_law_clauses_that_make_a_body_responsible(library: Searcher) -> None:
+    from dataclasses import replace
+
+    plain = replace(library.settings, who_body_boost=0.0)
+    boosted = library.settings
+    assert boosted.who_body_boost > 0
+    try:
+        library.settings = plain
+        before = library.search("消防法里消防工作由谁负责监督管理", 10)
+    finally:
+        library.settings = boosted
+    after = library.search("消防法里消防工作由谁负责监督管理", 10)
+    assert sum(bool(h.clause.departments) for h in after.hits[:5]) >= sum(
+        bool(h.clause.departments) for h in before.hits[:5])
+    assert after.hits[0].clause.departments

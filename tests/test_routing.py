@@ -60,3 +60,30 @@ def test_a_province_s_rules_apply_in_its_cities() -> None:
     assert find_mentions("乌鲁木齐的网吧谁管", LIBRARY).region == "乌鲁木齐市"
     assert tier(SEED, "乌鲁木齐市") == TIER_DUTY_LIST
     assert tier(SEED, "广州市") == TIER_OTHER_REGION
+
+
+def test_the_topic_is_the_question_without_the_documents_and_place_it_names() -> None:
+    mention = find_mentions("安全生产许可证条例规定哪些企业必须办许可证", [*LIBRARY, Document(
+        id="xk", title="安全生产许可证条例", short_name="安全生产许可证条例", level="national")])
+    assert mention.topic("安全生产许可证条例规定哪些企业必须办许可证") == "规定哪些企业必须办许可证"
+    text = "《消防法》规定谁负责消防安全"
+    assert find_mentions(text, LIBRARY).topic(text) == "规定谁负责消防安全"
+    text = "在北京开网吧归谁管"
+    assert find_mentions(text, LIBRARY).topic(text) == "在 开网吧归谁管"
+    # Nothing else left: the text itself.
+    assert find_mentions("安全生产法", LIBRARY).topic("安全生产法") == "安全生产法"
+    assert find_mentions("网吧归谁管", LIBRARY).topic("网吧归谁管") == "网吧归谁管"
+
+
+def test_a_national_law_is_named_by_its_english_title() -> None:
+    emergency = Document(id="tf", title="中华人民共和国突发事件应对法", short_name="突发事件应对法", level="national")
+    text = "what does article 18 of the emergency response law say?"
+    assert find_mentions(text, [*LIBRARY, emergency]).documents == ("tf",)
+    assert find_mentions("what does the fire protection law require?", LIBRARY).documents == ("xf",)
+    # Only national laws: a local regulation is not named by a national law's English title.
+    assert find_mentions("work safety law", [BEIJING]).documents == ()
+
+
+def test_this_regulation_is_not_an_unknown_name() -> None:
+    for text in ("这个实施细则是为了什么制定的", "本条例什么时候施行", "该法规定谁负责"):
+        assert find_mentions(text, LIBRARY).unknown_names == (), text

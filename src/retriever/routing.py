@@ -11,8 +11,11 @@ everywhere; other regions' documents only when asked for.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 from retriever.library import PROVINCES
 from retriever.records import Document, Level
@@ -49,6 +52,8 @@ _BARE_NAME = re.compile(
     r"(?:^|[，。？！、；\s]|根据|依据|按照|依照|关于|在|按)"
     r"([\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
     r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|[，。？?、\s]|$)")
+# 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
+_DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 _NOT_NAMES = ("依法", "方法", "办法", "合法", "违法", "执法", "做法", "想法", "说法", "立法", "守法", "用法",
               "有关规定", "相关规定", "的规定", "哪些规定", "什么规定")
 
@@ -64,24 +69,49 @@ class DocumentMention:
         region: the place the question names (a region of the library, or a province),
             or None.
         level: ``national`` when the question asks for national rules, else None.
+        spans: where in the text the library documents and the place are named, as
+            (start, end) offsets: those words route the question, they are not its topic.
     """
 
     documents: tuple[str, ...] = ()
     unknown_names: tuple[str, ...] = ()
     region: str | None = None
     level: Level | None = None
+    spans: tuple[tuple[int, int], ...] = ()
+
+    def topic(self, text: str) -> str:
+        """``text`` without the names of documents and places it mentions (the text itself
+        when nothing else would be left)."""
+        if not self.spans:
+            return text
+        kept = list(text)
+        for start, end in self.spans:
+            kept[start:end] = [" "] * (end - start)
+        rest = re.sub(r"\s+", " ", re.sub(r"《\s*》", " ", "".join(kept))).strip(" ，,。、")
+        return rest if len(rest) >= 2 else text
+
+
+@cache
+def english_titles() -> dict[str, tuple[str, ...]]:
+    """Official English titles of national laws (lowercased), by short name (``data/english_titles.toml``)."""
+    text = resources.files("retriever").joinpath("data/english_titles.toml").read_text(encoding="utf-8")
+    return {name: tuple(t.lower() for t in titles) for name, titles in tomllib.loads(text)["titles"].items()}
 
 
 def document_names(document: Document) -> tuple[str, ...]:
     """The spellings a question may use for a document, longest first.
 
     A local regulation is only named with its place (北京市安全生产条例): without it,
-    the name would be the national law's.
+    the name would be the national law's. A national law is also named by its official
+    English title (*Emergency Response Law*).
     """
     names = {document.title, document.short_name}
     for name in (document.title, document.short_name):
         if name.startswith("中华人民共和国"):
             names.add(name[len("中华人民共和国"):])
+    if document.level == "national":
+        for name in list(names):
+            names.update(english_titles().get(name, ()))
     return tuple(sorted((n for n in names if len(n) >= 3), key=len, reverse=True))
 
 
@@ -126,17 +156,20 @@ def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
         start = match.start(1)
         if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
             continue
-        if name.endswith(_NOT_NAMES) or name in _NOT_NAMES or len(name) < 4:
+        if name.endswith(_NOT_NAMES) or name in _NOT_NAMES or len(name) < 4 or _DEICTIC.match(name):
             continue
         near = _nearest_document(name, documents)
         if near is not None:
+            spans.append((start, start + len(name)))
             if near.id not in named:
                 named.append(near.id)
         elif name not in unknown:
             unknown.append(name)
-    return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown),
-                           region=_find_region(text, documents), level="national" if _NATIONAL_CUE.search(text)
-                           else None)
+    region, region_span = _find_region(text, documents)
+    if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
+        spans.append(region_span)
+    return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown), region=region,
+                           level="national" if _NATIONAL_CUE.search(text) else None, spans=tuple(sorted(spans)))
 
 
 def _nearest_document(name: str, documents: Sequence[Document]) -> Document | None:
@@ -156,16 +189,17 @@ def _nearest_document(name: str, documents: Sequence[Document]) -> Document | No
     return best[1] if best[0] >= 0.8 else None
 
 
-def _find_region(text: str, documents: Iterable[Document]) -> str | None:
-    """The place a question names: a region of the library first, else a province."""
+def _find_region(text: str, documents: Iterable[Document]) -> tuple[str | None, tuple[int, int] | None]:
+    """The place a question names (a region of the library first, else a province) and where."""
     regions = {doc.region for doc in documents if doc.region}
     spellings = [(alias, region) for region in regions for alias in region_aliases(region)]
     spellings += [(alias, province) for province, aliases in _PROVINCES.items() for alias in (province, *aliases)]
     spellings += [(alias, city) for city in _CITIES for alias in (city, city[:-1])]
     for alias, region in sorted(spellings, key=lambda pair: len(pair[0]), reverse=True):
-        if len(alias) >= 2 and alias in text:
-            return region
-    return None
+        start = text.find(alias) if len(alias) >= 2 else -1
+        if start >= 0:
+            return region, (start, start + len(alias))
+    return None, None
 
 
 def tier(document: Document, region: str | None) -> int:

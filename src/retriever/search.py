@@ -83,20 +83,39 @@ _QUANTITY_INTENT = re.compile(
     r"多少|几[个天年月岁人次级块元]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
-# The amounts laws state, each with the question words that ask for it: fines, time
-# limits and head counts. Prices, fees, wages, rates and statistics they never state.
+# The amounts laws state, each with the question words that ask for it: prison terms,
+# fines, time limits and head counts (the first kind a question asks for counts: 判几年
+# asks for a sentence, not a time limit). Prices, fees, wages, rates and statistics they
+# never state.
 _NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
 _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
+     re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
-    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|几个?小时|几个月|几年|期限|有效期|时限|how long"),
+    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几"), re.compile(rf"{_NUMBER}人")),
 )
 
 
+#: How many of the best candidates a quantity question looks at for stated amounts.
+_QUANTITY_DEPTH = 50
+
+
+def _quantity_asked(question: str) -> re.Pattern[str] | None:
+    """The pattern of the amount ``question`` asks for (its first kind), or None."""
+    for asks, states in _QUANTITY_KINDS:
+        if asks.search(question):
+            return states
+    return None
+
+
 def _quantity_stated(question: str, texts: Sequence[str]) -> bool:
     """Whether one of ``texts`` states the kind of amount ``question`` asks for."""
-    return any(asks.search(question) and any(states.search(t) for t in texts) for asks, states in _QUANTITY_KINDS)
+    states = _quantity_asked(question)
+    return states is not None and any(states.search(t) for t in texts)
+
+
 _DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -153,6 +172,8 @@ class SearchSettings:
     tier_gate: float = 0.0
     duty_gate: float = 0.0
     who_duty_gate: float = 0.7
+    who_body_boost: float = 0.1
+    quantity_boost: float = 0.1
     basis_clauses: int = 2
     priority_step: float = 0.05
     candidates: int = 300
@@ -172,6 +193,8 @@ class QueryAnalysis:
     citation: tuple[int, int | None] | None
     paragraph: int | None = None
     mention: DocumentMention = field(default_factory=DocumentMention)
+    #: What clauses are matched on: the text without the documents and place it names.
+    topic: str = ""
 
 
 class Searcher:
@@ -304,16 +327,19 @@ class Searcher:
         """Normalise a validated query and find its citation, departments and expansions."""
         text, corrections = self._corrector.correct(self.normalize(query))
         citation = _find_citation(text)
+        mention = find_mentions(text, list(self.documents.values())) if self.is_library else DocumentMention()
+        topic = mention.topic(text)
         return QueryAnalysis(
             text=text,
             corrections=corrections,
-            tokens=tuple(self.segmenter.tokens(text)),
+            tokens=tuple(self.segmenter.tokens(topic)),
             words=tuple(w for w in self.segmenter.words(text) if w.lower() not in STOPWORDS),
             expansions=tuple(self.lexicon.expand(text)),
             departments=self._detect_departments(text),
             citation=(citation[0], citation[1]) if citation else None,
             paragraph=citation[2] if citation else None,
-            mention=find_mentions(text, list(self.documents.values())) if self.is_library else DocumentMention(),
+            mention=mention,
+            topic=topic,
         )
 
     # ----- search ----------------------------------------------------------------------
@@ -511,13 +537,14 @@ class Searcher:
         if mode != "bm25":
             dense_query = analysis.text
             if mode == "full" and analysis.expansions:
-                dense_query = f"{analysis.text} （{'，'.join(analysis.expansions)}）"
+                dense_query = f"{dense_query} （{'，'.join(analysis.expansions)}）"
             vector = self.embedder.encode_queries([dense_query])[0]
         expansion: tuple[str, ...] = ()
         if mode == "full":
             expansion = tuple(t for t in self.segmenter.tokens(" ".join(analysis.expansions))
                               if t not in analysis.tokens)
-        query = Query(vector=vector, tokens=analysis.tokens if mode != "dense" else (), text=analysis.text,
+        query = Query(vector=vector, tokens=analysis.tokens if mode != "dense" else (),
+                      text=analysis.topic or analysis.text,
                       expansion=expansion, expansion_weight=s.expansion_weight if expansion else 0.0,
                       documents=scope.documents, departments=(department,) if department else (), allowed=allowed)
         found = self.candidates.gather(query, s.candidates)
@@ -545,9 +572,17 @@ class Searcher:
                 if not self._duty_list_answers(scores, rows, tiers, asks_who, scope):
                     close &= tiers != TIER_DUTY_LIST
                 scores = scores + np.where(close, boosts[tiers], 0.0)
+                if asks_who and s.who_body_boost:
+                    scores = scores + s.who_body_boost * (self._names_body[rows] & (tiers != TIER_DUTY_LIST))
                 if scope.named_positions.size:
                     scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
                 scores = scores + s.priority_step * self._row_priority[rows]
+                states = _quantity_asked(analysis.text) if s.quantity_boost and self._has_laws else None
+                if states is not None:
+                    # A "how much / how long" question: the clauses that state that kind of amount.
+                    near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
+                    stating = [int(i) for i in near if states.search(self.clauses[int(rows[i])].text)]
+                    scores[stating] += s.quantity_boost
         scores = np.asarray(scores, dtype=np.float64)
         if mode == "full":
             top = rows[np.argsort(-scores, kind="stable")[:3]]
@@ -696,7 +731,10 @@ class Searcher:
         best = max(h.score for h in hits[:depth])
         duty = [h for h in hits[:depth] if self._tier_of(h.clause, scope) == TIER_DUTY_LIST
                 and self._departments_of(h.clause) and h.score >= self.settings.duty_list_share * best]
-        if not duty:
+        top = hits[0]
+        if not duty or (top is not duty[0] and self._tier_of(top.clause, scope) == TIER_DUTY_LIST
+                        and not self._departments_of(top.clause)):
+            # A general article of the duty list (细则未列入的单位…) that scores best stays first.
             return hits, hits
         chosen = {h.clause.id for h in duty}
 
