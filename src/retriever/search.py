@@ -76,9 +76,11 @@ _REGION_PREFIXES = ("自治区党委", "自治区", "新疆维吾尔自治区", 
 # answered as out of scope unless a clause is very close.
 _WHO_INTENT = re.compile(
     r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
-    r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
+    r"归口|主管|牵头|去哪|到哪|哪里办|在哪[办里]|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
     r"responsib|in charge|oversee|supervis"
 )
+# Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
+_DUTY_INTENT = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 _QUANTITY_INTENT = re.compile(
     r"多少|几[个天年月岁人次级块元]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
@@ -569,7 +571,9 @@ class Searcher:
                 # Specificity breaks ties between comparably relevant clauses; it does not lift
                 # a duty list's clause that answers something else over the law that answers this.
                 close = scores >= s.tier_gate * float(scores.max())
-                if not self._duty_list_answers(scores, rows, tiers, asks_who, scope):
+                # A duty list never states amounts: a "how much" question gets no lift to it.
+                asks_amount = not asks_who and _quantity_asked(analysis.text) is not None
+                if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_who, scope):
                     close &= tiers != TIER_DUTY_LIST
                 scores = scores + np.where(close, boosts[tiers], 0.0)
                 if asks_who and s.who_body_boost:
@@ -708,7 +712,9 @@ class Searcher:
         depth = self.settings.department_depth
         evidence = hits
         if self.is_library and in_scope:
-            hits, evidence = self._by_specificity(hits, scope, scored, terms, k)
+            asks_duty = bool(_WHO_INTENT.search(analysis.text) or _DUTY_INTENT.search(analysis.text)
+                             or analysis.departments)
+            hits, evidence = self._by_specificity(hits, scope, scored, terms, k, asks_duty=asks_duty)
         departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
                       departments=departments, hits=hits, detected_departments=analysis.departments,
@@ -716,7 +722,7 @@ class Searcher:
                       documents=self._documents_of(hits), region=scope.region)
 
     def _by_specificity(self, hits: tuple[Hit, ...], scope: _Scope, scored: _Scored, terms: tuple[str, ...],
-                        k: int) -> tuple[tuple[Hit, ...], tuple[Hit, ...]]:
+                        k: int, *, asks_duty: bool = True) -> tuple[tuple[Hit, ...], tuple[Hit, ...]]:
         """Group hits when the region's duty list answers: its clauses are the duty, laws the basis.
 
         The best law clauses are always shown right after the duty, as its legal basis,
@@ -732,9 +738,10 @@ class Searcher:
         duty = [h for h in hits[:depth] if self._tier_of(h.clause, scope) == TIER_DUTY_LIST
                 and self._departments_of(h.clause) and h.score >= self.settings.duty_list_share * best]
         top = hits[0]
-        if not duty or (top is not duty[0] and self._tier_of(top.clause, scope) == TIER_DUTY_LIST
-                        and not self._departments_of(top.clause)):
-            # A general article of the duty list (细则未列入的单位…) that scores best stays first.
+        if not duty or (top is not duty[0] and (not asks_duty or (
+                self._tier_of(top.clause, scope) == TIER_DUTY_LIST and not self._departments_of(top.clause)))):
+            # Only a question about who does what is answered by the duty list when a law clause scores best;
+            # a general article of the duty list (细则未列入的单位…) that scores best stays first.
             return hits, hits
         chosen = {h.clause.id for h in duty}
 
