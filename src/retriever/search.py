@@ -76,7 +76,7 @@ _REGION_PREFIXES = ("自治区党委", "自治区", "新疆维吾尔自治区", 
 # answered as out of scope unless a clause is very close.
 _WHO_INTENT = re.compile(
     r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
-    r"归口|主管|牵头|去哪|到哪|哪里办|在哪[办里]|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
+    r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
     r"responsib|in charge|oversee|supervis"
 )
 # Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
