@@ -163,3 +163,17 @@ def test_rebuild_replaces_and_cleans_up(built: Path, seeds_copy: Path, lexicon: 
     assert after != before
     assert not before.exists()
     assert [p.name for p in (built / "builds").iterdir()] == [after.name]
+
+
+def test_a_law_item_is_also_embedded_with_its_lead_in() -> None:
+    from retriever.records import Clause
+
+    item = Clause(id="24.1", document="law", title="某法", chapter="", article=24, item=1, department=None,
+                  text="安全投入符合安全生产要求；", citation="第二十四条第（一）项",
+                  lead_in="企业取得安全生产许可证，应当具备下列安全生产条件：")
+    duty = Clause(id="18.1", document="seed", title="细则", chapter="", article=18, item=1, department="自治区公安厅",
+                  text="负责道路交通安全管理。", citation="第十八条第（一）项", lead_in="自治区公安厅职责：")
+    texts = [u.text for u in clause_units([item, duty])]
+    assert texts == ["安全投入符合安全生产要求；",
+                     "企业取得安全生产许可证，应当具备下列安全生产条件：安全投入符合安全生产要求；",
+                     "自治区公安厅职责：负责道路交通安全管理。"]

@@ -48,6 +48,8 @@ from retriever.records import Clause, Document
 from retriever.segment import SEGMENTER_VERSION, Segmenter
 
 FORMAT_VERSION = 2
+#: How much of a law item's lead-in sentence goes into its extra dense unit.
+_LEAD_IN_CHARS = 80
 MANIFEST = "manifest.json"
 CURRENT = "current"
 BUILDS = "builds"
@@ -106,6 +108,9 @@ def clause_units(clauses: Sequence[Clause]) -> list[Unit]:
         sentences = [s.strip() for s in _SENTENCE_SPLIT.split(clause.text) if len(s.strip()) >= _MIN_SENTENCE_CHARS]
         if len(sentences) > 1:
             units.extend(Unit(row, prefix + sentence) for sentence in sentences)
+        if clause.item is not None and not clause.department and clause.lead_in:
+            # A law's item is read with the sentence that introduces it (…应当具备下列安全生产条件：).
+            units.append(Unit(row, clause.lead_in[:_LEAD_IN_CHARS] + clause.text))
     return units
 
 
