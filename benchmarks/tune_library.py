@@ -27,7 +27,7 @@ from retriever.embed import Embedder
 from retriever.evaluate import EvalReport, evaluate, load_gold
 from retriever.search import SearchSettings, open_searcher
 
-_SHOWN = ("mrr@10", "ndcg@10", "hit@1", "dept_acc@1", "oos_recall", "in_scope_flagged")
+_SHOWN = ("mrr@10", "ndcg@10", "recall@5", "hit@1", "dept_acc@1", "oos_recall", "in_scope_flagged")
 
 
 class MemoEmbedder:

@@ -208,3 +208,32 @@ def test_who_questions_prefer_law_clauses_that_make_a_body_responsible(library: 
     assert sum(bool(h.clause.departments) for h in after.hits[:5]) >= sum(
         bool(h.clause.departments) for h in before.hits[:5])
     assert after.hits[0].clause.departments
+
+
+def test_only_a_law_clause_close_to_the_duty_is_pulled_up_as_its_basis(library: Searcher) -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from retriever.search import _Scored
+
+    first, second, law = (library._row[f"{SEED_ID}#30.6"], library._row[f"{SEED_ID}#30.8"],
+                          library._row[f"{WORK_SAFETY}#10-1"])
+    analysis = library.analyze("网吧归谁管")
+    scope = library._scope(analysis, None, None, None, False)
+    scored = _Scored(rows=np.array(sorted((first, second, law))), scores=np.zeros(3))
+    for position, row in enumerate(scored.rows):
+        scored.scores[position] = {first: 1.0, second: 0.5, law: 0.45}[int(row)]
+    settings = library.settings
+    assert settings.basis_share > 0.45
+
+    def order() -> list[str]:
+        answer = library._assemble("q", analysis, scored, 3, "full", in_scope=True, route="search", scope=scope)
+        return [h.clause.id.partition("#")[2] for h in answer.hits]
+
+    assert order() == ["30.6", "30.8", "10-1"]
+    try:  # Without the share, the best law clause is always pulled up as the basis.
+        library.settings = replace(settings, basis_share=0.0)
+        assert order() == ["30.6", "10-1", "30.8"]
+    finally:
+        library.settings = settings

@@ -150,6 +150,10 @@ class SearchSettings:
             that ask who: of the best law clause that makes a body responsible); below it the
             duty list does not cover what is asked.
         basis_clauses: how many law clauses follow a duty-list answer as its legal basis.
+        basis_share: a law clause is shown as the basis only when it scores at least this
+            share of the best hit (a weak one stays where it ranks).
+        duty_shown: at most this many duty-list clauses that score like the duty lead the
+            answer before the basis (the department answer still rests on the top hits).
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
         priority_step: added per point of a document's ``priority`` in ``library.toml``.
@@ -177,6 +181,8 @@ class SearchSettings:
     who_body_boost: float = 0.1
     quantity_boost: float = 0.1
     basis_clauses: int = 2
+    duty_shown: int = 4
+    basis_share: float = 0.8
     priority_step: float = 0.05
     candidates: int = 300
     region: str | None = None
@@ -743,6 +749,11 @@ class Searcher:
             # Only a question about who does what is answered by the duty list when a law clause scores best;
             # a general article of the duty list (细则未列入的单位…) that scores best stays first.
             return hits, hits
+        evidence = len(duty)
+        # Further clauses of the duty list that score as well lead too, before the legal basis.
+        duty += [h for h in hits[depth:] if self._tier_of(h.clause, scope) == TIER_DUTY_LIST
+                 and self._departments_of(h.clause)
+                 and h.score >= self.settings.duty_list_share * best][:max(0, self.settings.duty_shown - len(duty))]
         chosen = {h.clause.id for h in duty}
 
         def group(hit: Hit) -> str:
@@ -752,6 +763,8 @@ class Searcher:
 
         laws = np.flatnonzero(scope.tiers[self._row_document[scored.rows]] != TIER_DUTY_LIST)
         basis_at = laws[np.argsort(-scored.scores[laws], kind="stable")][:self.settings.basis_clauses]
+        # Only a law clause close to the duty is its basis; a weak one is left where it ranks.
+        basis_at = basis_at[scored.scores[basis_at] >= self.settings.basis_share * best]
         basis = [Hit(clause=self.clauses[int(scored.rows[i])], score=float(scored.scores[i]), rank=0,
                      matched_terms=tuple(t for t in terms
                                          if len(t) > 1 and t in self.clauses[int(scored.rows[i])].text.lower()))
@@ -759,7 +772,7 @@ class Searcher:
         shown = chosen | {h.clause.id for h in basis}
         ordered = [*duty, *basis, *(h for h in hits if h.clause.id not in shown)][:max(k, len(duty) + len(basis))]
         grouped = tuple(replace(h, rank=rank, group=group(h)) for rank, h in enumerate(ordered, start=1))
-        return grouped, grouped[:len(duty)]
+        return grouped, grouped[:evidence]
 
     def _tier_of(self, clause: Clause, scope: _Scope) -> int:
         return int(scope.tiers[self._position[clause.document]])
