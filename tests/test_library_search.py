@@ -237,3 +237,11 @@ def test_only_a_law_clause_close_to_the_duty_is_pulled_up_as_its_basis(library: 
         assert order() == ["30.6", "10-1", "30.8"]
     finally:
         library.settings = settings
+
+
+def test_clauses_that_assign_supervision_are_known(library: Searcher) -> None:
+    assigns = library._assigns_supervision
+    assert assigns[library._row[f"{WORK_SAFETY}#10-1"]]  # 国务院应急管理部门……实施综合监督管理
+    penalties = [r for r, c in enumerate(library.clauses) if c.document == WORK_SAFETY and "罚款" in c.text]
+    assert penalties and not assigns[penalties].any()
+    assert not assigns[library._row[f"{SEED_ID}#30.6"]] or library.clauses[library._row[f"{SEED_ID}#30.6"]].department

@@ -118,6 +118,10 @@ def _quantity_stated(question: str, texts: Sequence[str]) -> bool:
     return states is not None and any(states.search(t) for t in texts)
 
 
+# A law clause that makes a body responsible for a field (…部门对…实施监督管理), not a penalty clause.
+_SUPERVISION = re.compile(
+    r"实施(?:综合)?监督管理|负责[^。；]{0,40}(?:监督管理|管理|监管)工作|主管[^。；]{0,20}工作|综合监督管理")
+_PENALTY = re.compile(r"罚款|责令|吊销|处分|追究")
 _DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -145,6 +149,11 @@ class SearchSettings:
             department): there the region's duty list is the answer and a law its basis.
         tier_gate: the specificity boosts apply to clauses scoring at least this share of
             the best clause before boosts.
+        who_body_boost: added, for a "who" question, to law clauses that make a body responsible.
+        who_supervision_boost: added on top to law clauses that assign a body the supervision
+            of a field (…部门对全国安全生产工作实施综合监督管理).
+        quantity_boost: added, for a "how much / how long" question, to the best candidates
+            that state that kind of amount.
         duty_gate / who_duty_gate: the duty list's boosts apply only when its best clause
             scores at least this share of the best law clause before boosts (for questions
             that ask who: of the best law clause that makes a body responsible); below it the
@@ -179,6 +188,7 @@ class SearchSettings:
     duty_gate: float = 0.0
     who_duty_gate: float = 0.7
     who_body_boost: float = 0.1
+    who_supervision_boost: float = 0.05
     quantity_boost: float = 0.1
     basis_clauses: int = 2
     duty_shown: int = 4
@@ -303,6 +313,12 @@ class Searcher:
     def _names_body(self) -> np.ndarray:
         """Per clause row: whether the clause makes a body responsible (a department or a body in its text)."""
         return np.array([bool(self._departments_of(c)) for c in self.clauses], dtype=bool)
+
+    @cached_property
+    def _assigns_supervision(self) -> np.ndarray:
+        """Per clause row: whether the clause assigns a body the supervision of a field (not a penalty)."""
+        return np.array([bool(c.departments) and bool(_SUPERVISION.search(c.text)) and not _PENALTY.search(c.text)
+                         for c in self.clauses], dtype=bool)
 
     @cached_property
     def _has_laws(self) -> bool:
@@ -584,6 +600,9 @@ class Searcher:
                 scores = scores + np.where(close, boosts[tiers], 0.0)
                 if asks_who and s.who_body_boost:
                     scores = scores + s.who_body_boost * (self._names_body[rows] & (tiers != TIER_DUTY_LIST))
+                if asks_who and s.who_supervision_boost:
+                    supervises = self._assigns_supervision[rows] & (tiers != TIER_DUTY_LIST)
+                    scores = scores + s.who_supervision_boost * supervises
                 if scope.named_positions.size:
                     scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
                 scores = scores + s.priority_step * self._row_priority[rows]
