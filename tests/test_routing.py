@@ -87,3 +87,11 @@ def test_a_national_law_is_named_by_its_english_title() -> None:
 def test_this_regulation_is_not_an_unknown_name() -> None:
     for text in ("这个实施细则是为了什么制定的", "本条例什么时候施行", "该法规定谁负责"):
         assert find_mentions(text, LIBRARY).unknown_names == (), text
+
+
+def test_a_law_named_in_english_that_the_library_lacks_is_unknown() -> None:
+    mention = find_mentions("what does the food safety law say about school canteens?", LIBRARY)
+    assert mention.documents == ()
+    assert mention.unknown_names == ("食品安全法",)
+    # A law the library holds is not unknown.
+    assert find_mentions("what does the fire protection law require?", LIBRARY).unknown_names == ()

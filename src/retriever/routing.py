@@ -165,6 +165,11 @@ def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
                 named.append(near.id)
         elif name not in unknown:
             unknown.append(name)
+    # A national law named by its English title that the library does not hold.
+    held = {name for doc in documents for name in (doc.short_name, doc.title.removeprefix("中华人民共和国"))}
+    for name, titles in english_titles().items():
+        if name not in held and name not in unknown and any(t in text for t in titles):
+            unknown.append(name)
     region, region_span = _find_region(text, documents)
     if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
         spans.append(region_span)
