@@ -245,3 +245,21 @@ def test_clauses_that_assign_supervision_are_known(library: Searcher) -> None:
     penalties = [r for r, c in enumerate(library.clauses) if c.document == WORK_SAFETY and "罚款" in c.text]
     assert penalties and not assigns[penalties].any()
     assert not assigns[library._row[f"{SEED_ID}#30.6"]] or library.clauses[library._row[f"{SEED_ID}#30.6"]].department
+
+
+def test_more_kinds_of_amounts() -> None:
+    from retriever.search import _quantity_stated
+
+    points = "对机动车驾驶人违反道路交通安全法律、法规的行为，实行累积记分制度。"
+    assert not _quantity_stated("开车闯红灯一次扣几分", [points])
+    assert _quantity_stated("闯红灯扣几分", ["一次记6分"])
+    assert _quantity_stated("how many days after it goes into service must it be registered?", ["投入使用后三十日内"])
+
+
+def test_who_pays_asks_for_an_obligation_not_a_supervisor(library: Searcher) -> None:
+    from retriever.search import _OBLIGATION, _WHO_INTENT
+
+    for text in ("职业健康体检的钱该谁出", "看病的费用谁承担", "事故损失谁来赔"):
+        assert _WHO_INTENT.search(text) and _OBLIGATION.search(text), text
+    for text in ("网吧归哪个部门管", "化工厂安全生产谁监管"):
+        assert not _OBLIGATION.search(text), text

@@ -95,3 +95,11 @@ def test_a_law_named_in_english_that_the_library_lacks_is_unknown() -> None:
     assert mention.unknown_names == ("食品安全法",)
     # A law the library holds is not unknown.
     assert find_mentions("what does the fire protection law require?", LIBRARY).unknown_names == ()
+
+
+def test_short_and_region_prefixed_names() -> None:
+    labour = find_mentions("劳动法规定每天加班最多几个小时", LIBRARY)
+    assert labour.unknown_names == ("劳动法",)
+    assert find_mentions("新疆实施细则第四十九条讲的是哪个部门的职责", [SEED, *LIBRARY[1:]]).documents == ("seed",)
+    # Another region's name before the document's words is not this document.
+    assert find_mentions("上海实施细则第四十九条", [SEED, *LIBRARY[1:]]).documents == ()

@@ -156,7 +156,7 @@ def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
         start = match.start(1)
         if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
             continue
-        if name.endswith(_NOT_NAMES) or name in _NOT_NAMES or len(name) < 4 or _DEICTIC.match(name):
+        if name.endswith(_NOT_NAMES) or name in _NOT_NAMES or len(name) < 3 or _DEICTIC.match(name):
             continue
         near = _nearest_document(name, documents)
         if near is not None:
@@ -185,10 +185,16 @@ def _nearest_document(name: str, documents: Sequence[Document]) -> Document | No
     """
     best: tuple[float, Document | None] = (0.0, None)
     for doc in documents:
+        # 新疆实施细则: the place named first is the document's own region.
+        spelled = name
+        for alias in region_aliases(doc.region) if doc.region else ():
+            if name.startswith(alias) and len(name) - len(alias) >= 3:
+                spelled = name[len(alias):]
+                break
         for title in (doc.short_name, doc.title):
-            if title[-1] != name[-1]:
+            if title[-1] != spelled[-1]:
                 continue
-            share = sum(1 for ch in set(name) if ch in title) / len(set(name))
+            share = sum(1 for ch in set(spelled) if ch in title) / len(set(spelled))
             if share > best[0]:
                 best = (share, doc)
     return best[1] if best[0] >= 0.8 else None

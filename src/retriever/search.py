@@ -79,10 +79,12 @@ _WHO_INTENT = re.compile(
     r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
     r"responsib|in charge|oversee|supervis"
 )
+# A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔), not about who supervises.
+_OBLIGATION = re.compile(r"谁(?:来)?(?:出|付|掏|承担|担|赔|买单|支付|报销)|费用|钱|who pays|who bears|liable")
 # Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
 _DUTY_INTENT = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 _QUANTITY_INTENT = re.compile(
-    r"多少|几[个天年月岁人次级块元]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|几[个天年月岁人次级块元分]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
@@ -93,10 +95,12 @@ _NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
 _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
      re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
+    (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
-    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long"),
+    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
+                r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
-    (re.compile(r"几个?人|多少人|死几|伤几"), re.compile(rf"{_NUMBER}人")),
+    (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
 )
 
 
@@ -587,7 +591,10 @@ class Searcher:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
             if self.is_library and rows.size:
                 asks_who = bool(_WHO_INTENT.search(analysis.text) or analysis.departments)
-                boosts = np.asarray(s.who_tier_boosts if asks_who else s.tier_boosts, dtype=np.float64)
+                # "Who pays / who bears it" asks for a party's obligation, which laws state; the duty
+                # list assigns supervision to departments.
+                asks_supervisor = asks_who and not (_OBLIGATION.search(analysis.text) and not analysis.departments)
+                boosts = np.asarray(s.who_tier_boosts if asks_supervisor else s.tier_boosts, dtype=np.float64)
                 positions = self._row_document[rows]
                 tiers = scope.tiers[positions]
                 # Specificity breaks ties between comparably relevant clauses; it does not lift
@@ -595,7 +602,7 @@ class Searcher:
                 close = scores >= s.tier_gate * float(scores.max())
                 # A duty list never states amounts: a "how much" question gets no lift to it.
                 asks_amount = not asks_who and _quantity_asked(analysis.text) is not None
-                if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_who, scope):
+                if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_supervisor, scope):
                     close &= tiers != TIER_DUTY_LIST
                 scores = scores + np.where(close, boosts[tiers], 0.0)
                 if asks_who and s.who_body_boost:
