@@ -263,3 +263,11 @@ def test_who_pays_asks_for_an_obligation_not_a_supervisor(library: Searcher) -> 
         assert _WHO_INTENT.search(text) and _OBLIGATION.search(text), text
     for text in ("网吧归哪个部门管", "化工厂安全生产谁监管"):
         assert not _OBLIGATION.search(text), text
+
+
+def test_a_topic_word_that_is_also_an_alias_does_not_name_an_agency(library: Searcher) -> None:
+    topic = library.analyze("单位的建筑消防设施多久要做一次全面检测")
+    assert topic.departments == ("新疆消防救援总队",)  # 消防 is one of its aliases
+    assert not library._names_an_agency(topic)
+    assert library._names_an_agency(library.analyze("消防队负责哪些安全检查"))
+    assert library._names_an_agency(library.analyze("新疆KTV的安全监管是文旅厅管吗"))

@@ -539,6 +539,14 @@ class Searcher:
         words = [w for w in self.segmenter.words(rest) if w.lower() not in STOPWORDS]
         return all(w.lower() in _DEPARTMENT_FRAME for w in words)
 
+    def _names_an_agency(self, analysis: QueryAnalysis) -> bool:
+        """Whether the question names a department as such (文旅厅, 消防队), not only by a topic word
+        that is also one of its aliases (消防, 119): in a library a topic word does not ask who."""
+        if not self.is_library:
+            return bool(analysis.departments)
+        return any(len(name) > 2 and not name.isdigit()
+                   for department in analysis.departments for name in self._mentions(analysis.text, department))
+
     def _mentions(self, text: str, department: str) -> list[str]:
         """The spellings of ``department`` (name, aliases, English) that occur in ``text``."""
         names: list[str] = [department]
@@ -587,10 +595,11 @@ class Searcher:
         else:
             scores = (s.dense_weight * _minmax(dense, found.dense_floor)
                       + s.bm25_weight * _minmax(bm25, found.bm25_floor))
-            for name in analysis.departments:
+            named = analysis.departments if not self.is_library or self._names_an_agency(analysis) else ()
+            for name in named:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
             if self.is_library and rows.size:
-                asks_who = bool(_WHO_INTENT.search(analysis.text) or analysis.departments)
+                asks_who = bool(_WHO_INTENT.search(analysis.text) or self._names_an_agency(analysis))
                 # "Who pays / who bears it" asks for a party's obligation, which laws state; the duty
                 # list assigns supervision to departments.
                 asks_supervisor = asks_who and not (_OBLIGATION.search(analysis.text) and not analysis.departments)
@@ -745,7 +754,7 @@ class Searcher:
         evidence = hits
         if self.is_library and in_scope:
             asks_duty = bool(_WHO_INTENT.search(analysis.text) or _DUTY_INTENT.search(analysis.text)
-                             or analysis.departments)
+                             or self._names_an_agency(analysis))
             hits, evidence = self._by_specificity(hits, scope, scored, terms, k, asks_duty=asks_duty)
         departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
