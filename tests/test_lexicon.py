@@ -75,9 +75,6 @@ def test_every_expand_term_occurs_in_the_seed_or_a_national_law(lexicon: Lexicon
         pytest.skip(f"{SAMPLE} is not there (shared corpora missing)")
     missing = [term for s in lexicon.synonyms for term in s.expand if term not in seed_text and term not in laws]
     assert missing == []
-    # Most synonyms lead to the duty list's own wording.
-    in_seed = sum(all(term in seed_text for term in s.expand) for s in lexicon.synonyms)
-    assert in_seed >= 0.9 * len(lexicon.synonyms)
 
 
 def test_shipped_lexicon_is_rich(lexicon: Lexicon) -> None:
