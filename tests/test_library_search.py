@@ -271,3 +271,11 @@ def test_a_topic_word_that_is_also_an_alias_does_not_name_an_agency(library: Sea
     assert not library._names_an_agency(topic)
     assert library._names_an_agency(library.analyze("消防队负责哪些安全检查"))
     assert library._names_an_agency(library.analyze("新疆KTV的安全监管是文旅厅管吗"))
+
+
+def test_a_duty_question_prefers_duty_articles_to_the_penalty_chapter(library: Searcher) -> None:
+    chapter = library._in_liability_chapter
+    penalties = [r for r, c in enumerate(library.clauses) if c.document == WORK_SAFETY and "法律责任" in c.chapter]
+    assert penalties and chapter[penalties].all()
+    assert not chapter[library._row[f"{WORK_SAFETY}#10-1"]]
+    assert library.settings.liability_penalty > 0

@@ -127,6 +127,12 @@ def _quantity_stated(question: str, texts: Sequence[str]) -> bool:
 _SUPERVISION = re.compile(
     r"实施(?:综合)?监督管理|负责[^。；]{0,40}(?:监督管理|管理|监管)工作|主管[^。；]{0,20}工作|综合监督管理")
 _PENALTY = re.compile(r"罚款|责令|吊销|处分|追究")
+# A law's 法律责任 chapter (penalties) answers questions about penalties, not about duties.
+_LIABILITY_CHAPTER = re.compile(r"法律责任|罚则")
+_PENALTY_INTENT = re.compile(
+    r"罚|处分|追究|吊销|撤销|没收|拘留|刑事|法律责任|违反|违法|违规|违章|后果|会怎[么样]|怎么处理|停产停业|关闭|"
+    r"punish|penalt|\bfines?\b|liab|violat|sanction"
+)
 _DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -159,6 +165,8 @@ class SearchSettings:
             of a field (…部门对全国安全生产工作实施综合监督管理).
         quantity_boost: added, for a "how much / how long" question, to the best candidates
             that state that kind of amount.
+        liability_penalty: taken, for a question about who does what (not about penalties),
+            from clauses of a law's 法律责任 chapter.
         duty_gate / who_duty_gate: the duty list's boosts apply only when its best clause
             scores at least this share of the best law clause before boosts (for questions
             that ask who: of the best law clause that makes a body responsible); below it the
@@ -195,6 +203,7 @@ class SearchSettings:
     who_body_boost: float = 0.1
     who_supervision_boost: float = 0.05
     quantity_boost: float = 0.1
+    liability_penalty: float = 0.1
     basis_clauses: int = 2
     duty_shown: int = 4
     basis_share: float = 0.8
@@ -324,6 +333,11 @@ class Searcher:
         """Per clause row: whether the clause assigns a body the supervision of a field (not a penalty)."""
         return np.array([bool(c.departments) and bool(_SUPERVISION.search(c.text)) and not _PENALTY.search(c.text)
                          for c in self.clauses], dtype=bool)
+
+    @cached_property
+    def _in_liability_chapter(self) -> np.ndarray:
+        """Per clause row: whether the clause is in a 法律责任 (penalties) chapter."""
+        return np.array([bool(_LIABILITY_CHAPTER.search(c.chapter)) for c in self.clauses], dtype=bool)
 
     @cached_property
     def _has_laws(self) -> bool:
@@ -623,6 +637,10 @@ class Searcher:
                 if scope.named_positions.size:
                     scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
                 scores = scores + s.priority_step * self._row_priority[rows]
+                asks_duties = asks_who or bool(_DUTY_INTENT.search(analysis.text))
+                if s.liability_penalty and asks_duties and not _PENALTY_INTENT.search(analysis.text):
+                    # Who does what is stated in a law's duty articles, not in its penalty chapter.
+                    scores = scores - s.liability_penalty * self._in_liability_chapter[rows]
                 states = _quantity_asked(analysis.text) if s.quantity_boost and self._has_laws else None
                 if states is not None:
                     # A "how much / how long" question: the clauses that state that kind of amount.
