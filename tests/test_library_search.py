@@ -279,3 +279,22 @@ def test_a_duty_question_prefers_duty_articles_to_the_penalty_chapter(library: S
     assert penalties and chapter[penalties].all()
     assert not chapter[library._row[f"{WORK_SAFETY}#10-1"]]
     assert library.settings.liability_penalty > 0
+
+
+def test_an_article_with_several_paragraphs_among_the_best_is_lifted(library: Searcher) -> None:
+    from dataclasses import replace
+
+    assert library.settings.article_boost > 0
+    keys = library._row_article
+    rows = [library._row[f"{WORK_SAFETY}#10-{n}"] for n in (1, 2, 3)]
+    assert len({int(keys[r]) for r in rows}) == 1
+    assert keys[library._row[f"{WORK_SAFETY}#10-1"]] != keys[library._row[f"{SEED_ID}#30.6"]]
+    settings = library.settings
+    query = "安全生产法里谁对安全生产工作实施综合监督管理"
+    try:
+        library.settings = replace(settings, article_boost=0.0)
+        plain = {h.clause.id: h.score for h in library.search(query, 20).hits}
+    finally:
+        library.settings = settings
+    lifted = {h.clause.id: h.score for h in library.search(query, 20).hits}
+    assert any(lifted[c] > plain[c] for c in lifted.keys() & plain.keys() if c.startswith(WORK_SAFETY))

@@ -105,6 +105,8 @@ _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
 )
 
 
+#: How many of the best candidates count towards an article's several paragraphs.
+_ARTICLE_DEPTH = 20
 #: How many of the best candidates a quantity question looks at for stated amounts.
 _QUANTITY_DEPTH = 50
 
@@ -167,6 +169,8 @@ class SearchSettings:
             that state that kind of amount.
         liability_penalty: taken, for a question about who does what (not about penalties),
             from clauses of a law's 法律责任 chapter.
+        article_boost: up to this much is added to a law clause whose article has other
+            paragraphs or items among the best candidates (a third of it per sibling, up to three).
         duty_gate / who_duty_gate: the duty list's boosts apply only when its best clause
             scores at least this share of the best law clause before boosts (for questions
             that ask who: of the best law clause that makes a body responsible); below it the
@@ -203,6 +207,7 @@ class SearchSettings:
     who_body_boost: float = 0.1
     who_supervision_boost: float = 0.05
     quantity_boost: float = 0.1
+    article_boost: float = 0.045
     liability_penalty: float = 0.1
     basis_clauses: int = 2
     duty_shown: int = 4
@@ -338,6 +343,13 @@ class Searcher:
     def _in_liability_chapter(self) -> np.ndarray:
         """Per clause row: whether the clause is in a 法律责任 (penalties) chapter."""
         return np.array([bool(_LIABILITY_CHAPTER.search(c.chapter)) for c in self.clauses], dtype=bool)
+
+    @cached_property
+    def _row_article(self) -> np.ndarray:
+        """Per clause row: an integer key of its article (the same for every clause of one article)."""
+        keys: dict[tuple[str, str], int] = {}
+        return np.array([keys.setdefault((c.document, _article_part(c.id)), len(keys)) for c in self.clauses],
+                        dtype=np.int64)
 
     @cached_property
     def _has_laws(self) -> bool:
@@ -641,6 +653,14 @@ class Searcher:
                 if s.liability_penalty and asks_duties and not _PENALTY_INTENT.search(analysis.text):
                     # Who does what is stated in a law's duty articles, not in its penalty chapter.
                     scores = scores - s.liability_penalty * self._in_liability_chapter[rows]
+                if s.article_boost:
+                    # Several paragraphs of one article among the best: that article answers.
+                    near = np.argsort(-scores, kind="stable")[:_ARTICLE_DEPTH]
+                    keys = self._row_article[rows[near]]
+                    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+                    # (Not in a duty list, where an article is a department's list of duties.)
+                    laws = tiers[near] != TIER_DUTY_LIST
+                    scores[near] += s.article_boost * laws * np.minimum(counts[inverse] - 1, 3) / 3
                 states = _quantity_asked(analysis.text) if s.quantity_boost and self._has_laws else None
                 if states is not None:
                     # A "how much / how long" question: the clauses that state that kind of amount.
