@@ -142,6 +142,7 @@ def test_serve_listens_before_it_prints_the_url(monkeypatch: pytest.MonkeyPatch,
 
     searcher = FakeSearcher()
     searcher.warm_up = lambda: None  # type: ignore[attr-defined]
+    searcher.preload = lambda: None  # type: ignore[attr-defined]
     connected: list[str] = []
 
     def run(self: uvicorn.Server, sockets: list[socket.socket]) -> None:  # instead of serving
@@ -172,3 +173,45 @@ def test_cli_and_app_pass_threads_to_serve(monkeypatch: pytest.MonkeyPatch) -> N
     assert [call["threads"] for call in calls] == [3, 2]
     refused = CliRunner().invoke(main, ["serve", "--threads", "0"])
     assert refused.exit_code == 2 and "--threads" in refused.output
+
+
+def test_serve_preloads_the_tokenizer_and_dictionary_before_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole tokenizer and dictionary are loaded before the first request, not on its path."""
+    import uvicorn
+
+    searcher = FakeSearcher()
+    events: list[str] = []
+    searcher.warm_up = lambda: events.append("warm_up")  # type: ignore[attr-defined]
+    searcher.preload = lambda: events.append("preload")  # type: ignore[attr-defined]
+    monkeypatch.setenv("RETRIEVER_THREADS", "")
+    monkeypatch.setattr(api, "open_searcher", lambda *_a, **_k: searcher)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: events.append("run"))
+    api.serve(host="127.0.0.1", port=0, index_dir=Path("unused"))
+    assert events == ["warm_up", "preload", "run"]
+
+
+def test_preload_loads_the_whole_dictionary_and_the_models_tokenizer(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from retriever.search import open_searcher
+    from retriever.segment import Segmenter, _Frequencies
+
+    from .conftest import SEEDS, FakeEmbedder
+
+    class TokenizingEmbedder(FakeEmbedder):
+        loaded = 0
+
+        def load_tokenizer(self) -> None:
+            self.loaded += 1
+
+    monkeypatch.setenv("RETRIEVER_CACHE_DIR", str(tmp_path / "cache"))
+    embedder = TokenizingEmbedder()
+    searcher = open_searcher(tmp_path / "index", seeds_dir=SEEDS, embedder=embedder, build_if_missing=True)
+    searcher.segmenter = Segmenter(searcher.segmenter.user_words)  # the dictionary table exists now: read from it
+    assert isinstance(searcher.segmenter._tokenizer.FREQ, _Frequencies)
+    tokens = searcher.segmenter.tokens("网吧的安全检查归哪个部门？")
+    searcher.preload()
+    assert embedder.loaded == 1
+    assert not isinstance(searcher.segmenter._tokenizer.FREQ, _Frequencies)
+    assert searcher.segmenter.tokens("网吧的安全检查归哪个部门？") == tokens
+    searcher.embedder = FakeEmbedder()  # an embedder without a tokenizer to load: nothing to do for it
+    searcher.preload()

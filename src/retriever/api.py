@@ -74,6 +74,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -1534,7 +1535,11 @@ def serve(
                                  progress=BuildProgress(), cache_size=_cache_size())
         searcher.warm_up()
         loopback = bind_host in ("127.0.0.1", "localhost", "::1")
-        app = create_app(searcher, settings=settings, mcp_allowed_hosts=None if loopback else [])
+        # The whole tokenizer and dictionary (about a second, see Searcher.preload) load while the UI is built.
+        with ThreadPoolExecutor(1, thread_name_prefix="retriever-preload") as pool:
+            preloaded = pool.submit(searcher.preload)
+            app = create_app(searcher, settings=settings, mcp_allowed_hosts=None if loopback else [])
+            preloaded.result()
     except BaseException:
         sock.close()
         raise
