@@ -88,6 +88,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -949,6 +950,14 @@ def _encode_vector(vector: np.ndarray, encoding_format: str) -> np.ndarray | str
     return np.ascontiguousarray(vector, dtype=np.float32)
 
 
+#: Up to this many clauses, ``/v1/search`` runs on the event loop (:meth:`Searcher.search_async`):
+#: its CPU work then takes a few milliseconds, and a search needs no worker thread, whose
+#: hand-offs and GIL contention cost more than the search itself under concurrent load. A
+#: larger library's searches take tens of milliseconds and run in worker threads, so that one
+#: does not hold up every other request.
+SEARCH_ON_LOOP_MAX_CLAUSES = 20_000
+
+
 def _json_response(content: Any) -> Response:
     """``content`` as a JSON response, serialised once by orjson (numpy arrays included).
 
@@ -1101,9 +1110,11 @@ def create_app(
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         })
 
+    on_loop = len(searcher.clauses) <= SEARCH_ON_LOOP_MAX_CLAUSES
+
     @router.post("/search", response_model=dict[str, Any],
                  summary="Answer a question: departments, then ranked clauses")
-    def search(request: SearchRequest) -> Response:
+    async def search(request: SearchRequest) -> Response:
         """The answer document of ``retriever search --json``.
 
         ``in_scope`` is false when no clause answers the question; the hits are
@@ -1128,10 +1139,15 @@ def create_app(
         if request.document is not None and request.document not in searcher.documents:
             raise ApiError(400, f"Unknown document {_quote(request.document)}; GET {API_PREFIX}/documents lists them.",
                            code="unknown_document", param="document")
+        filters: dict[str, Any] = {"department": department, "mode": mode, "document": request.document,
+                                   "region": request.region, "level": request.level,
+                                   "include_superseded": request.include_superseded}
         try:
-            answer = searcher.search(request.query, request.k, department=department, mode=mode,
-                                     document=request.document, region=request.region, level=request.level,
-                                     include_superseded=request.include_superseded)
+            if on_loop:
+                answer = await searcher.search_async(request.query, request.k, **filters)
+            else:
+                answer = await run_in_threadpool(functools.partial(searcher.search, request.query, request.k,
+                                                                   **filters))
         except QueryError as exc:
             raise ApiError(400, str(exc), code="invalid_query", param="query") from None
         if request.format == "context":

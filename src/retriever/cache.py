@@ -155,9 +155,7 @@ class CachedSearcher(Searcher):
                document: str | None = None, region: str | None = None, level: str | None = None,
                include_superseded: bool = False) -> Answer:
         """As :meth:`Searcher.search`; an identical question against the same index is not recomputed."""
-        text = validate_query(query)  # invalid input is never cached; it raises as before
-        key = CacheKey(normalize_query(text), k, department, str(mode), self.index_version(),
-                       (document, region, level, include_superseded))
+        key = self._key(query, k, department, mode, (document, region, level, include_superseded))
         answer = self.query_cache.get(key)
         if answer is None:
             answer = super().search(query, k, department=department, mode=mode, document=document, region=region,
@@ -165,6 +163,24 @@ class CachedSearcher(Searcher):
             self.query_cache.put(key, answer)
             return answer
         return answer if answer.query == query else replace(answer, query=query)
+
+    async def search_async(self, query: str, k: int = 10, *, department: str | None = None, mode: Mode = "full",
+                           document: str | None = None, region: str | None = None, level: str | None = None,
+                           include_superseded: bool = False) -> Answer:
+        """As :meth:`Searcher.search_async`, from the same cache as :meth:`search`."""
+        key = self._key(query, k, department, mode, (document, region, level, include_superseded))
+        answer = self.query_cache.get(key)
+        if answer is None:
+            answer = await super().search_async(query, k, department=department, mode=mode, document=document,
+                                                region=region, level=level, include_superseded=include_superseded)
+            self.query_cache.put(key, answer)
+            return answer
+        return answer if answer.query == query else replace(answer, query=query)
+
+    def _key(self, query: str, k: int, department: str | None, mode: Mode,
+             filters: tuple[str | None, str | None, str | None, bool]) -> CacheKey:
+        text = validate_query(query)  # invalid input is never cached; it raises as before
+        return CacheKey(normalize_query(text), k, department, str(mode), self.index_version(), filters)
 
 
 def with_cache(searcher: Searcher, maxsize: int = 1024) -> CachedSearcher:

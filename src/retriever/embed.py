@@ -14,6 +14,7 @@ import copy
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,9 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     vectors: np.ndarray | None = None
     error: BaseException | None = None
+    taken: bool = False
+    #: Set for :meth:`Coalescer.submit`: resolved when the request is done.
+    future: Future[np.ndarray] | None = None
 
 
 class Coalescer:
@@ -60,6 +64,10 @@ class Coalescer:
     done, then hands the lead to a waiting caller. Alone, a caller encodes at once
     (no waiting window); under load, one forward pass serves many requests, which
     on a 2-core machine beats many passes fighting for the cores.
+
+    :meth:`submit` is the same without a waiting thread: it returns a future, and
+    a pass runs on the coalescer's own worker thread when no caller leads. An
+    event loop can await it (``asyncio.wrap_future``) while the model works.
 
     Two lanes. Ordinary calls (search queries) are interactive. Calls made inside
     ``with Coalescer.bulk():`` (e.g. a large ``/v1/embeddings`` request) are split
@@ -76,10 +84,11 @@ class Coalescer:
         self._encode = encode
         self._max_batch = max_batch
         self._bulk_chars = bulk_chars
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._pending: list[_Pending] = []
         self._bulk: list[_Pending] = []
         self._leading = False
+        self._worker: ThreadPoolExecutor | None = None
 
     @classmethod
     @contextlib.contextmanager
@@ -94,9 +103,22 @@ class Coalescer:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The (n, d) vectors of ``texts``, possibly computed together with other callers' texts."""
         if not self._bulk_lane.get():
-            return self._submit(_Pending(list(texts)), self._pending)
-        pieces = [self._submit(_Pending(piece), self._bulk) for piece in self._pieces(list(texts))]
+            return self._wait(self._enqueue(_Pending(list(texts)), self._pending))
+        pieces = [self._wait(self._enqueue(_Pending(piece), self._bulk)) for piece in self._pieces(list(texts))]
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=0)
+
+    def submit(self, texts: Sequence[str]) -> Future[np.ndarray]:
+        """The vectors of ``texts`` (interactive lane) as a future; this thread neither waits nor encodes."""
+        request = _Pending(list(texts), future=Future())
+        with self._cond:
+            self._pending.append(request)
+            if not self._leading:  # else the leader takes it with its next batch
+                self._leading = True
+                if self._worker is None:
+                    self._worker = ThreadPoolExecutor(1, thread_name_prefix="retriever-encode")
+                self._worker.submit(self._lead)
+        assert request.future is not None
+        return request.future
 
     def _pieces(self, texts: list[str]) -> list[list[str]]:
         """Bulk texts cut into pieces of at most ``bulk_chars`` characters / ``max_batch`` texts."""
@@ -113,7 +135,8 @@ class Coalescer:
             pieces.append(piece)
         return pieces
 
-    def _submit(self, request: _Pending, lane: list[_Pending]) -> np.ndarray:
+    def _enqueue(self, request: _Pending, lane: list[_Pending]) -> _Pending:
+        """Queue ``request``; lead (in this thread) until it is done if nobody else leads."""
         with self._cond:
             lane.append(request)
             while self._leading and not request.done.is_set():
@@ -122,39 +145,59 @@ class Coalescer:
             if lead:
                 self._leading = True
         if lead:
-            try:
-                while not request.done.is_set():
-                    self._run(self._take_batch())
-            finally:
-                with self._cond:
-                    self._leading = False
-                    self._cond.notify_all()
+            self._lead(until=request)
+        return request
+
+    @staticmethod
+    def _wait(request: _Pending) -> np.ndarray:
+        request.done.wait()
         if request.error is not None:
             raise request.error
         assert request.vectors is not None  # set whenever error is None
         return request.vectors
 
+    def _lead(self, until: _Pending | None = None) -> None:
+        """Encode batches until ``until`` is done (a leading caller) or nothing is pending (the worker)."""
+        try:
+            while True:
+                with self._cond:
+                    if until.done.is_set() if until is not None else not (self._pending or self._bulk):
+                        return
+                    batch = self._take_batch()
+                self._run(batch)
+        finally:
+            with self._cond:
+                self._leading = False
+                if self._pending and not any(r.future is None for r in self._pending):
+                    # Only futures wait, and no thread of theirs will take the lead: the worker does.
+                    self._leading = True
+                    assert self._worker is not None
+                    self._worker.submit(self._lead)
+                self._cond.notify_all()
+
     def _take_batch(self) -> list[_Pending]:
-        """Interactive requests, oldest first, up to ``max_batch`` texts; else bulk pieces up to one piece's size."""
-        with self._cond:
-            if not self._pending:  # bulk pieces, oldest first, up to one piece's size
-                pieces = [self._bulk.pop(0)]
-                texts = len(pieces[0].texts)
-                chars = sum(len(text) for text in pieces[0].texts)
-                while self._bulk and texts + len(self._bulk[0].texts) <= self._max_batch and (
-                        chars + sum(len(text) for text in self._bulk[0].texts) <= self._bulk_chars):
-                    piece = self._bulk.pop(0)
-                    pieces.append(piece)
-                    texts += len(piece.texts)
-                    chars += sum(len(text) for text in piece.texts)
-                return pieces
-            batch: list[_Pending] = []
-            size = 0
-            while self._pending and (not batch or size + len(self._pending[0].texts) <= self._max_batch):
-                request = self._pending.pop(0)
-                batch.append(request)
-                size += len(request.texts)
-            return batch
+        """Interactive requests, oldest first, up to ``max_batch`` texts; else bulk pieces up to one piece's size.
+
+        Called holding the lock, with a request waiting in one of the lanes.
+        """
+        if not self._pending:  # bulk pieces, oldest first, up to one piece's size
+            pieces = [self._bulk.pop(0)]
+            texts = len(pieces[0].texts)
+            chars = sum(len(text) for text in pieces[0].texts)
+            while self._bulk and texts + len(self._bulk[0].texts) <= self._max_batch and (
+                    chars + sum(len(text) for text in self._bulk[0].texts) <= self._bulk_chars):
+                piece = self._bulk.pop(0)
+                pieces.append(piece)
+                texts += len(piece.texts)
+                chars += sum(len(text) for text in piece.texts)
+            return pieces
+        batch: list[_Pending] = []
+        size = 0
+        while self._pending and (not batch or size + len(self._pending[0].texts) <= self._max_batch):
+            request = self._pending.pop(0)
+            batch.append(request)
+            size += len(request.texts)
+        return batch
 
     def _run(self, batch: list[_Pending]) -> None:
         try:
@@ -171,6 +214,12 @@ class Coalescer:
             for request in batch:
                 request.done.set()
             self._cond.notify_all()
+        for request in batch:
+            if request.future is not None:
+                if request.error is not None:
+                    request.future.set_exception(request.error)
+                else:
+                    request.future.set_result(request.vectors)  # type: ignore[arg-type]
 
 
 def load_embedder(model: str | None = None, *, batch_size: int = 32) -> Embedder:
@@ -297,6 +346,10 @@ class SentenceTransformerEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Encode search queries (``query: `` prompt for e5); concurrent calls share forward passes."""
         return self._queries.encode(texts) if texts else self._encode(texts, self._query_prompt)
+
+    def submit_queries(self, texts: Sequence[str]) -> Future[np.ndarray]:
+        """:meth:`encode_queries` as a future, for a caller that awaits it (see :meth:`Coalescer.submit`)."""
+        return self._queries.submit(texts)
 
     def encode_clauses(self, texts: Sequence[str]) -> np.ndarray:
         """Encode clause texts (``passage: `` prompt for e5); concurrent calls share forward passes."""

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,10 @@ class OnnxEmbedder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Encode search queries (``query: `` prefix for e5); concurrent calls share forward passes."""
         return self._queries.encode(texts) if texts else self._encode(texts, self._query_prefix, bulk=False)
+
+    def submit_queries(self, texts: Sequence[str]) -> Future[np.ndarray]:
+        """:meth:`encode_queries` as a future, for a caller that awaits it (see :meth:`Coalescer.submit`)."""
+        return self._queries.submit(texts)
 
     def encode_clauses(self, texts: Sequence[str]) -> np.ndarray:
         """Encode clause texts (``passage: `` prefix for e5); concurrent calls share forward passes."""

@@ -15,12 +15,13 @@ union is every clause and the scores are those of a full scan, clause for clause
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -430,6 +431,43 @@ class Searcher:
         Raises:
             QueryError: the query, k, department, document, level or mode is invalid.
         """
+        plan = self._plan(query, k, department=department, mode=mode, document=document, region=region,
+                          level=level, include_superseded=include_superseded)
+        try:
+            text = next(plan)
+            while True:
+                text = plan.send(self.embedder.encode_queries([text])[0])
+        except StopIteration as finished:
+            answer: Answer = finished.value
+            return answer
+
+    async def search_async(self, query: str, k: int = 10, *, department: str | None = None, mode: Mode = "full",
+                           document: str | None = None, region: str | None = None, level: str | None = None,
+                           include_superseded: bool = False) -> Answer:
+        """:meth:`search` for an event loop: the same answer, and the loop serves others while the model works.
+
+        The search itself runs on the loop's thread; only the query's forward pass runs
+        elsewhere (the embedder's ``submit_queries`` if it has one, else a worker thread),
+        so a server needs no worker thread per search. Raises as :meth:`search` does.
+        """
+        plan = self._plan(query, k, department=department, mode=mode, document=document, region=region,
+                          level=level, include_superseded=include_superseded)
+        submit = getattr(self.embedder, "submit_queries", None)
+        try:
+            text = next(plan)
+            while True:
+                if submit is not None:
+                    vectors = await asyncio.wrap_future(submit([text]))
+                else:
+                    vectors = await asyncio.to_thread(self.embedder.encode_queries, [text])
+                text = plan.send(vectors[0])
+        except StopIteration as finished:
+            answer: Answer = finished.value
+            return answer
+
+    def _plan(self, query: str, k: int, *, department: str | None, mode: Mode, document: str | None,
+              region: str | None, level: str | None, include_superseded: bool) -> Generator[str, np.ndarray, Answer]:
+        """The search as a generator: yields the text to encode as a query, is sent its vector, returns the answer."""
         text = validate_query(query)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
             raise QueryError(f"k must be an integer from 1 to {MAX_K}, not {k!r}.", "Ask for fewer results.")
@@ -459,7 +497,7 @@ class Searcher:
                           "以下为按问题检索的结果。",)
             if department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
-        scored, in_scope = self._retrieve(analysis, mode, department, scope)
+        scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing_citation):
             in_scope = False
         answer = self._assemble(query, analysis, scored, k, mode, in_scope=in_scope, route="search", scope=scope)
@@ -597,8 +635,10 @@ class Searcher:
         return sorted({n.lower() for n in names if n and n.lower() in text}, key=len, reverse=True)
 
     def _retrieve(self, analysis: QueryAnalysis, mode: Mode, department: str | None,
-                  scope: _Scope) -> tuple[_Scored, bool]:
+                  scope: _Scope) -> Generator[str, np.ndarray, tuple[_Scored, bool]]:
         """Candidate clauses and their scores for one mode (higher is better), and the in-scope signal.
+
+        A generator: it yields the dense query text and is sent its vector (see :meth:`_plan`).
 
         Filters (the scope's documents, ``department``) are applied inside retrieval; fusion
         (min–max, weights, boosts) runs over the candidates only.
@@ -614,7 +654,7 @@ class Searcher:
             dense_query = analysis.text
             if mode == "full" and analysis.expansions:
                 dense_query = f"{dense_query} （{'，'.join(analysis.expansions)}）"
-            vector = self.embedder.encode_queries([dense_query])[0]
+            vector = yield dense_query
         expansion: tuple[str, ...] = ()
         if mode == "full":
             expansion = tuple(t for t in self.segmenter.tokens(" ".join(analysis.expansions))
