@@ -540,6 +540,9 @@ class FakeSearcher:
         return Answer(query=query, normalized_query=query, route="search", in_scope=True,
                       departments=(DepartmentAnswer("甲厅", 1.0, ("a#1.1",)),), hits=(hit,))
 
+    async def search_async(self, query: str, k: int = 10, **options: Any) -> Answer:
+        return self.search(query, k, **options)
+
     def clause(self, clause_id: str) -> Clause:
         for clause in self.clauses:
             if clause.id == clause_id:

@@ -249,3 +249,43 @@ def test_queries_from_the_piece_table_encode_as_with_the_full_tokenizer() -> Non
     assert embedder._full is None
     embedder.load_tokenizer()
     np.testing.assert_array_equal(embedder.encode_queries(queries), from_table)
+
+
+def test_submitted_queries_are_encoded_on_the_coalescers_own_thread() -> None:
+    batches: list[list[str]] = []
+    coalescer = Coalescer(_slow_encoder(batches))
+    futures = [coalescer.submit([f"问题{i}"]) for i in range(6)]
+    for i, future in enumerate(futures):
+        assert future.result(timeout=30).tolist() == [[3.0, float(sum(map(ord, f"问题{i}")))]]
+    assert sum(len(b) for b in batches) == 6
+    assert len(batches) < 6  # those queued behind the first pass shared the next one
+
+
+def test_submitted_queries_are_served_while_a_caller_leads() -> None:
+    """A future queued behind a leading caller (a bulk request) is served, by that caller or the worker."""
+    batches: list[list[str]] = []
+    coalescer = Coalescer(_slow_encoder(batches), max_batch=2, bulk_chars=4)
+    results: dict[str, np.ndarray] = {}
+
+    def bulk() -> None:
+        with Coalescer.bulk():
+            results["bulk"] = coalescer.encode(["甲乙丙丁"] * 4)  # four pieces, one pass each
+
+    leader = threading.Thread(target=bulk)
+    leader.start()
+    time.sleep(0.02)  # the first piece's pass is running
+    futures = [coalescer.submit([f"q{i}"]) for i in range(3)]
+    assert [f.result(timeout=30).tolist() for f in futures] == [
+        [[2.0, float(ord("q") + ord(str(i)))]] for i in range(3)]
+    leader.join(timeout=30)
+    assert results["bulk"].shape == (4, 2)
+    assert batches.index(["q0", "q1"]) < len(batches) - 1  # the queries went before the remaining pieces
+
+
+def test_a_submitted_query_gets_the_encoders_error() -> None:
+    def broken(texts: list[str]) -> np.ndarray:
+        raise RuntimeError("model crashed")
+
+    coalescer = Coalescer(broken)
+    with pytest.raises(RuntimeError, match="model crashed"):
+        coalescer.submit(["a"]).result(timeout=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,3 +198,36 @@ def test_several_documents_prefix_ids_and_cite_every_document(tmp_path: Path) ->
         department = searcher.search(question)
         assert department.route == "department"
         assert [h.clause.id for h in department.hits] == ["extra#2.1", "extra#2.2"]
+
+
+@pytest.mark.parametrize("submit", [False, True], ids=["encode-in-a-thread", "embedder-submit"])
+def test_search_async_gives_the_same_answers_as_search(fake_searcher: Searcher, submit: bool,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every route (search, department, citation, out of scope) and mode, with and without ``submit_queries``."""
+    import asyncio
+    from concurrent.futures import Future
+
+    import numpy as np
+
+    encoded: list[str] = []
+    embedder = fake_searcher.embedder
+
+    def submit_queries(texts: list[str]) -> Future[np.ndarray]:
+        encoded.extend(texts)
+        future: Future[np.ndarray] = Future()
+        future.set_result(embedder.encode_queries(texts))
+        return future
+
+    if submit:
+        monkeypatch.setattr(embedder, "submit_queries", submit_queries, raising=False)
+    cases = [("网吧的安全检查归哪个部门？", {}), ("人社厅有哪些安全生产职责？", {}), ("第三十三条第五项", {}),
+             ("今天天气怎么样", {}), ("燃气管道的安全监管由谁负责", {"mode": "bm25", "k": 3}),
+             ("燃气管道的安全监管由谁负责", {"mode": "dense", "k": 5}), ("水库大坝安全", {"mode": "hybrid"})]
+
+    async def answers() -> list[Any]:
+        return [await fake_searcher.search_async(q, **options) for q, options in cases]  # type: ignore[arg-type]
+
+    assert asyncio.run(answers()) == [fake_searcher.search(q, **options) for q, options in cases]  # type: ignore[arg-type]
+    assert bool(encoded) == submit
+    with pytest.raises(QueryError, match="k must be"):
+        asyncio.run(fake_searcher.search_async("水库大坝安全", k=0))

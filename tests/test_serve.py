@@ -215,3 +215,26 @@ def test_preload_loads_the_whole_dictionary_and_the_models_tokenizer(tmp_path: P
     assert searcher.segmenter.tokens("网吧的安全检查归哪个部门？") == tokens
     searcher.embedder = FakeEmbedder()  # an embedder without a tokenizer to load: nothing to do for it
     searcher.preload()
+
+
+@pytest.mark.parametrize(("limit", "in_worker_thread"), [(api.SEARCH_ON_LOOP_MAX_CLAUSES, False), (2, True)])
+def test_search_runs_on_the_event_loop_unless_the_library_is_large(monkeypatch: pytest.MonkeyPatch, limit: int,
+                                                                   in_worker_thread: bool) -> None:
+    """Up to SEARCH_ON_LOOP_MAX_CLAUSES clauses /v1/search awaits search_async; above, a worker thread searches."""
+    import threading
+
+    searcher = FakeSearcher()  # 3 clauses
+    threads: list[str] = []
+    search = searcher.search
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return search(*args, **kwargs)
+
+    searcher.search = recorded  # type: ignore[method-assign]
+    monkeypatch.setattr(api, "SEARCH_ON_LOOP_MAX_CLAUSES", limit)
+    with TestClient(create_app(searcher, mount_ui=False)) as client:  # type: ignore[arg-type]
+        response = client.post("/v1/search", json={"query": WANGBA, "k": 3, "mode": "dense"})
+    assert response.status_code == 200 and response.json()["hits"][0]["id"] == "a#1.1"
+    assert searcher.calls == [(WANGBA, 3, None, "dense")]
+    assert [name.startswith("AnyIO worker") for name in threads] == [in_worker_thread]

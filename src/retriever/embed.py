@@ -113,10 +113,7 @@ class Coalescer:
         with self._cond:
             self._pending.append(request)
             if not self._leading:  # else the leader takes it with its next batch
-                self._leading = True
-                if self._worker is None:
-                    self._worker = ThreadPoolExecutor(1, thread_name_prefix="retriever-encode")
-                self._worker.submit(self._lead)
+                self._start_worker()
         assert request.future is not None
         return request.future
 
@@ -169,11 +166,15 @@ class Coalescer:
             with self._cond:
                 self._leading = False
                 if self._pending and not any(r.future is None for r in self._pending):
-                    # Only futures wait, and no thread of theirs will take the lead: the worker does.
-                    self._leading = True
-                    assert self._worker is not None
-                    self._worker.submit(self._lead)
+                    self._start_worker()  # only futures wait: no thread of theirs will take the lead
                 self._cond.notify_all()
+
+    def _start_worker(self) -> None:
+        """Lead on the coalescer's own thread (called holding the lock, with nobody leading)."""
+        self._leading = True
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="retriever-encode")
+        self._worker.submit(self._lead)
 
     def _take_batch(self) -> list[_Pending]:
         """Interactive requests, oldest first, up to ``max_batch`` texts; else bulk pieces up to one piece's size.
