@@ -51,7 +51,6 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     vectors: np.ndarray | None = None
     error: BaseException | None = None
-    taken: bool = False
     #: Set for :meth:`Coalescer.submit`: resolved when the request is done.
     future: Future[np.ndarray] | None = None
 
