@@ -298,3 +298,12 @@ def test_an_article_with_several_paragraphs_among_the_best_is_lifted(library: Se
         library.settings = settings
     lifted = {h.clause.id: h.score for h in library.search(query, 20).hits}
     assert any(lifted[c] > plain[c] for c in lifted.keys() & plain.keys() if c.startswith(WORK_SAFETY))
+
+
+def test_statistics_offices_and_frequencies() -> None:
+    from retriever.search import _OFFICIAL, _STATISTIC, _quantity_stated
+
+    assert _STATISTIC.search("2023年全国火灾死了多少人") and _STATISTIC.search("去年全省发生了多少起事故")
+    assert not _STATISTIC.search("每年要组织几次应急演练")
+    assert _OFFICIAL.search("应急管理厅厅长是谁") and not _OFFICIAL.search("主要负责人有哪些职责")
+    assert _quantity_stated("应急预案多久演练一次", ["每年至少组织一次综合应急预案演练"])

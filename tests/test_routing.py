@@ -103,3 +103,9 @@ def test_short_and_region_prefixed_names() -> None:
     assert find_mentions("新疆实施细则第四十九条讲的是哪个部门的职责", [SEED, *LIBRARY[1:]]).documents == ("seed",)
     # Another region's name before the document's words is not this document.
     assert find_mentions("上海实施细则第四十九条", [SEED, *LIBRARY[1:]]).documents == ()
+
+
+def test_names_ending_like_common_words() -> None:
+    assert find_mentions("上海市电梯安全管理办法对维保有什么要求", LIBRARY).unknown_names == ("上海市电梯安全管理办法",)
+    assert find_mentions("民法典对高空抛物怎么规定", LIBRARY).unknown_names == ("民法典",)
+    assert find_mentions("有什么好办法", LIBRARY).unknown_names == ()

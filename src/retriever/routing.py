@@ -50,10 +50,12 @@ _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全
 _BRACKETED = re.compile(r"《([^》]{2,40})》")
 _BARE_NAME = re.compile(
     r"(?:^|[，。？！、；\s]|根据|依据|按照|依照|关于|在|按)"
-    r"([\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
+    r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
     r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|[，。？?、\s]|$)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
+# Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
+_NAME_ENDINGS = ("管理办法", "实施办法", "暂行办法", "试行办法")
 _NOT_NAMES = ("依法", "方法", "办法", "合法", "违法", "执法", "做法", "想法", "说法", "立法", "守法", "用法",
               "有关规定", "相关规定", "的规定", "哪些规定", "什么规定")
 
@@ -156,7 +158,8 @@ def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
         start = match.start(1)
         if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
             continue
-        if name.endswith(_NOT_NAMES) or name in _NOT_NAMES or len(name) < 3 or _DEICTIC.match(name):
+        if ((name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES or len(name) < 3
+                or _DEICTIC.match(name)):
             continue
         near = _nearest_document(name, documents)
         if near is not None:

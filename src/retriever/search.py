@@ -90,7 +90,7 @@ _QUANTITY_INTENT = re.compile(
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
-# fines, time limits and head counts (the first kind a question asks for counts: 判几年
+# points, frequencies, fines, time limits and head counts (the first kind a question asks for counts: 判几年
 # asks for a sentence, not a time limit). Prices, fees, wages, rates and statistics they
 # never state.
 _NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
@@ -98,6 +98,8 @@ _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
      re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
     (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
+    (re.compile(r"几次|多少次|(?:多久|多长时间).{0,6}一次|how often"),
+     re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
     (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
                 r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
@@ -136,6 +138,12 @@ _PENALTY_INTENT = re.compile(
     r"罚|处分|追究|吊销|撤销|没收|拘留|刑事|法律责任|违反|违法|违规|违章|后果|会怎[么样]|怎么处理|停产停业|关闭|"
     r"punish|penalt|\bfines?\b|liab|violat|sanction"
 )
+# A question for a statistic (a year's or a region's count), which no regulation states.
+_STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|"
+                        r"\bin (?:19|20)\d\d\b|last year|statistic")
+# Who holds an office (厅长是谁): a person, not a duty.
+_OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
+                       r"who is the (?:head|director|minister|chief)")
 _DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -759,8 +767,11 @@ class Searcher:
             return False
         text = analysis.text
         asks_who = bool(_WHO_INTENT.search(text))
+        if _OFFICIAL.search(text):
+            return False  # who holds an office is not in any regulation
         if _QUANTITY_INTENT.search(text) and not asks_who:
-            return self._has_laws and _quantity_stated(text, top_texts)
+            # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
+            return self._has_laws and not _STATISTIC.search(text) and _quantity_stated(text, top_texts)
         if asks_who or analysis.departments or _DOMAIN_WORDS.search(text):
             return True
         if analysis.expansions and best >= s.min_dense:
