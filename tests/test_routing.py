@@ -109,3 +109,11 @@ def test_names_ending_like_common_words() -> None:
     assert find_mentions("上海市电梯安全管理办法对维保有什么要求", LIBRARY).unknown_names == ("上海市电梯安全管理办法",)
     assert find_mentions("民法典对高空抛物怎么规定", LIBRARY).unknown_names == ("民法典",)
     assert find_mentions("有什么好办法", LIBRARY).unknown_names == ()
+
+
+def test_a_place_s_own_rules_that_the_library_lacks() -> None:
+    mention = find_mentions("深圳市对电动自行车上路有什么地方规定", LIBRARY)
+    assert mention.unknown_names == ("深圳市的地方性法规",)
+    # The library holds Beijing's regulation: not unknown.
+    assert find_mentions("北京有什么地方规定", LIBRARY).unknown_names == ()
+    assert find_mentions("深圳的电梯谁管", LIBRARY).unknown_names == ()

@@ -54,6 +54,10 @@ _BARE_NAME = re.compile(
     r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|[，。？?、\s]|$)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
+# A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
+_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|如何|是否|有没有|吗|呢|？|\?")
+# Asking for a place's own rules.
+_LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
 _NAME_ENDINGS = ("管理办法", "实施办法", "暂行办法", "试行办法")
 _NOT_NAMES = ("依法", "方法", "办法", "合法", "违法", "执法", "做法", "想法", "说法", "立法", "守法", "用法",
@@ -159,7 +163,7 @@ def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
         if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
             continue
         if ((name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES or len(name) < 3
-                or _DEICTIC.match(name)):
+                or _DEICTIC.match(name) or _QUESTION_WORDS.search(name)):
             continue
         near = _nearest_document(name, documents)
         if near is not None:
@@ -176,6 +180,10 @@ def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
     region, region_span = _find_region(text, documents)
     if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
         spans.append(region_span)
+    # 深圳有什么地方规定: a place's own rules, and the library holds none of that place.
+    if (region and not named and _LOCAL_RULES.search(text)
+            and not any(doc.region and applies_in(doc.region, region) for doc in documents)):
+        unknown.append(f"{region}的地方性法规")
     return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown), region=region,
                            level="national" if _NATIONAL_CUE.search(text) else None, spans=tuple(sorted(spans)))
 
