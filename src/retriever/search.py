@@ -176,8 +176,8 @@ class SearchSettings:
             of a field (…部门对全国安全生产工作实施综合监督管理).
         quantity_boost: added, for a "how much / how long" question, to the best candidates
             that state that kind of amount.
-        liability_penalty: taken, for a question about who does what (not about penalties),
-            from clauses of a law's 法律责任 chapter.
+        liability_penalty: taken, for a question that does not ask about penalties, from
+            clauses of a law's 法律责任 chapter.
         article_boost: up to this much is added to a law clause whose article has other
             paragraphs or items among the best candidates (a third of it per sibling, up to three).
         duty_gate / who_duty_gate: the duty list's boosts apply only when its best clause
@@ -710,9 +710,8 @@ class Searcher:
                 if scope.named_positions.size:
                     scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
                 scores = scores + s.priority_step * self._row_priority[rows]
-                asks_duties = asks_who or bool(_DUTY_INTENT.search(analysis.text))
-                if s.liability_penalty and asks_duties and not _PENALTY_INTENT.search(analysis.text):
-                    # Who does what is stated in a law's duty articles, not in its penalty chapter.
+                if s.liability_penalty and not _PENALTY_INTENT.search(analysis.text):
+                    # What must be done is stated in a law's duty articles, not in its penalty chapter.
                     scores = scores - s.liability_penalty * self._in_liability_chapter[rows]
                 if s.article_boost:
                     # Several paragraphs of one article among the best: that article answers.
