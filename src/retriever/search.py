@@ -82,7 +82,8 @@ _WHO_INTENT = re.compile(
 )
 # A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔, 谁来维护保养), not about who supervises.
 _OBLIGATION = re.compile(
-    r"谁(?:来)?(?:出|付|掏|承担|担|赔|买单|支付|报销|交|做|修|维修|维护|保养)|费用|钱|who pays|who bears|liable")
+    r"谁(?:来)?(?:予以)?(?:出|付|掏|承担|担|赔|买单|支付|报销|交|做|修|维修|维护|保养|保证|负担|提供)|费用|钱|"
+    r"who pays|who bears|liable")
 # Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
 _DUTY_INTENT = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 _QUANTITY_INTENT = re.compile(
