@@ -259,7 +259,8 @@ def test_more_kinds_of_amounts() -> None:
 def test_who_pays_asks_for_an_obligation_not_a_supervisor(library: Searcher) -> None:
     from retriever.search import _OBLIGATION, _WHO_INTENT
 
-    for text in ("职业健康体检的钱该谁出", "看病的费用谁承担", "事故损失谁来赔", "电梯维护保养谁来做", "资金投入由谁予以保证"):
+    for text in ("职业健康体检的钱该谁出", "看病的费用谁承担", "事故损失谁来赔", "电梯维护保养谁来做",
+                 "资金投入由谁予以保证"):
         assert _WHO_INTENT.search(text) and _OBLIGATION.search(text), text
     for text in ("网吧归哪个部门管", "化工厂安全生产谁监管"):
         assert not _OBLIGATION.search(text), text
