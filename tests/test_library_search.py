@@ -171,26 +171,30 @@ def test_the_amount_asked_for_is_the_first_kind_the_question_names() -> None:
     assert _quantity_asked("网吧归谁管") is None
 
 
-def test_a_general_article_of_the_duty_list_that_scores_best_stays_first(library: Searcher) -> None:
+def assembled(library: Searcher, question: str, scores: dict[str, float]) -> list[tuple[str, str | None]]:
+    """The hits (id without the document, group) that ``_assemble`` composes from these clause scores."""
     import numpy as np
 
     from retriever.search import _Scored
 
-    general, duty, law = (library._row[f"{SEED_ID}#57"], library._row[f"{SEED_ID}#30.6"],
-                          library._row[f"{WORK_SAFETY}#10-1"])
-    analysis = library.analyze("细则里没列到的中央驻疆单位安全职责怎么确定")
+    rows = sorted(library._row[clause_id] for clause_id in scores)
+    by_row = {library._row[clause_id]: score for clause_id, score in scores.items()}
+    scored = _Scored(rows=np.array(rows), scores=np.array([by_row[r] for r in rows], dtype=np.float64))
+    analysis = library.analyze(question)
     scope = library._scope(analysis, None, None, None, False)
-    scored = _Scored(rows=np.array(sorted((general, duty, law))), scores=np.zeros(3))
-    for position, row in enumerate(scored.rows):
-        scored.scores[position] = {general: 1.0, duty: 0.9, law: 0.5}[int(row)]
-    answer = library._assemble("q", analysis, scored, 3, "full", in_scope=True, route="search", scope=scope)
-    assert [h.clause.id for h in answer.hits] == [f"{SEED_ID}#57", f"{SEED_ID}#30.6", f"{WORK_SAFETY}#10-1"]
-    assert not any(h.group == "duty" for h in answer.hits)
+    answer = library._assemble("q", analysis, scored, len(rows), "full", in_scope=True, route="search", scope=scope)
+    return [(h.clause.id.partition("#")[2], h.group) for h in answer.hits]
+
+
+def test_a_general_article_of_the_duty_list_that_scores_best_stays_first(library: Searcher) -> None:
+    general, duty, law = f"{SEED_ID}#57", f"{SEED_ID}#30.6", f"{WORK_SAFETY}#10-1"
+    question = "细则里没列到的中央驻疆单位安全职责怎么确定"
+    hits = assembled(library, question, {general: 1.0, duty: 0.9, law: 0.5})
+    assert [clause for clause, _ in hits] == ["57", "30.6", "10-1"]
+    assert not any(group == "duty" for _, group in hits)
     # The duty list's clause scoring best is the duty, the best law its basis.
-    for position, row in enumerate(scored.rows):
-        scored.scores[position] = {general: 0.5, duty: 1.0, law: 0.6}[int(row)]
-    answer = library._assemble("q", analysis, scored, 3, "full", in_scope=True, route="search", scope=scope)
-    assert [h.group for h in answer.hits[:2]] == ["duty", "basis"]
+    hits = assembled(library, question, {general: 0.5, duty: 1.0, law: 0.6})
+    assert [group for _, group in hits[:2]] == ["duty", "basis"]
 
 
 def test_who_questions_prefer_law_clauses_that_make_a_body_responsible(library: Searcher) -> None:
@@ -213,28 +217,13 @@ def test_who_questions_prefer_law_clauses_that_make_a_body_responsible(library: 
 def test_only_a_law_clause_close_to_the_duty_is_pulled_up_as_its_basis(library: Searcher) -> None:
     from dataclasses import replace
 
-    import numpy as np
-
-    from retriever.search import _Scored
-
-    first, second, law = (library._row[f"{SEED_ID}#30.6"], library._row[f"{SEED_ID}#30.8"],
-                          library._row[f"{WORK_SAFETY}#10-1"])
-    analysis = library.analyze("网吧归谁管")
-    scope = library._scope(analysis, None, None, None, False)
-    scored = _Scored(rows=np.array(sorted((first, second, law))), scores=np.zeros(3))
-    for position, row in enumerate(scored.rows):
-        scored.scores[position] = {first: 1.0, second: 0.5, law: 0.45}[int(row)]
+    scores = {f"{SEED_ID}#30.6": 1.0, f"{SEED_ID}#30.8": 0.5, f"{WORK_SAFETY}#10-1": 0.45}
     settings = library.settings
     assert settings.basis_share > 0.45
-
-    def order() -> list[str]:
-        answer = library._assemble("q", analysis, scored, 3, "full", in_scope=True, route="search", scope=scope)
-        return [h.clause.id.partition("#")[2] for h in answer.hits]
-
-    assert order() == ["30.6", "30.8", "10-1"]
+    assert [clause for clause, _ in assembled(library, "网吧归谁管", scores)] == ["30.6", "30.8", "10-1"]
     try:  # Without the share, the best law clause is always pulled up as the basis.
         library.settings = replace(settings, basis_share=0.0)
-        assert order() == ["30.6", "10-1", "30.8"]
+        assert [clause for clause, _ in assembled(library, "网吧归谁管", scores)] == ["30.6", "10-1", "30.8"]
     finally:
         library.settings = settings
 
