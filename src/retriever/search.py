@@ -91,7 +91,7 @@ _QUANTITY_INTENT = re.compile(
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
-# points, frequencies, fines, time limits and head counts (the first kind a question asks for counts: 判几年
+# points, frequencies, fines, fees (only "free"), time limits and head counts (the first kind a question asks for counts: 判几年
 # asks for a sentence, not a time limit). Prices, fees, wages, rates and statistics they
 # never state.
 _NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
@@ -102,6 +102,9 @@ _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"几次|多少次|(?:多久|多长时间).{0,6}一次|how often"),
      re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
+    # A fee: laws state none, except that some services are free (不得收取费用).
+    (re.compile(r"多少钱|收钱|收费|收不收|要钱|交钱|费用|\bfees?\b|\bcharge"),
+     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|无偿|免费|不收取(?:任何)?费用")),
     (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
                 r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
