@@ -302,6 +302,7 @@ def test_statistics_offices_and_frequencies() -> None:
 def test_a_fee_is_stated_only_as_free() -> None:
     from retriever.search import _quantity_stated
 
-    assert _quantity_stated("灭完火会收钱吗", ["国家综合性消防救援队、专职消防队扑救火灾、应急救援，不得收取任何费用。"])
+    free = "国家综合性消防救援队、专职消防队扑救火灾、应急救援，不得收取任何费用。"
+    assert _quantity_stated("灭完火会收钱吗", [free])
     assert not _quantity_stated("电梯年检收费多少钱", ["检验、检测收取费用，依照有关规定执行。"])
     assert _quantity_stated("罚款多少钱", ["处一千元以上二千元以下罚款"])  # a fine, not a fee

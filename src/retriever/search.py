@@ -91,9 +91,9 @@ _QUANTITY_INTENT = re.compile(
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
-# points, frequencies, fines, fees (only "free"), time limits and head counts (the first kind a question asks for counts: 判几年
-# asks for a sentence, not a time limit). Prices, fees, wages, rates and statistics they
-# never state.
+# points, frequencies, fines, fees (only "free"), time limits and head counts (the first
+# kind a question asks for counts: 判几年 asks for a sentence, not a time limit). Prices,
+# wages, rates and statistics they never state.
 _NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
 _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
