@@ -306,3 +306,10 @@ def test_a_fee_is_stated_only_as_free() -> None:
     assert _quantity_stated("灭完火会收钱吗", [free])
     assert not _quantity_stated("电梯年检收费多少钱", ["检验、检测收取费用，依照有关规定执行。"])
     assert _quantity_stated("罚款多少钱", ["处一千元以上二千元以下罚款"])  # a fine, not a fee
+
+
+def test_prices_and_wages_are_never_stated(library: Searcher) -> None:
+    from retriever.search import _NEVER_STATED
+
+    assert _NEVER_STATED.search("演唱会门票价格由谁定") and _NEVER_STATED.search("特种设备检验员月薪多少")
+    assert not _NEVER_STATED.search("灭完火会收钱吗")

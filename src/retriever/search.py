@@ -87,7 +87,7 @@ _OBLIGATION = re.compile(
 # Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
 _DUTY_INTENT = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 _QUANTITY_INTENT = re.compile(
-    r"多少|几[个天年月岁人次级块元分]|比例|收费|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|几[个天年月岁人次级块元分]|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
@@ -104,7 +104,7 @@ _QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
     # A fee: laws state none, except that some services are free (不得收取费用).
     (re.compile(r"多少钱|收钱|收费|收不收|要钱|交钱|费用|\bfees?\b|\bcharge"),
-     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|无偿|免费|不收取(?:任何)?费用")),
+     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
     (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
                 r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
@@ -145,6 +145,9 @@ _PENALTY_INTENT = re.compile(
 # A question for a statistic (a year's or a region's count), which no regulation states.
 _STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|"
                         r"\bin (?:19|20)\d\d\b|last year|statistic")
+# Prices, wages and rates, which safety regulations never set (票价由谁定 included).
+_NEVER_STATED = re.compile(
+    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
 # Who holds an office (厅长是谁): a person, not a duty.
 _OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
                        r"who is the (?:head|director|minister|chief)")
@@ -770,8 +773,8 @@ class Searcher:
             return False
         text = analysis.text
         asks_who = bool(_WHO_INTENT.search(text))
-        if _OFFICIAL.search(text):
-            return False  # who holds an office is not in any regulation
+        if _OFFICIAL.search(text) or _NEVER_STATED.search(text):
+            return False  # who holds an office, prices and wages are in no safety regulation
         if _QUANTITY_INTENT.search(text) and not asks_who:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
             return self._has_laws and not _STATISTIC.search(text) and _quantity_stated(text, top_texts)
