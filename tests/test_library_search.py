@@ -313,3 +313,10 @@ def test_prices_and_wages_are_never_stated(library: Searcher) -> None:
 
     assert _NEVER_STATED.search("演唱会门票价格由谁定") and _NEVER_STATED.search("特种设备检验员月薪多少")
     assert not _NEVER_STATED.search("灭完火会收钱吗")
+
+
+def test_when_a_named_regulation_was_adopted_is_answered_from_its_header(library: Searcher) -> None:
+    answer = library.search("矿山安全法修订了几次", 5)
+    assert answer.in_scope
+    assert any(note.startswith("《矿山安全法》：") and "通过" in note for note in answer.notes)
+    assert not any(note.startswith("《") for note in library.search("矿山安全法第十条", 5).notes)

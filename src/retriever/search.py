@@ -145,6 +145,11 @@ _PENALTY_INTENT = re.compile(
 # A question for a statistic (a year's or a region's count), which no regulation states.
 _STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|"
                         r"\bin (?:19|20)\d\d\b|last year|statistic")
+# When a regulation was adopted, amended or took effect: its header says.
+_HISTORY_ASKED = re.compile(
+    r"(?:什么时候|何时|哪一?年|哪天|几月|时间).{0,6}(?:通过|公布|颁布|发布|施行|生效|实施|修订|修正|修改)|"
+    r"(?:通过|公布|颁布|施行|生效|修订|修正|修改)(?:了)?(?:几次|多少次|的时间|日期|于何时)|"
+    r"when (?:was|did|does).{0,40}(?:adopt|pass|amend|revis|take effect|enter)")
 # Prices, wages and rates, which safety regulations never set (票价由谁定 included).
 _NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
@@ -515,6 +520,11 @@ class Searcher:
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing_citation):
             in_scope = False
+        history = self._history(analysis) if mode == "full" and not unknown else None
+        if history:
+            # 道路交通安全法是哪一年通过的: the document's header answers, the clauses follow.
+            notes += (history,)
+            in_scope = True
         answer = self._assemble(query, analysis, scored, k, mode, in_scope=in_scope, route="search", scope=scope)
         return answer if answer.notes == notes else replace(answer, notes=notes)
 
@@ -631,6 +641,16 @@ class Searcher:
             rest = rest.replace(name, " ")
         words = [w for w in self.segmenter.words(rest) if w.lower() not in STOPWORDS]
         return all(w.lower() in _DEPARTMENT_FRAME for w in words)
+
+    def _history(self, analysis: QueryAnalysis) -> str | None:
+        """For a question about when one named regulation was adopted, amended or took effect:
+        its header lines (通过, 修正, 修订, 施行), as a note."""
+        if len(analysis.mention.documents) != 1 or not _HISTORY_ASKED.search(analysis.text):
+            return None
+        document = self.documents[analysis.mention.documents[0]]
+        if not document.header:
+            return None
+        return f"《{document.short_name}》：{'；'.join(document.header)}"
 
     def _names_an_agency(self, analysis: QueryAnalysis) -> bool:
         """Whether the question names a department as such (文旅厅, 消防队), not only by a topic word
