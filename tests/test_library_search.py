@@ -258,9 +258,9 @@ def test_who_pays_asks_for_an_obligation_not_a_supervisor(library: Searcher) -> 
 def test_a_topic_word_that_is_also_an_alias_does_not_name_an_agency(library: Searcher) -> None:
     topic = library.analyze("单位的建筑消防设施多久要做一次全面检测")
     assert topic.departments == ("新疆消防救援总队",)  # 消防 is one of its aliases
-    assert not library._names_an_agency(topic)
-    assert library._names_an_agency(library.analyze("消防队负责哪些安全检查"))
-    assert library._names_an_agency(library.analyze("新疆KTV的安全监管是文旅厅管吗"))
+    assert not topic.names_agency
+    assert library.analyze("消防队负责哪些安全检查").names_agency
+    assert library.analyze("新疆KTV的安全监管是文旅厅管吗").names_agency
 
 
 def test_a_duty_question_prefers_duty_articles_to_the_penalty_chapter(library: Searcher) -> None:

@@ -253,6 +253,8 @@ class QueryAnalysis:
     mention: DocumentMention = field(default_factory=DocumentMention)
     #: What clauses are matched on: the text without the documents and place it names.
     topic: str = ""
+    #: Whether a department is named as such (文旅厅, 消防队), not only by a topic word alias (消防).
+    names_agency: bool = False
 
 
 class Searcher:
@@ -418,17 +420,19 @@ class Searcher:
         citation = _find_citation(text)
         mention = find_mentions(text, list(self.documents.values())) if self.is_library else DocumentMention()
         topic = mention.topic(text)
+        departments = self._detect_departments(text)
         return QueryAnalysis(
             text=text,
             corrections=corrections,
             tokens=tuple(self.segmenter.tokens(topic)),
             words=tuple(w for w in self.segmenter.words(text) if w.lower() not in STOPWORDS),
             expansions=tuple(self.lexicon.expand(text)),
-            departments=self._detect_departments(text),
+            departments=departments,
             citation=(citation[0], citation[1]) if citation else None,
             paragraph=citation[2] if citation else None,
             mention=mention,
             topic=topic,
+            names_agency=self._names_an_agency(text, departments),
         )
 
     # ----- search ----------------------------------------------------------------------
@@ -652,13 +656,13 @@ class Searcher:
             return None
         return f"《{document.short_name}》：{'；'.join(document.header)}"
 
-    def _names_an_agency(self, analysis: QueryAnalysis) -> bool:
+    def _names_an_agency(self, text: str, departments: Sequence[str]) -> bool:
         """Whether the question names a department as such (文旅厅, 消防队), not only by a topic word
         that is also one of its aliases (消防, 119): in a library a topic word does not ask who."""
         if not self.is_library:
-            return bool(analysis.departments)
+            return bool(departments)
         return any(len(name) > 2 and not name.isdigit()
-                   for department in analysis.departments for name in self._mentions(analysis.text, department))
+                   for department in departments for name in self._mentions(text, department))
 
     def _mentions(self, text: str, department: str) -> list[str]:
         """The spellings of ``department`` (name, aliases, English) that occur in ``text``."""
@@ -710,11 +714,11 @@ class Searcher:
         else:
             scores = (s.dense_weight * _minmax(dense, found.dense_floor)
                       + s.bm25_weight * _minmax(bm25, found.bm25_floor))
-            named = analysis.departments if not self.is_library or self._names_an_agency(analysis) else ()
+            named = analysis.departments if not self.is_library or analysis.names_agency else ()
             for name in named:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
             if self.is_library and rows.size:
-                asks_who = bool(_WHO_INTENT.search(analysis.text) or self._names_an_agency(analysis))
+                asks_who = bool(_WHO_INTENT.search(analysis.text) or analysis.names_agency)
                 # "Who pays / who bears it" asks for a party's obligation, which laws state; the duty
                 # list assigns supervision to departments.
                 asks_supervisor = asks_who and not (_OBLIGATION.search(analysis.text) and not analysis.departments)
@@ -724,8 +728,9 @@ class Searcher:
                 # Specificity breaks ties between comparably relevant clauses; it does not lift
                 # a duty list's clause that answers something else over the law that answers this.
                 close = scores >= s.tier_gate * float(scores.max())
+                amount = _quantity_asked(analysis.text)
                 # A duty list never states amounts: a "how much" question gets no lift to it.
-                asks_amount = not asks_who and _quantity_asked(analysis.text) is not None
+                asks_amount = not asks_who and amount is not None
                 if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_supervisor, scope):
                     close &= tiers != TIER_DUTY_LIST
                 scores = scores + np.where(close, boosts[tiers], 0.0)
@@ -748,7 +753,7 @@ class Searcher:
                     # (Not in a duty list, where an article is a department's list of duties.)
                     laws = tiers[near] != TIER_DUTY_LIST
                     scores[near] += s.article_boost * laws * np.minimum(counts[inverse] - 1, 3) / 3
-                states = _quantity_asked(analysis.text) if s.quantity_boost and self._has_laws else None
+                states = amount if s.quantity_boost and self._has_laws else None
                 if states is not None:
                     # A "how much / how long" question: the clauses that state that kind of amount.
                     near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
@@ -883,7 +888,7 @@ class Searcher:
         evidence = hits
         if self.is_library and in_scope:
             asks_duty = bool(_WHO_INTENT.search(analysis.text) or _DUTY_INTENT.search(analysis.text)
-                             or self._names_an_agency(analysis))
+                             or analysis.names_agency)
             hits, evidence = self._by_specificity(hits, scope, scored, terms, k, asks_duty=asks_duty)
         departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,
