@@ -143,85 +143,118 @@ def applies_in(document_region: str, place: str) -> bool:
     return same_region(document_region, place) or same_region(document_region, _CITIES.get(place))
 
 
-def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
-    """Read the documents, place and level a (normalised) question names."""
-    named: list[str] = []
-    spans: list[tuple[int, int]] = []
-    candidates = sorted(((name, doc) for doc in documents for name in document_names(doc)),
-                        key=lambda pair: len(pair[0]), reverse=True)
-    for name, doc in candidates:
-        start = text.find(name.lower())
-        if start < 0 or any(s <= start < e for s, e in spans):
-            continue
-        spans.append((start, start + len(name)))
-        if doc.id not in named:
-            named.append(doc.id)
-    unknown: list[str] = []
-    for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
-        name = match.group(1)
-        start = match.start(1)
-        if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
-            continue
-        if ((name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES or len(name) < 3
-                or _DEICTIC.match(name) or _QUESTION_WORDS.search(name)):
-            continue
-        near = _nearest_document(name, documents)
-        if near is not None:
-            spans.append((start, start + len(name)))
-            if near.id not in named:
-                named.append(near.id)
-        elif name not in unknown:
-            unknown.append(name)
-    # A national law named by its English title that the library does not hold.
-    held = {name for doc in documents for name in (doc.short_name, doc.title.removeprefix("中华人民共和国"))}
-    for name, titles in english_titles().items():
-        if name not in held and name not in unknown and any(t in text for t in titles):
-            unknown.append(name)
-    region, region_span = _find_region(text, documents)
-    if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
-        spans.append(region_span)
-    # 深圳有什么地方规定: a place's own rules, and the library holds none of that place.
-    if (region and not named and _LOCAL_RULES.search(text)
-            and not any(doc.region and applies_in(doc.region, region) for doc in documents)):
-        unknown.append(f"{region}的地方性法规")
-    return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown), region=region,
-                           level="national" if _NATIONAL_CUE.search(text) else None, spans=tuple(sorted(spans)))
+class DocumentNames:
+    """The names and places of a library's documents, prepared once and read against each question.
 
-
-def _nearest_document(name: str, documents: Sequence[Document]) -> Document | None:
-    """The document a loosely written name means (危险化学品管理条例, 三管三必须实施细则), if one is close.
-
-    Close: the same kind of text (法, 条例, 细则 …) and at least 80 % of the name's characters
-    in the document's title or short name.
+    Sorting every spelling of every document costs milliseconds at a few thousand documents, so
+    a searcher builds this once and asks :meth:`mentions` per question.
     """
-    best: tuple[float, Document | None] = (0.0, None)
-    for doc in documents:
-        # 新疆实施细则: the place named first is the document's own region.
-        spelled = name
-        for alias in region_aliases(doc.region) if doc.region else ():
-            if name.startswith(alias) and len(name) - len(alias) >= 3:
-                spelled = name[len(alias):]
-                break
-        for title in (doc.short_name, doc.title):
-            if title[-1] != spelled[-1]:
+
+    def __init__(self, documents: Sequence[Document]) -> None:
+        self.documents = tuple(documents)
+        self._names = sorted(((name.lower(), len(name), doc.id) for doc in self.documents
+                              for name in document_names(doc)), key=lambda entry: entry[1], reverse=True)
+        self._held = {name for doc in self.documents
+                      for name in (doc.short_name, doc.title.removeprefix("中华人民共和国"))}
+        self._places = _place_spellings(self.documents)
+        self._has_rules_of: dict[str, bool] = {}
+        # For loosely written names: per last character (法, 例, 则 …), each document's region
+        # spellings and the character sets of its titles.
+        self._by_ending: dict[str, list[tuple[Document, tuple[str, ...], frozenset[str]]]] = {}
+        for doc in self.documents:
+            aliases = region_aliases(doc.region) if doc.region else ()
+            for title in (doc.short_name, doc.title):
+                if title:
+                    self._by_ending.setdefault(title[-1], []).append((doc, aliases, frozenset(title)))
+
+    def mentions(self, text: str) -> DocumentMention:
+        """Read the documents, place and level a (normalised) question names."""
+        named: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for name, length, doc_id in self._names:
+            start = text.find(name)
+            if start < 0 or any(s <= start < e for s, e in spans):
                 continue
-            share = sum(1 for ch in set(spelled) if ch in title) / len(set(spelled))
+            spans.append((start, start + length))
+            if doc_id not in named:
+                named.append(doc_id)
+        unknown: list[str] = []
+        for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
+            name = match.group(1)
+            start = match.start(1)
+            if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
+                continue
+            if ((name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES
+                    or len(name) < 3 or _DEICTIC.match(name) or _QUESTION_WORDS.search(name)):
+                continue
+            near = self._nearest_document(name)
+            if near is not None:
+                spans.append((start, start + len(name)))
+                if near.id not in named:
+                    named.append(near.id)
+            elif name not in unknown:
+                unknown.append(name)
+        # A national law named by its English title that the library does not hold.
+        for name, titles in english_titles().items():
+            if name not in self._held and name not in unknown and any(t in text for t in titles):
+                unknown.append(name)
+        region, region_span = self._find_region(text)
+        if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
+            spans.append(region_span)
+        # 深圳有什么地方规定: a place's own rules, and the library holds none of that place.
+        if region and not named and _LOCAL_RULES.search(text) and not self._has_rules(region):
+            unknown.append(f"{region}的地方性法规")
+        return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown), region=region,
+                               level="national" if _NATIONAL_CUE.search(text) else None, spans=tuple(sorted(spans)))
+
+    def _nearest_document(self, name: str) -> Document | None:
+        """The document a loosely written name means (危险化学品管理条例, 三管三必须实施细则), if one is close.
+
+        Close: the same kind of text (the same last character: 法, 条例, 细则 …) and at least 80 %
+        of the name's characters in the document's title or short name.
+        """
+        best: tuple[float, Document | None] = (0.0, None)
+        for doc, aliases, title_chars in self._by_ending.get(name[-1], ()):
+            # 新疆实施细则: the place named first is the document's own region.
+            spelled = name
+            for alias in aliases:
+                if name.startswith(alias) and len(name) - len(alias) >= 3:
+                    spelled = name[len(alias):]
+                    break
+            chars = set(spelled)
+            share = len(chars & title_chars) / len(chars)
             if share > best[0]:
                 best = (share, doc)
-    return best[1] if best[0] >= 0.8 else None
+        return best[1] if best[0] >= 0.8 else None
+
+    def _find_region(self, text: str) -> tuple[str | None, tuple[int, int] | None]:
+        """The place a question names (a region of the library first, else a province) and where."""
+        for alias, region in self._places:
+            start = text.find(alias)
+            if start >= 0:
+                return region, (start, start + len(alias))
+        return None, None
+
+    def _has_rules(self, region: str) -> bool:
+        """Whether the library holds documents that apply in ``region``."""
+        if region not in self._has_rules_of:
+            self._has_rules_of[region] = any(doc.region and applies_in(doc.region, region) for doc in self.documents)
+        return self._has_rules_of[region]
 
 
-def _find_region(text: str, documents: Iterable[Document]) -> tuple[str | None, tuple[int, int] | None]:
-    """The place a question names (a region of the library first, else a province) and where."""
+def find_mentions(text: str, documents: Sequence[Document]) -> DocumentMention:
+    """Read the documents, place and level a (normalised) question names (one-off; a searcher
+    keeps a :class:`DocumentNames`)."""
+    return DocumentNames(documents).mentions(text)
+
+
+def _place_spellings(documents: Iterable[Document]) -> list[tuple[str, str]]:
+    """Every spelling of a place (the library's regions, provinces, large cities), longest first."""
     regions = {doc.region for doc in documents if doc.region}
     spellings = [(alias, region) for region in regions for alias in region_aliases(region)]
     spellings += [(alias, province) for province, aliases in _PROVINCES.items() for alias in (province, *aliases)]
     spellings += [(alias, city) for city in _CITIES for alias in (city, city[:-1])]
-    for alias, region in sorted(spellings, key=lambda pair: len(pair[0]), reverse=True):
-        start = text.find(alias) if len(alias) >= 2 else -1
-        if start >= 0:
-            return region, (start, start + len(alias))
-    return None, None
+    return [pair for pair in sorted(spellings, key=lambda pair: len(pair[0]), reverse=True) if len(pair[0]) >= 2]
 
 
 def tier(document: Document, region: str | None) -> int:
@@ -241,6 +274,7 @@ __all__ = [
     "TIER_NATIONAL",
     "TIER_OTHER_REGION",
     "DocumentMention",
+    "DocumentNames",
     "applies_in",
     "document_names",
     "find_mentions",

@@ -40,8 +40,8 @@ from retriever.routing import (
     TIER_NATIONAL,
     TIER_OTHER_REGION,
     DocumentMention,
+    DocumentNames,
     applies_in,
-    find_mentions,
     tier,
 )
 from retriever.segment import STOPWORDS, Segmenter
@@ -388,6 +388,11 @@ class Searcher:
                         dtype=np.int64)
 
     @cached_property
+    def _document_names(self) -> DocumentNames:
+        """The library's document names and places, prepared once for reading questions."""
+        return DocumentNames(list(self.documents.values()))
+
+    @cached_property
     def _has_laws(self) -> bool:
         """Whether the library holds laws (which state amounts), not only duty lists."""
         return any(d.role != "duty_list" for d in self.documents.values()) and self.is_library
@@ -418,7 +423,7 @@ class Searcher:
         """Normalise a validated query and find its citation, departments and expansions."""
         text, corrections = self._corrector.correct(self.normalize(query))
         citation = _find_citation(text)
-        mention = find_mentions(text, list(self.documents.values())) if self.is_library else DocumentMention()
+        mention = self._document_names.mentions(text) if self.is_library else DocumentMention()
         topic = mention.topic(text)
         departments = self._detect_departments(text)
         return QueryAnalysis(
