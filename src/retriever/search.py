@@ -32,6 +32,7 @@ import numpy as np
 from retriever.candidates import CandidateSource, FaissCandidates, Query
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
+from retriever.intent import Intent
 from retriever.lexicon import Lexicon
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
 from retriever.records import LEVELS, MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Document, Hit, Mode
@@ -71,65 +72,10 @@ _DEPARTMENT_FRAME = frozenset(
 # Regional prefixes of department names; the rest is how people usually say the name.
 _REGION_PREFIXES = ("自治区党委", "自治区", "新疆维吾尔自治区", "新疆", "国家")
 
-# Out-of-scope cues. The regulation assigns duties to departments; it never states
-# amounts, prices, rates or personal procedures. A question that asks "how much"
-# without asking "who", or that has neither a "who" nor a safety/duty word, is
-# answered as out of scope unless a clause is very close.
-_WHO_INTENT = re.compile(
-    r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
-    r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
-    r"responsib|in charge|oversee|supervis"
-)
-# A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔, 谁来维护保养), not about who supervises.
-_OBLIGATION = re.compile(
-    r"谁(?:来)?(?:予以)?(?:出|付|掏|承担|担|赔|买单|支付|报销|交|做|修|维修|维护|保养|保证|负担|提供)|费用|钱|"
-    r"who pays|who bears|liable")
-# Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
-_DUTY_INTENT = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
-_QUANTITY_INTENT = re.compile(
-    r"多少|几[个天年月岁人次级块元分]|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
-    r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
-)
-# The amounts laws state, each with the question words that ask for it: prison terms,
-# points, frequencies, fines, fees (only "free"), time limits and head counts (the first
-# kind a question asks for counts: 判几年 asks for a sentence, not a time limit). Prices,
-# wages, rates and statistics they never state.
-_NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
-_QUANTITY_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
-    (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
-     re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
-    (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
-    (re.compile(r"几次|多少次|(?:多久|多长时间).{0,6}一次|how often"),
-     re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
-    (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
-    # A fee: laws state none, except that some services are free (不得收取费用).
-    (re.compile(r"多少钱|收钱|收费|收不收|要钱|交钱|费用|\bfees?\b|\bcharge"),
-     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
-    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
-                r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
-     re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
-    (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
-)
-
-
 #: How many of the best candidates count towards an article's several paragraphs.
 _ARTICLE_DEPTH = 20
 #: How many of the best candidates a quantity question looks at for stated amounts.
 _QUANTITY_DEPTH = 50
-
-
-def _quantity_asked(question: str) -> re.Pattern[str] | None:
-    """The pattern of the amount ``question`` asks for (its first kind), or None."""
-    for asks, states in _QUANTITY_KINDS:
-        if asks.search(question):
-            return states
-    return None
-
-
-def _quantity_stated(question: str, texts: Sequence[str]) -> bool:
-    """Whether one of ``texts`` states the kind of amount ``question`` asks for."""
-    states = _quantity_asked(question)
-    return states is not None and any(states.search(t) for t in texts)
 
 
 # A law clause that makes a body responsible for a field (…部门对…实施监督管理), not a penalty clause.
@@ -138,30 +84,6 @@ _SUPERVISION = re.compile(
 _PENALTY = re.compile(r"罚款|责令|吊销|处分|追究")
 # A law's 法律责任 chapter (penalties) answers questions about penalties, not about duties.
 _LIABILITY_CHAPTER = re.compile(r"法律责任|罚则")
-_PENALTY_INTENT = re.compile(
-    r"罚|处分|追究|吊销|撤销|没收|拘留|刑事|法律责任|违反|违法|违规|违章|后果|会怎[么样]|怎么处理|停产停业|关闭|"
-    r"punish|penalt|\bfines?\b|liab|violat|sanction"
-)
-# A question for a statistic (a year's or a region's count), which no regulation states.
-_STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|"
-                        r"\bin (?:19|20)\d\d\b|last year|statistic")
-# When a regulation was adopted, amended or took effect: its header says.
-_HISTORY_ASKED = re.compile(
-    r"(?:什么时候|何时|哪一?年|哪天|几月|时间).{0,6}(?:通过|公布|颁布|发布|施行|生效|实施|修订|修正|修改)|"
-    r"(?:通过|公布|颁布|施行|生效|修订|修正|修改)(?:了)?(?:几次|多少次|的时间|日期|于何时)|"
-    r"when (?:was|did|does).{0,40}(?:adopt|pass|amend|revis|take effect|enter)")
-# Prices, wages and rates, which safety regulations never set (票价由谁定 included).
-_NEVER_STATED = re.compile(
-    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
-# Who holds an office (厅长是谁): a person, not a duty.
-_OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
-                       r"who is the (?:head|director|minister|chief)")
-_DOMAIN_WORDS = re.compile(
-    r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
-    r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
-)
-
-
 @dataclass(frozen=True)
 class SearchSettings:
     """Knobs of the full engine (tuned on the dev split only).
@@ -255,6 +177,13 @@ class QueryAnalysis:
     topic: str = ""
     #: Whether a department is named as such (文旅厅, 消防队), not only by a topic word alias (消防).
     names_agency: bool = False
+    #: What kind of answer the question asks for.
+    intent: Intent = field(default_factory=Intent)
+
+    @property
+    def asks_who(self) -> bool:
+        """Asks who is responsible, or names an agency (文旅厅管网吧吗)."""
+        return self.intent.who or self.names_agency
 
 
 class Searcher:
@@ -438,6 +367,7 @@ class Searcher:
             mention=mention,
             topic=topic,
             names_agency=self._names_an_agency(text, departments),
+            intent=Intent.read(text),
         )
 
     # ----- search ----------------------------------------------------------------------
@@ -654,7 +584,7 @@ class Searcher:
     def _history(self, analysis: QueryAnalysis) -> str | None:
         """For a question about when one named regulation was adopted, amended or took effect:
         its header lines (通过, 修正, 修订, 施行), as a note."""
-        if len(analysis.mention.documents) != 1 or not _HISTORY_ASKED.search(analysis.text):
+        if len(analysis.mention.documents) != 1 or not analysis.intent.history:
             return None
         document = self.documents[analysis.mention.documents[0]]
         if not document.header:
@@ -723,17 +653,17 @@ class Searcher:
             for name in named:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
             if self.is_library and rows.size:
-                asks_who = bool(_WHO_INTENT.search(analysis.text) or analysis.names_agency)
+                asks_who = analysis.asks_who
                 # "Who pays / who bears it" asks for a party's obligation, which laws state; the duty
                 # list assigns supervision to departments.
-                asks_supervisor = asks_who and not (_OBLIGATION.search(analysis.text) and not analysis.departments)
+                asks_supervisor = asks_who and not (analysis.intent.obligation and not analysis.departments)
                 boosts = np.asarray(s.who_tier_boosts if asks_supervisor else s.tier_boosts, dtype=np.float64)
                 positions = self._row_document[rows]
                 tiers = scope.tiers[positions]
                 # Specificity breaks ties between comparably relevant clauses; it does not lift
                 # a duty list's clause that answers something else over the law that answers this.
                 close = scores >= s.tier_gate * float(scores.max())
-                amount = _quantity_asked(analysis.text)
+                amount = analysis.intent.amount
                 # A duty list never states amounts: a "how much" question gets no lift to it.
                 asks_amount = not asks_who and amount is not None
                 if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_supervisor, scope):
@@ -747,7 +677,7 @@ class Searcher:
                 if scope.named_positions.size:
                     scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
                 scores = scores + s.priority_step * self._row_priority[rows]
-                if s.liability_penalty and not _PENALTY_INTENT.search(analysis.text):
+                if s.liability_penalty and not analysis.intent.penalty:
                     # What must be done is stated in a law's duty articles, not in its penalty chapter.
                     scores = scores - s.liability_penalty * self._in_liability_chapter[rows]
                 if s.article_boost:
@@ -792,23 +722,26 @@ class Searcher:
         return float(scores[duty].max()) >= gate * float(scores[law].max())
 
     def _in_scope(self, analysis: QueryAnalysis, dense: np.ndarray, top_texts: Sequence[str] = ()) -> bool:
-        """Whether the corpus answers the query (see the cue patterns above).
+        """Whether the corpus answers the query (its cues are read in :mod:`retriever.intent`).
 
-        A duty list never states amounts, but laws do (fines, deadlines, thresholds): in a
-        library a "how much" question is in scope when one of the best clauses states one.
+        A duty list assigns duties to departments; it never states amounts, prices, rates
+        or personal procedures. A question that asks "how much" without asking "who", or
+        that has neither a "who" nor a safety/duty word, is out of scope unless a clause is
+        very close. Laws do state amounts (fines, deadlines, thresholds): in a library a
+        "how much" question is in scope when one of the best clauses states that kind of amount.
         """
         best = float(dense.max()) if dense.size else 0.0
         s = self.settings
         if best < s.min_dense_floor:
             return False
-        text = analysis.text
-        asks_who = bool(_WHO_INTENT.search(text))
-        if _OFFICIAL.search(text) or _NEVER_STATED.search(text):
+        intent = analysis.intent
+        if intent.official or intent.never_stated:
             return False  # who holds an office, prices and wages are in no safety regulation
-        if _QUANTITY_INTENT.search(text) and not asks_who:
+        if intent.quantity and not intent.who:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
-            return self._has_laws and not _STATISTIC.search(text) and _quantity_stated(text, top_texts)
-        if asks_who or analysis.departments or _DOMAIN_WORDS.search(text):
+            return (self._has_laws and not intent.statistic and intent.amount is not None
+                    and any(intent.amount.search(t) for t in top_texts))
+        if intent.who or analysis.departments or intent.domain:
             return True
         if analysis.expansions and best >= s.min_dense:
             return True
@@ -892,8 +825,7 @@ class Searcher:
         depth = self.settings.department_depth
         evidence = hits
         if self.is_library and in_scope:
-            asks_duty = bool(_WHO_INTENT.search(analysis.text) or _DUTY_INTENT.search(analysis.text)
-                             or analysis.names_agency)
+            asks_duty = analysis.asks_who or analysis.intent.duty
             hits, evidence = self._by_specificity(hits, scope, scored, terms, k, asks_duty=asks_duty)
         departments = _department_answer(evidence, depth) if in_scope else ()
         return Answer(query=query, normalized_query=analysis.text, route="search", in_scope=in_scope,

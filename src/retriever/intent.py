@@ -1,0 +1,137 @@
+"""What kind of answer a question asks for: who is responsible, duties, an amount, penalties …
+
+Read once per question from its normalised text (:class:`Intent`); retrieval, the
+out-of-scope signal and the answer's composition all use the same reading. The patterns
+are plain regular expressions over Chinese and English question words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Asks who is responsible (a duty list answers it; a law names the body).
+WHO = re.compile(
+    r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
+    r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
+    r"responsib|in charge|oversee|supervis"
+)
+# A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔, 谁来维护保养), not about who supervises.
+OBLIGATION = re.compile(
+    r"谁(?:来)?(?:予以)?(?:出|付|掏|承担|担|赔|买单|支付|报销|交|做|修|维修|维护|保养|保证|负担|提供)|费用|钱|"
+    r"who pays|who bears|liable")
+# Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
+DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
+# Asks for a figure of any kind; a duty list states none, laws state some.
+QUANTITY = re.compile(
+    r"多少|几[个天年月岁人次级块元分]|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
+)
+# The amounts laws state, each with the question words that ask for it: prison terms,
+# points, frequencies, fines, fees (only "free"), time limits and head counts (the first
+# kind a question asks for counts: 判几年 asks for a sentence, not a time limit). Prices,
+# wages, rates and statistics they never state.
+_NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
+AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
+     re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
+    (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
+    (re.compile(r"几次|多少次|(?:多久|多长时间).{0,6}一次|how often"),
+     re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
+    (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
+    # A fee: laws state none, except that some services are free (不得收取费用).
+    (re.compile(r"多少钱|收钱|收费|收不收|要钱|交钱|费用|\bfees?\b|\bcharge"),
+     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
+    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
+                r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
+     re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
+    (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+)
+# Asks about penalties or consequences (a law's 法律责任 chapter answers it).
+PENALTY = re.compile(
+    r"罚|处分|追究|吊销|撤销|没收|拘留|刑事|法律责任|违反|违法|违规|违章|后果|会怎[么样]|怎么处理|停产停业|关闭|"
+    r"punish|penalt|\bfines?\b|liab|violat|sanction"
+)
+# A question for a statistic (a year's or a region's count), which no regulation states.
+STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|"
+                       r"\bin (?:19|20)\d\d\b|last year|statistic")
+# When a regulation was adopted, amended or took effect: its header says.
+HISTORY = re.compile(
+    r"(?:什么时候|何时|哪一?年|哪天|几月|时间).{0,6}(?:通过|公布|颁布|发布|施行|生效|实施|修订|修正|修改)|"
+    r"(?:通过|公布|颁布|施行|生效|修订|修正|修改)(?:了)?(?:几次|多少次|的时间|日期|于何时)|"
+    r"when (?:was|did|does).{0,40}(?:adopt|pass|amend|revis|take effect|enter)")
+# Prices, wages and rates, which safety regulations never set (票价由谁定 included).
+NEVER_STATED = re.compile(
+    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
+# Who holds an office (厅长是谁): a person, not a duty.
+OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
+                      r"who is the (?:head|director|minister|chief)")
+DOMAIN_WORDS = re.compile(
+    r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
+    r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
+)
+
+
+def amount_asked(question: str) -> re.Pattern[str] | None:
+    """The pattern of the amount ``question`` asks for (its first kind), or None."""
+    for asks, states in AMOUNT_KINDS:
+        if asks.search(question):
+            return states
+    return None
+
+
+def amount_stated(question: str, texts: Sequence[str]) -> bool:
+    """Whether one of ``texts`` states the kind of amount ``question`` asks for."""
+    states = amount_asked(question)
+    return states is not None and any(states.search(t) for t in texts)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a question asks for, read from its normalised text.
+
+    Attributes:
+        who: asks who is responsible (谁, 哪个部门, which agency …).
+        duty: asks about duties (职责, 负责, 管哪些).
+        obligation: asks who pays, bears, maintains or guarantees something (a party's
+            obligation, which laws state, rather than who supervises).
+        quantity: asks for a figure of any kind (多少, 几天, 收费, how much).
+        amount: the pattern of the kind of amount laws state that the question asks for
+            (a prison term, points, a frequency, a fine, "free", a time limit, a head count), or None.
+        penalty: asks about penalties or consequences (罚, 追究, 会怎么样).
+        statistic: asks for a year's or a region's count, which no regulation states.
+        never_stated: asks for a price, a wage or a rate, which safety regulations never set.
+        official: asks who holds an office (厅长是谁).
+        history: asks when a regulation was adopted, amended or took effect.
+        domain: has a word of the safety domain (安全, 事故, 消防 …).
+    """
+
+    who: bool = False
+    duty: bool = False
+    obligation: bool = False
+    quantity: bool = False
+    amount: re.Pattern[str] | None = None
+    penalty: bool = False
+    statistic: bool = False
+    never_stated: bool = False
+    official: bool = False
+    history: bool = False
+    domain: bool = False
+
+    @classmethod
+    def read(cls, text: str) -> Intent:
+        """The intent of a normalised question (lower-case, Simplified)."""
+        return cls(
+            who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
+            quantity=bool(QUANTITY.search(text)), amount=amount_asked(text), penalty=bool(PENALTY.search(text)),
+            statistic=bool(STATISTIC.search(text)), never_stated=bool(NEVER_STATED.search(text)),
+            official=bool(OFFICIAL.search(text)), history=bool(HISTORY.search(text)),
+            domain=bool(DOMAIN_WORDS.search(text)),
+        )
+
+
+__all__ = [
+    "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL", "PENALTY",
+    "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
+]

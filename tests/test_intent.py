@@ -1,0 +1,59 @@
+"""What a question asks for (retriever.intent): who, duties, obligations, amounts, penalties, scope cues."""
+
+from __future__ import annotations
+
+from retriever.intent import Intent, amount_asked, amount_stated
+
+
+def test_the_amount_asked_for_is_the_first_kind_the_question_names() -> None:
+    law = "饮酒后驾驶机动车的，处暂扣六个月机动车驾驶证，并处一千元以上二千元以下罚款。"
+    # 判几年 asks for a prison term: a law that states months and fines does not answer it.
+    assert not amount_stated("醉驾要判几年", [law])
+    assert amount_stated("醉驾罚款多少", [law])
+    assert amount_stated("驾驶证暂扣几个月", [law])
+    assert amount_stated("醉驾要判几年", ["处三年以下有期徒刑或者拘役"])
+    assert amount_asked("网吧归谁管") is None
+    assert Intent.read("网吧归谁管").amount is None and Intent.read("醉驾要判几年").amount is not None
+
+
+def test_more_kinds_of_amounts() -> None:
+    points = "对机动车驾驶人违反道路交通安全法律、法规的行为，实行累积记分制度。"
+    assert not amount_stated("开车闯红灯一次扣几分", [points])
+    assert amount_stated("闯红灯扣几分", ["一次记6分"])
+    assert amount_stated("how many days after it goes into service must it be registered?", ["投入使用后三十日内"])
+
+
+def test_who_pays_asks_for_an_obligation_not_a_supervisor() -> None:
+    for text in ("职业健康体检的钱该谁出", "看病的费用谁承担", "事故损失谁来赔", "电梯维护保养谁来做",
+                 "资金投入由谁予以保证"):
+        intent = Intent.read(text)
+        assert intent.who and intent.obligation, text
+    for text in ("网吧归哪个部门管", "化工厂安全生产谁监管"):
+        assert Intent.read(text).who and not Intent.read(text).obligation, text
+
+
+def test_statistics_offices_and_frequencies() -> None:
+    assert Intent.read("2023年全国火灾死了多少人").statistic and Intent.read("去年全省发生了多少起事故").statistic
+    assert not Intent.read("每年要组织几次应急演练").statistic
+    assert Intent.read("应急管理厅厅长是谁").official and not Intent.read("主要负责人有哪些职责").official
+    assert amount_stated("应急预案多久演练一次", ["每年至少组织一次综合应急预案演练"])
+
+
+def test_a_fee_is_stated_only_as_free() -> None:
+    free = "国家综合性消防救援队、专职消防队扑救火灾、应急救援，不得收取任何费用。"
+    assert amount_stated("灭完火会收钱吗", [free])
+    assert not amount_stated("电梯年检收费多少钱", ["检验、检测收取费用，依照有关规定执行。"])
+    assert amount_stated("罚款多少钱", ["处一千元以上二千元以下罚款"])  # a fine, not a fee
+
+
+def test_prices_and_wages_are_never_stated() -> None:
+    assert Intent.read("演唱会门票价格由谁定").never_stated and Intent.read("特种设备检验员月薪多少").never_stated
+    assert not Intent.read("灭完火会收钱吗").never_stated
+
+
+def test_penalties_duties_and_history() -> None:
+    assert Intent.read("无证经营烟花会怎么样").penalty and not Intent.read("烟花爆竹归谁管").penalty
+    assert Intent.read("应急管理厅有哪些职责").duty and not Intent.read("第十条说了什么").duty
+    assert Intent.read("消防法什么时候修正的").history and not Intent.read("消防法第十条").history
+    assert Intent.read("网吧消防检查").domain and not Intent.read("今天天气怎么样").domain
+    assert Intent() == Intent.read("")
