@@ -264,3 +264,29 @@ def test_when_a_named_regulation_was_adopted_is_answered_from_its_header(library
     assert answer.in_scope
     assert any(note.startswith("《矿山安全法》：") and "通过" in note for note in answer.notes)
     assert not any(note.startswith("《") for note in library.search("矿山安全法第十条", 5).notes)
+
+
+@pytest.fixture(scope="module")
+def seed_alone(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    root = tmp_path_factory.mktemp("seed-alone") / "index"
+    return open_searcher(root, seeds_dir=SEEDS, embedder=FakeEmbedder(), build_if_missing=True)
+
+
+@pytest.mark.parametrize("question", ["化工厂安全生产谁监管", "网吧的安全检查归哪个部门？", "电动车充电归哪个部门管？",
+                                      "学校食堂的食品安全谁负责", "乌鲁木齐的燃气安全由谁管"])
+def test_a_duty_list_keeps_its_own_order_in_a_library(library: Searcher, seed_alone: Searcher,
+                                                       question: str) -> None:
+    """The library decides where the duty list stands among the laws, not the order of its own clauses."""
+    alone = [h.clause.id for h in seed_alone.search(question, 100).hits]
+    in_library = [h.clause.id.split("#", 1)[1] for h in library.search(question, 30).hits
+                  if h.clause.document == SEED_ID]
+    assert in_library, question
+    assert in_library == [c for c in alone if c in set(in_library)], question
+
+
+def test_a_library_index_saves_each_duty_list_bm25(library: Searcher) -> None:
+    seed_rows = sum(1 for c in library.clauses if c.document == SEED_ID)
+    assert set(library.index.duty_lexical) == {SEED_ID}
+    assert library.index.duty_lexical[SEED_ID].size == seed_rows
+    entry, = library.manifest["duty_lists"]
+    assert entry == {"document": SEED_ID, "folder": "bm25-duty/0", "clauses": seed_rows}

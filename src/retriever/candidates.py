@@ -20,7 +20,7 @@ import numpy as np
 from retriever.dense import DenseIndex
 from retriever.lexical import LexicalIndex
 
-__all__ = ["CandidateSource", "Candidates", "FaissCandidates", "Query", "gather_candidates"]
+__all__ = ["CandidateSource", "Candidates", "FaissCandidates", "Query", "clause_dense", "gather_candidates"]
 
 NO_UNIT = -1.0
 """Dense score of a clause without units (as the full scan's initial value)."""
@@ -160,12 +160,12 @@ def gather_candidates(dense: DenseIndex, lexical: LexicalIndex, unit_clause: np.
     if query_vector is None:
         return Candidates(rows=rows, dense=np.zeros(rows.size, dtype=np.float32), bm25=bm25, complete=complete,
                           bm25_floor=bm25_floor)
-    scores = _clause_dense(dense, unit_clause, query_vector, rows)
+    scores = clause_dense(dense, unit_clause, query_vector, rows)
     dense_floor = None
     if not complete and scores.size:
         pool = np.arange(clauses, dtype=np.int64) if allowed is None else np.flatnonzero(allowed)
         sample = pool[np.linspace(0, pool.size - 1, min(FLOOR_SAMPLE, pool.size)).astype(np.int64)]
-        dense_floor = float(min(scores.min(), _clause_dense(dense, unit_clause, query_vector, sample).min()))
+        dense_floor = float(min(scores.min(), clause_dense(dense, unit_clause, query_vector, sample).min()))
     return Candidates(rows=rows, dense=scores, bm25=bm25, complete=complete, dense_floor=dense_floor,
                       bm25_floor=bm25_floor)
 
@@ -194,7 +194,7 @@ def _top_positive(scores: np.ndarray, n: int, allowed: np.ndarray | None) -> np.
     return positive[part].astype(np.int64)
 
 
-def _clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.ndarray,
+def clause_dense(dense: DenseIndex, unit_clause: np.ndarray, query_vector: np.ndarray,
                   rows: np.ndarray) -> np.ndarray:
     """Best cosine over each clause's units, every unit scored exactly."""
     out = np.full(rows.size, NO_UNIT, dtype=np.float32)

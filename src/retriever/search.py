@@ -29,10 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from retriever.candidates import CandidateSource, FaissCandidates, Query
+from retriever.candidates import CandidateSource, FaissCandidates, Query, clause_dense
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.intent import Intent
+from retriever.lexical import LexicalIndex
 from retriever.lexicon import Lexicon
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
 from retriever.records import LEVELS, MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Document, Hit, Mode
@@ -47,7 +48,7 @@ from retriever.routing import (
 )
 from retriever.segment import STOPWORDS, Segmenter
 from retriever.spelling import Correction, HomophoneCorrector, load_corrector
-from retriever.store import StoredIndex
+from retriever.store import StoredIndex, lexical_text
 from retriever.validation import MAX_K, MAX_QUERY_CHARS, validate_query
 
 #: Above this many clauses the homophone corrector's vocabulary comes from the BM25 index.
@@ -126,6 +127,9 @@ class SearchSettings:
         duty_list_share: the department answer comes from the region's duty list when a
             duty-list clause among the top hits scores at least this share of the best.
         priority_step: added per point of a document's ``priority`` in ``library.toml``.
+        duty_list_alone: a duty list's clauses keep, among themselves, the order a search of
+            that list alone gives them (its own BM25 statistics and normalisation); the library
+            decides only where they stand among the other documents' clauses.
         candidates: clauses each retriever (dense, BM25) contributes to fusion; at least
             the clause count makes search exact (every clause scored).
         region: the home region (default: ``RETRIEVER_REGION``, else the library's).
@@ -156,6 +160,7 @@ class SearchSettings:
     duty_shown: int = 4
     basis_share: float = 0.8
     priority_step: float = 0.05
+    duty_list_alone: bool = True
     candidates: int = 300
     region: str | None = None
 
@@ -184,6 +189,19 @@ class QueryAnalysis:
     def asks_who(self) -> bool:
         """Asks who is responsible, or names an agency (文旅厅管网吧吗)."""
         return self.intent.who or self.names_agency
+
+
+@dataclass(frozen=True)
+class _DutyList:
+    """A duty list of the library, scored as if it were searched alone.
+
+    Attributes:
+        rows: its clause rows, ascending.
+        lexical: BM25 over its clauses only (that list's own term statistics).
+    """
+
+    rows: np.ndarray
+    lexical: LexicalIndex
 
 
 class Searcher:
@@ -278,6 +296,7 @@ class Searcher:
         if callable(load_tokenizer):
             load_tokenizer()
         self.segmenter.load_dictionary()
+        self._duty_lists  # noqa: B018  (built now, not on the first question)
 
     # ----- lookups -------------------------------------------------------------------
     def clause(self, clause_id: str) -> Clause:
@@ -315,6 +334,52 @@ class Searcher:
         keys: dict[tuple[str, str], int] = {}
         return np.array([keys.setdefault((c.document, _article_part(c.id)), len(keys)) for c in self.clauses],
                         dtype=np.int64)
+
+    @cached_property
+    def _duty_lists(self) -> tuple[_DutyList, ...]:
+        """The library's duty lists, each with its BM25 index of its own (saved with the index)."""
+        if not self.is_library:
+            return ()
+        lists = []
+        for position, document_id in enumerate(self._documents):
+            if self.documents[document_id].role != "duty_list":
+                continue
+            rows = np.flatnonzero(self._row_document == position).astype(np.int64)
+            if not rows.size:
+                continue
+            lexical = self.index.duty_lexical.get(document_id)
+            if lexical is None or lexical.size != rows.size:  # an index built before they were saved
+                lexical = LexicalIndex.build(
+                    self.segmenter.tokens_many([lexical_text(self.clauses[int(r)]) for r in rows]))
+            lists.append(_DutyList(rows=rows, lexical=lexical))
+        return tuple(lists)
+
+    def _order_as_alone(self, scores: np.ndarray, rows: np.ndarray, query: Query,
+                        analysis: QueryAnalysis) -> np.ndarray:
+        """``scores`` with each duty list's candidates in the order a search of that list alone gives.
+
+        The list's candidates keep the library's scores as a set (so where the list stands among
+        the other documents is the library's decision); which of its clauses holds which score
+        follows the single-document fusion: exact dense over all its clauses, its own BM25, min–max
+        over the list, and the boost for the departments the question names.
+        """
+        s = self.settings
+        for duty in self._duty_lists:
+            present = np.flatnonzero(np.isin(rows, duty.rows, assume_unique=True))
+            if present.size < 2:
+                continue
+            own = s.bm25_weight * _minmax(duty.lexical.weighted_scores(query.tokens, query.expansion,
+                                                                       query.expansion_weight))
+            if query.vector is not None:
+                own = own + s.dense_weight * _minmax(clause_dense(self.index.dense, self.index.unit_clause,
+                                                                  query.vector, duty.rows))
+            for name in analysis.departments:
+                own[np.isin(duty.rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
+            # Each present candidate's alone score (rows of both are ascending).
+            alone = own[np.searchsorted(duty.rows, rows[present])]
+            by_alone = present[np.lexsort((rows[present], -alone))]
+            scores[by_alone] = np.sort(scores[present])[::-1]
+        return scores
 
     @cached_property
     def _document_names(self) -> DocumentNames:
@@ -694,6 +759,8 @@ class Searcher:
                     near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
                     stating = [int(i) for i in near if states.search(self.clauses[int(rows[i])].text)]
                     scores[stating] += s.quantity_boost
+                if s.duty_list_alone:
+                    scores = self._order_as_alone(scores, rows, query, analysis)
         scores = np.asarray(scores, dtype=np.float64)
         if mode == "full":
             top = rows[np.argsort(-scores, kind="stable")[:3]]

@@ -9,6 +9,7 @@ Layout of an index root (default ``index/``)::
         units.json      dense units: clause row + text (clauses and their sentences)
         dense.faiss     FAISS IndexFlatIP over the unit vectors
         bm25/           bm25s arrays (.npy) and vocabulary (JSON)
+        bm25-duty/N/    a library's duty lists: BM25 over each list alone (manifest "duty_lists")
         manifest.json   written last: versions, model, checksums, counts, files
 
 A build writes a fresh folder and only then repoints ``current``, so a reader
@@ -28,7 +29,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ _LEAD_IN_CHARS = 80
 MANIFEST = "manifest.json"
 CURRENT = "current"
 BUILDS = "builds"
+#: Folder (inside a build) of the per-duty-list BM25 indexes of a library.
+DUTY_BM25 = "bm25-duty"
 REBUILD_HINT = "Run `retriever build` to rebuild the index."
 
 # Long items are also indexed sentence by sentence, so a query that matches one
@@ -92,6 +95,8 @@ class StoredIndex:
     dense: DenseIndex
     lexical: LexicalIndex
     documents: tuple[Document, ...] = ()
+    #: Per duty list of a library (by document id): BM25 over that list's clauses alone.
+    duty_lexical: dict[str, LexicalIndex] = field(default_factory=dict)
 
 
 def department_prefix(clause: Clause) -> str:
@@ -112,6 +117,21 @@ def clause_units(clauses: Sequence[Clause]) -> list[Unit]:
             # A law's item is read with the sentence that introduces it (…应当具备下列安全生产条件：).
             units.append(Unit(row, clause.lead_in[:_LEAD_IN_CHARS] + clause.text))
     return units
+
+
+def duty_list_bm25(documents: Sequence[Document], clauses: Sequence[Clause],
+                   tokenized: Sequence[Sequence[str]]) -> dict[str, LexicalIndex]:
+    """For a library (more than one document): a BM25 index per duty list over its clauses alone,
+    so a search can order a duty list's clauses as a search of that list alone would."""
+    if len(documents) < 2:
+        return {}
+    out: dict[str, LexicalIndex] = {}
+    for document in documents:
+        if document.role == "duty_list":
+            rows = [i for i, clause in enumerate(clauses) if clause.document == document.id]
+            if rows:
+                out[document.id] = LexicalIndex.build([tokenized[i] for i in rows])
+    return out
 
 
 def lexical_text(clause: Clause) -> str:
@@ -349,6 +369,7 @@ def build_index(
         progress("bm25", 0, len(clauses))
     tokenized = segmenter.tokens_many([lexical_text(c) for c in clauses])
     lexical = LexicalIndex.build(tokenized)
+    duty_lexical = duty_list_bm25(documents, clauses, tokenized)
     timings["bm25"] = round(time.perf_counter() - started - sum(timings.values()), 3)
     if progress:
         progress("bm25", len(clauses), len(clauses))
@@ -379,6 +400,12 @@ def build_index(
                 encoding="utf-8")
             dense.save(tmp / "dense.faiss")
             lexical.save(tmp / "bm25")
+            duty_entries = []
+            for position, (document_id, duty) in enumerate(duty_lexical.items()):
+                (tmp / DUTY_BM25).mkdir(exist_ok=True)
+                duty.save(tmp / DUTY_BM25 / str(position))
+                duty_entries.append({"document": document_id, "folder": f"{DUTY_BM25}/{position}",
+                                     "clauses": duty.size})
             files = {str(p.relative_to(tmp)): sha256_file(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             manifest = {
                 "format_version": FORMAT_VERSION,
@@ -406,6 +433,7 @@ def build_index(
                     "units_from_cache": len(units) - embedded,
                     "departments": len({c.department for c in clauses if c.department}),
                 },
+                "duty_lists": duty_entries,
                 "parse_problems": problems,
                 "warnings": list(library.warnings),
                 "files": files,
@@ -682,6 +710,9 @@ def _load_folder(
                       for u in json.loads((folder / "units.json").read_text(encoding="utf-8")))
         dense = DenseIndex.load(folder / "dense.faiss")
         lexical = LexicalIndex.load(folder / "bm25")
+        # (An index built before duty lists had their own BM25 has none: the searcher builds them.)
+        duty_lexical = {str(entry["document"]): LexicalIndex.load(folder / str(entry["folder"]))
+                        for entry in manifest.get("duty_lists", ())}
     except PermissionError as exc:
         raise IndexStateError(f"index {folder} cannot be read: permission denied ({exc.filename}).",
                               f"Make the index readable (e.g. `chmod -R u+r {folder}`).") from exc
@@ -695,7 +726,8 @@ def _load_folder(
             REBUILD_HINT)
     unit_clause = np.fromiter((u.clause for u in units), dtype=np.int64, count=len(units))
     return StoredIndex(root=root, folder=folder, manifest=manifest, clauses=clauses, units=units,
-                       unit_clause=unit_clause, dense=dense, lexical=lexical, documents=documents)
+                       unit_clause=unit_clause, dense=dense, lexical=lexical, documents=documents,
+                       duty_lexical=duty_lexical)
 
 
 def _clause_from_json(data: dict[str, Any]) -> Clause:
