@@ -718,55 +718,68 @@ class Searcher:
             for name in named:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
             if self.is_library and rows.size:
-                asks_who = analysis.asks_who
-                # "Who pays / who bears it" asks for a party's obligation, which laws state; the duty
-                # list assigns supervision to departments.
-                asks_supervisor = asks_who and not (analysis.intent.obligation and not analysis.departments)
-                boosts = np.asarray(s.who_tier_boosts if asks_supervisor else s.tier_boosts, dtype=np.float64)
-                positions = self._row_document[rows]
-                tiers = scope.tiers[positions]
-                # Specificity breaks ties between comparably relevant clauses; it does not lift
-                # a duty list's clause that answers something else over the law that answers this.
-                close = scores >= s.tier_gate * float(scores.max())
-                amount = analysis.intent.amount
-                # A duty list never states amounts: a "how much" question gets no lift to it.
-                asks_amount = not asks_who and amount is not None
-                if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_supervisor, scope):
-                    close &= tiers != TIER_DUTY_LIST
-                scores = scores + np.where(close, boosts[tiers], 0.0)
-                if asks_who and s.who_body_boost:
-                    scores = scores + s.who_body_boost * (self._names_body[rows] & (tiers != TIER_DUTY_LIST))
-                if asks_who and s.who_supervision_boost:
-                    supervises = self._assigns_supervision[rows] & (tiers != TIER_DUTY_LIST)
-                    scores = scores + s.who_supervision_boost * supervises
-                if scope.named_positions.size:
-                    scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
-                scores = scores + s.priority_step * self._row_priority[rows]
-                if s.liability_penalty and not analysis.intent.penalty:
-                    # What must be done is stated in a law's duty articles, not in its penalty chapter.
-                    scores = scores - s.liability_penalty * self._in_liability_chapter[rows]
-                if s.article_boost:
-                    # Several paragraphs of one article among the best: that article answers.
-                    near = np.argsort(-scores, kind="stable")[:_ARTICLE_DEPTH]
-                    keys = self._row_article[rows[near]]
-                    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-                    # (Not in a duty list, where an article is a department's list of duties.)
-                    laws = tiers[near] != TIER_DUTY_LIST
-                    scores[near] += s.article_boost * laws * np.minimum(counts[inverse] - 1, 3) / 3
-                states = amount if s.quantity_boost and self._has_laws else None
-                if states is not None:
-                    # A "how much / how long" question: the clauses that state that kind of amount.
-                    near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
-                    stating = [int(i) for i in near if states.search(self.clauses[int(rows[i])].text)]
-                    scores[stating] += s.quantity_boost
-                if s.duty_list_alone:
-                    scores = self._order_as_alone(scores, rows, query, analysis)
+                scores = self._library_scores(scores, rows, analysis, scope, query)
         scores = np.asarray(scores, dtype=np.float64)
         if mode == "full":
             top = rows[np.argsort(-scores, kind="stable")[:3]]
             stated = [self.clauses[int(r)].text for r in top]
             in_scope = self._in_scope(analysis, dense, stated)
         return _Scored(rows=rows, scores=scores), in_scope
+
+    def _library_scores(self, scores: np.ndarray, rows: np.ndarray, analysis: QueryAnalysis, scope: _Scope,
+                        query: Query) -> np.ndarray:
+        """The fused scores of a library's candidates after the library's boosts.
+
+        Specificity (the region's duty list, then local rules, then national laws), the bodies a
+        law clause makes responsible for "who" questions, named documents, priorities, penalty
+        chapters, several paragraphs of one article, stated amounts; then each duty list's own
+        order among its clauses.
+        """
+        s = self.settings
+        asks_who = analysis.asks_who
+        # "Who pays / who bears it" asks for a party's obligation, which laws state; the duty
+        # list assigns supervision to departments.
+        asks_supervisor = asks_who and not (analysis.intent.obligation and not analysis.departments)
+        boosts = np.asarray(s.who_tier_boosts if asks_supervisor else s.tier_boosts, dtype=np.float64)
+        positions = self._row_document[rows]
+        tiers = scope.tiers[positions]
+        # Specificity breaks ties between comparably relevant clauses; it does not lift
+        # a duty list's clause that answers something else over the law that answers this.
+        close = scores >= s.tier_gate * float(scores.max())
+        amount = analysis.intent.amount
+        # A duty list never states amounts: a "how much" question gets no lift to it.
+        asks_amount = not asks_who and amount is not None
+        if asks_amount or not self._duty_list_answers(scores, rows, tiers, asks_supervisor, scope):
+            close &= tiers != TIER_DUTY_LIST
+        scores = scores + np.where(close, boosts[tiers], 0.0)
+        if asks_who and s.who_body_boost:
+            scores = scores + s.who_body_boost * (self._names_body[rows] & (tiers != TIER_DUTY_LIST))
+        if asks_who and s.who_supervision_boost:
+            supervises = self._assigns_supervision[rows] & (tiers != TIER_DUTY_LIST)
+            scores = scores + s.who_supervision_boost * supervises
+        if scope.named_positions.size:
+            scores[np.isin(positions, scope.named_positions)] += s.named_document_boost
+        scores = scores + s.priority_step * self._row_priority[rows]
+        if s.liability_penalty and not analysis.intent.penalty:
+            # What must be done is stated in a law's duty articles, not in its penalty chapter.
+            scores = scores - s.liability_penalty * self._in_liability_chapter[rows]
+        if s.article_boost:
+            # Several paragraphs of one article among the best: that article answers.
+            near = np.argsort(-scores, kind="stable")[:_ARTICLE_DEPTH]
+            keys = self._row_article[rows[near]]
+            _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+            # (Not in a duty list, where an article is a department's list of duties.)
+            laws = tiers[near] != TIER_DUTY_LIST
+            scores[near] += s.article_boost * laws * np.minimum(counts[inverse] - 1, 3) / 3
+        states = amount if s.quantity_boost and self._has_laws else None
+        if states is not None:
+            # A "how much / how long" question: the clauses that state that kind of amount.
+            near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
+            stating = [int(i) for i in near if states.search(self.clauses[int(rows[i])].text)]
+            scores[stating] += s.quantity_boost
+        if s.duty_list_alone:
+            scores = self._order_as_alone(scores, rows, query, analysis)
+        return scores
 
     def _duty_list_answers(self, scores: np.ndarray, rows: np.ndarray, tiers: np.ndarray, asks_who: bool,
                            scope: _Scope) -> bool:
