@@ -39,6 +39,16 @@ def test_unknown_regulations_are_reported_not_guessed() -> None:
     assert find_mentions("有什么办法", LIBRARY).unknown_names == ()
 
 
+def test_unknown_names_after_a_comma_or_a_lead_in() -> None:
+    # Questions arrive NFKC-normalised: ， is a plain comma.
+    assert find_mentions("按照建筑法,施工许可证谁发", LIBRARY).unknown_names == ("建筑法",)
+    assert find_mentions("帮我查一下网络安全法关于数据出境的规定", LIBRARY).unknown_names == ("网络安全法",)
+    assert find_mentions("我想了解下环保法里企业排污的责任", LIBRARY).unknown_names == ("环保法",)
+    assert find_mentions("电力设施保护条例谁来执行", LIBRARY).unknown_names == ("电力设施保护条例",)
+    assert find_mentions("根据消防法,谁负责消防安全", LIBRARY).documents == ("xf",)
+    assert find_mentions("建立档案,并按照规定的期限保存", LIBRARY).unknown_names == ()
+
+
 def test_places() -> None:
     assert find_mentions("在北京开网吧归谁管", LIBRARY).region == "北京市"
     assert find_mentions("深圳的电梯谁管", LIBRARY).region == "深圳市"

@@ -48,10 +48,15 @@ _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全
 # A regulation named in a question: 《…》, or a name ending in 法/条例/实施细则 … that
 # starts a clause of the question (so 依法, 办法 and 方法 are not names).
 _BRACKETED = re.compile(r"《([^》]{2,40})》")
+# (Questions are NFKC-normalised first: ，？！；： arrive as ,?!;:.)
 _BARE_NAME = re.compile(
-    r"(?:^|[，。？！、；\s]|根据|依据|按照|依照|关于|在|按)"
+    r"(?:^|[，。？！、；：,.?!;:\s]|根据|依据|按照|依照|关于|在|按)"
     r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
-    r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|[，。？?、\s]|$)")
+    r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s]|$)")
+# Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
+_NAME_LEAD_IN = re.compile(
+    r"^.*?(?:根据|依据|按照|依照|关于|查一下|查一查|查查|查询|了解一下|了解下|了解|看一下|看看|问一下|问问|说说|讲讲|"
+    r"介绍一下|解释一下)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
@@ -182,6 +187,10 @@ class DocumentNames:
         for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
             name = match.group(1)
             start = match.start(1)
+            if match.re is _BARE_NAME and (lead := _NAME_LEAD_IN.match(name)):
+                if len(name) - lead.end() < 3:
+                    continue  # 并按照规定: no name after the lead-in
+                name, start = name[lead.end():], start + lead.end()
             if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
                 continue
             if ((name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES
