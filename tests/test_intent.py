@@ -57,3 +57,12 @@ def test_penalties_duties_and_history() -> None:
     assert Intent.read("消防法什么时候修正的").history and not Intent.read("消防法第十条").history
     assert Intent.read("网吧消防检查").domain and not Intent.read("今天天气怎么样").domain
     assert Intent() == Intent.read("")
+
+
+def test_time_limits_in_the_unit_asked_and_measures() -> None:
+    assert not amount_stated("特种设备作业人员证书有效期几年", ["在检验合格有效期届满前一个月提出定期检验要求"])
+    assert amount_stated("证书有效期多久", ["在检验合格有效期届满前一个月提出定期检验要求"])
+    assert amount_stated("事故发生后几个小时内要报告", ["应当于1小时内向事故发生地县级以上人民政府报告"])
+    assert amount_stated("电动自行车最高时速多少", ["电动自行车在非机动车道内行驶时，最高时速不得超过十五公里"])
+    assert not amount_stated("化工厂离居民区要多远", ["与居民区的距离应当符合国家有关规定"])
+    assert Intent.read("烟花仓库要多大").quantity

@@ -25,7 +25,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|几[个天年月岁人次级块元分]|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|几[个天年月岁人次级块元分]|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
@@ -43,10 +43,18 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # A fee: laws state none, except that some services are free (不得收取费用).
     (re.compile(r"多少钱|收钱|收费|收不收|要钱|交钱|费用|\bfees?\b|\bcharge"),
      re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
-    (re.compile(r"几天|多少天|多少日|几日|多久|多长时间|提前多|几个?小时|几个月|几年|期限|有效期|时限|how long|"
-                r"how many (?:days|months|years|hours)|how soon|within how|deadline"),
+    # A time limit in the unit asked for (几年 is not answered by 一个月), else in any unit.
+    (re.compile(r"几年|多少年|how many years"), re.compile(rf"{_NUMBER}年")),
+    (re.compile(r"几个月|多少个月|how many months"), re.compile(rf"{_NUMBER}个月")),
+    (re.compile(r"几天|多少天|多少日|几日|几个工作日|how many days"), re.compile(rf"{_NUMBER}(?:日|天|个工作日)")),
+    (re.compile(r"几个?小时|多少小时|多少个小时|how many hours"), re.compile(rf"{_NUMBER}(?:个)?小时")),
+    (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|how soon|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+    # Speeds, distances and sizes (时速不得超过十五公里).
+    (re.compile(r"时速|限速|车速|多快|多远|多少米|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
+                r"how fast|speed limit|how far|distance|how wide|how high"),
+     re.compile(rf"{_NUMBER}(?:公里|千米|米|平方米|立方米)")),
 )
 # Asks about penalties or consequences (a law's 法律责任 chapter answers it).
 PENALTY = re.compile(
