@@ -127,3 +127,11 @@ def test_a_place_s_own_rules_that_the_library_lacks() -> None:
     # The library holds Beijing's regulation: not unknown.
     assert find_mentions("北京有什么地方规定", LIBRARY).unknown_names == ()
     assert find_mentions("深圳的电梯谁管", LIBRARY).unknown_names == ()
+
+
+def test_places_named_in_english() -> None:
+    assert find_mentions("who regulates food safety in beijing?", LIBRARY).region == "北京市"
+    assert find_mentions("which department approves fireworks in urumqi?", LIBRARY).region == "乌鲁木齐市"
+    assert find_mentions("who supervises mines in xinjiang?", LIBRARY).region == "新疆维吾尔自治区"
+    assert find_mentions("who inspects elevators in hong kong", LIBRARY).region == "香港特别行政区"
+    assert find_mentions("who inspects the machine", LIBRARY).region is None  # no place inside a word

@@ -43,6 +43,26 @@ _CITIES: dict[str, str] = {
     }.items()
     for city in cities.split()
 }
+# English names of provinces and large cities (whole words, lower case: questions are lower-cased).
+_ENGLISH_PLACES: dict[str, str] = {
+    "beijing": "北京市", "tianjin": "天津市", "shanghai": "上海市", "chongqing": "重庆市", "hebei": "河北省",
+    "shanxi": "山西省", "liaoning": "辽宁省", "jilin": "吉林省", "heilongjiang": "黑龙江省", "jiangsu": "江苏省",
+    "zhejiang": "浙江省", "anhui": "安徽省", "fujian": "福建省", "jiangxi": "江西省", "shandong": "山东省",
+    "henan": "河南省", "hubei": "湖北省", "hunan": "湖南省", "guangdong": "广东省", "hainan": "海南省",
+    "sichuan": "四川省", "guizhou": "贵州省", "yunnan": "云南省", "shaanxi": "陕西省", "gansu": "甘肃省",
+    "qinghai": "青海省", "taiwan": "台湾省", "inner mongolia": "内蒙古自治区", "guangxi": "广西壮族自治区",
+    "tibet": "西藏自治区", "xizang": "西藏自治区", "ningxia": "宁夏回族自治区", "xinjiang": "新疆维吾尔自治区",
+    "hong kong": "香港特别行政区", "macau": "澳门特别行政区", "macao": "澳门特别行政区",
+    "shenzhen": "深圳市", "guangzhou": "广州市", "hangzhou": "杭州市", "nanjing": "南京市", "suzhou": "苏州市",
+    "wuhan": "武汉市", "chengdu": "成都市", "xi'an": "西安市", "xian": "西安市", "qingdao": "青岛市",
+    "xiamen": "厦门市", "dalian": "大连市", "shenyang": "沈阳市", "harbin": "哈尔滨市", "changsha": "长沙市",
+    "zhengzhou": "郑州市", "kunming": "昆明市", "lanzhou": "兰州市", "urumqi": "乌鲁木齐市",
+    "karamay": "克拉玛依市", "kashgar": "喀什市", "kashi": "喀什市", "turpan": "吐鲁番市", "hami": "哈密市",
+    "korla": "库尔勒市", "aksu": "阿克苏市", "hotan": "和田市", "changji": "昌吉市", "shihezi": "石河子市",
+    "yining": "伊宁市",
+}
+_ENGLISH_PLACE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _ENGLISH_PLACES), key=len, reverse=True))
+                            + r")\b")
 _CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
 _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全国人大|国务院(?:规定|条例)|国家级")
 # A regulation named in a question: 《…》, or a name ending in 法/条例/实施细则 … that
@@ -242,6 +262,8 @@ class DocumentNames:
             start = text.find(alias)
             if start >= 0:
                 return region, (start, start + len(alias))
+        if match := _ENGLISH_PLACE.search(text):
+            return _ENGLISH_PLACES[match.group(1)], match.span()
         return None, None
 
     def _has_rules(self, region: str) -> bool:
