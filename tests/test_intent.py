@@ -66,3 +66,15 @@ def test_time_limits_in_the_unit_asked_and_measures() -> None:
     assert amount_stated("电动自行车最高时速多少", ["电动自行车在非机动车道内行驶时，最高时速不得超过十五公里"])
     assert not amount_stated("化工厂离居民区要多远", ["与居民区的距离应当符合国家有关规定"])
     assert Intent.read("烟花仓库要多大").quantity
+
+
+def test_naming_an_agency_asks_who_unless_it_asks_for_an_amount() -> None:
+    from retriever.search import QueryAnalysis
+
+    def analysis(text: str, names_agency: bool) -> QueryAnalysis:
+        return QueryAnalysis(text=text, corrections=(), tokens=(), words=(), expansions=(), departments=(),
+                             citation=None, names_agency=names_agency, intent=Intent.read(text))
+
+    assert analysis("文旅厅管网吧吗", True).asks_who
+    assert not analysis("应急管理厅罚款最多罚多少", True).asks_who
+    assert analysis("罚款由哪个部门决定", False).asks_who

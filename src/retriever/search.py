@@ -187,8 +187,9 @@ class QueryAnalysis:
 
     @property
     def asks_who(self) -> bool:
-        """Asks who is responsible, or names an agency (文旅厅管网吧吗)."""
-        return self.intent.who or self.names_agency
+        """Asks who is responsible, or names an agency (文旅厅管网吧吗) without asking for an amount
+        (应急管理厅最多罚多少 asks what the law states)."""
+        return self.intent.who or (self.names_agency and not self.intent.quantity)
 
 
 @dataclass(frozen=True)
