@@ -150,7 +150,7 @@ class SearchSettings:
     duty_list_share: float = 0.75
     tier_gate: float = 0.0
     duty_gate: float = 0.0
-    who_duty_gate: float = 0.7
+    who_duty_gate: float = 0.6
     who_body_boost: float = 0.1
     who_supervision_boost: float = 0.05
     quantity_boost: float = 0.1
