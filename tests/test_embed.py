@@ -289,3 +289,13 @@ def test_a_submitted_query_gets_the_encoders_error() -> None:
     coalescer = Coalescer(broken)
     with pytest.raises(RuntimeError, match="model crashed"):
         coalescer.submit(["a"]).result(timeout=30)
+
+
+def test_a_clause_vector_does_not_depend_on_what_it_is_encoded_with(int8: Embedder) -> None:
+    """Clauses are encoded one per forward pass: a document's vectors are the same alone or in a library."""
+    text = "负责网吧、歌舞娱乐场所的安全监督管理工作。"
+    others = ["县级以上地方各级人民政府应急管理部门对本行政区域内安全生产工作实施综合监督管理。" * 3, "电梯", text * 2]
+    alone = int8.encode_clauses([text])[0]
+    among = int8.encode_clauses([*others, text])[-1]
+    assert np.array_equal(alone, among)
+    assert getattr(int8, "cache_id", "").endswith("/passage-per-pass")  # not mixed with batched vectors

@@ -346,7 +346,8 @@ def build_index(
     try:
         matrix = np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float32,
                                            shape=(len(units), embedder.dimension))
-        with EmbeddingCache(root / CACHE_FILE, embedder.model_id, embedder.dimension) as cache:
+        with EmbeddingCache(root / CACHE_FILE, getattr(embedder, "cache_id", embedder.model_id),
+                            embedder.dimension) as cache:
             _, embedded = embed_with_cache(
                 [u.text for u in units], embedder.encode_clauses, embedder.dimension, cache, out=matrix,
                 progress=(lambda done, total: progress("embed", done, total)) if progress else None)

@@ -1,0 +1,54 @@
+"""The real engine (real model, FAISS, jieba) over the library: the seed plus the 15 national safety laws.
+
+Builds the library index once (about half a minute on two cores) and checks the library's
+acceptance examples and that the seed's duties keep the order the seed alone gives them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retriever.search import Searcher, open_searcher
+
+from .conftest import SEEDS
+
+SAMPLE = SEEDS.parent.parent / "shared" / "corpora" / "safety-sample"
+SEED_ID = "000_0181f60559a07f58"
+
+pytestmark = pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"{SAMPLE} is not there (shared corpora missing)")
+
+
+@pytest.fixture(scope="module")
+def real_library(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
+    root: Path = tmp_path_factory.mktemp("real-library") / "index"
+    return open_searcher(root, seeds_dir=[SEEDS, SAMPLE], build_if_missing=True)
+
+
+def test_a_named_law_and_article_answer_first(real_library: Searcher) -> None:
+    answer = real_library.search("安全生产法第十条", 5)
+    assert answer.hits[0].clause.id == "安全生产法(2021-06-10)#10-1"
+
+
+def test_a_law_answers_where_the_duty_list_is_silent(real_library: Searcher) -> None:
+    answer = real_library.search("跨两个县的突发事件由谁负责应对？", 5)
+    assert "突发事件应对法(2024-06-28)#18" in [h.clause.id for h in answer.hits[:3]]
+    assert any("上一级人民政府" in d.department for d in answer.departments)
+
+
+def test_the_home_duty_list_answers_first(real_library: Searcher) -> None:
+    answer = real_library.search("网吧的安全检查归哪个部门？", 5)
+    assert answer.hits[0].clause.id == f"{SEED_ID}#30.6"
+    assert answer.departments[0].department == "自治区文化和旅游厅"
+
+
+@pytest.mark.parametrize("question", ["化工厂安全生产谁监管", "电动车充电归哪个部门管？", "学校食堂的食品安全谁负责"])
+def test_the_seed_keeps_its_own_order_in_the_library(real_library: Searcher, real_searcher: Searcher,
+                                                      question: str) -> None:
+    alone = [h.clause.id for h in real_searcher.search(question, 100).hits]
+    in_library = [h.clause.id.split("#", 1)[1] for h in real_library.search(question, 30).hits
+                  if h.clause.document == SEED_ID]
+    assert in_library
+    shown = set(in_library) & set(alone)
+    assert [c for c in in_library if c in shown] == [c for c in alone if c in shown]
