@@ -78,3 +78,10 @@ def test_naming_an_agency_asks_who_unless_it_asks_for_an_amount() -> None:
     assert analysis("文旅厅管网吧吗", True).asks_who
     assert not analysis("应急管理厅罚款最多罚多少", True).asks_who
     assert analysis("罚款由哪个部门决定", False).asks_who
+
+
+def test_which_ones_is_not_how_many_and_levels_are_amounts() -> None:
+    assert not Intent.read("自然资源厅在安全方面具体负责哪几块").quantity
+    assert Intent.read("一共要交几块钱").quantity
+    assert amount_stated("预警分几级", ["预警级别分为一级、二级、三级和四级，分别用红色、橙色、黄色和蓝色标示"])
+    assert amount_stated("事故分几个等级", ["根据生产安全事故造成的人员伤亡或者直接经济损失，事故一般分为以下等级"])

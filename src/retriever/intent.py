@@ -25,7 +25,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|几[个天年月岁人次级块元分]|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分]|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
@@ -51,6 +51,9 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|how soon|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+    # Levels and grades (预警级别分为一级、二级、三级和四级; 事故一般分为以下等级).
+    (re.compile(r"几级|几个等级|几个级别|分几类|几类|how many (?:levels|grades|classes)"),
+     re.compile(rf"{_NUMBER}级|等级|级别")),
     # Speeds, distances and sizes (时速不得超过十五公里).
     (re.compile(r"时速|限速|车速|多快|多远|多少米|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
                 r"how fast|speed limit|how far|distance|how wide|how high"),
@@ -104,7 +107,7 @@ class Intent:
         duty: asks about duties (职责, 负责, 管哪些).
         obligation: asks who pays, bears, maintains or guarantees something (a party's
             obligation, which laws state, rather than who supervises).
-        quantity: asks for a figure of any kind (多少, 几天, 收费, how much).
+        quantity: asks for a figure of any kind (多少, 几天, 收费, how much; 哪几块 asks which, not how many).
         amount: the pattern of the kind of amount laws state that the question asks for
             (a prison term, points, a frequency, a fine, "free", a time limit, a head count), or None.
         penalty: asks about penalties or consequences (罚, 追究, 会怎么样).
