@@ -37,9 +37,9 @@ def options(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_questions_cycle_the_gold_questions() -> None:
-    asked = bench.questions(300)
+    asked = bench.questions(1000)
     distinct = list(dict.fromkeys(asked))
-    assert len(asked) == 300
+    assert len(asked) == 1000
     assert asked[len(distinct)] == asked[0]  # cycled after the last distinct question
     assert asked[0] == json.loads((ROOT / "eval" / "gold_test.jsonl").read_text(encoding="utf-8")
                                   .splitlines()[0])["query"]

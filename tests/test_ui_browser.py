@@ -462,9 +462,11 @@ def test_browser_desktop(server: Server, tmp_path: Path, record_property: Any) -
             linked_result = linked.locator("#dr-result")
             expect(linked_result).to_have_attribute("data-question", WANGBA, timeout=60_000)
             expect(linked_result.locator(".dr-notice.dr-info")).to_contain_text("已按自治区公安厅筛选")
+            # The cited clauses match no term of the question, so the answer says so. (Whether the best
+            # filtered score is also under WEAK_FILTERED_SCORE moves with the vectors; that notice is
+            # checked on a fixed answer in test_render_result_escapes_and_states_everything above.)
             warnings = linked_result.locator(".dr-notice.dr-warning")
-            expect(warnings.first).to_contain_text("在自治区公安厅的条款中没有找到与问题相符的条款")
-            expect(warnings.nth(1)).to_contain_text("所引条款没有出现问题中的关键词")  # and 18.2 matches no term
+            expect(warnings.last).to_contain_text("所引条款没有出现问题中的关键词")
             expect(linked_result.locator("#dr-answer-title")).to_have_text("可能相关的部门（未确认）")
             assert set(linked.locator(".dr-card .dr-dept").all_inner_texts()) == {"自治区公安厅"}
             linked.get_by_role("button", name="清除筛选").click()
