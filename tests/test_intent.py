@@ -85,3 +85,9 @@ def test_which_ones_is_not_how_many_and_levels_are_amounts() -> None:
     assert Intent.read("一共要交几块钱").quantity
     assert amount_stated("预警分几级", ["预警级别分为一级、二级、三级和四级，分别用红色、橙色、黄色和蓝色标示"])
     assert amount_stated("事故分几个等级", ["根据生产安全事故造成的人员伤亡或者直接经济损失，事故一般分为以下等级"])
+
+
+def test_an_office_address_or_telephone_is_no_regulation() -> None:
+    assert Intent.read("应急管理厅的地址在哪里").official
+    assert Intent.read("what is the address of the emergency management department?").official
+    assert not Intent.read("发现火灾应当立即报警").official

@@ -135,3 +135,8 @@ def test_places_named_in_english() -> None:
     assert find_mentions("who supervises mines in xinjiang?", LIBRARY).region == "新疆维吾尔自治区"
     assert find_mentions("who inspects elevators in hong kong", LIBRARY).region == "香港特别行政区"
     assert find_mentions("who inspects the machine", LIBRARY).region is None  # no place inside a word
+
+
+def test_the_state_name_is_no_evidence_for_a_loose_name() -> None:
+    assert find_mentions("《中华人民共和国劳动法》第三十六条", LIBRARY).unknown_names == ("中华人民共和国劳动法",)
+    assert find_mentions("《中华人民共和国安全生产法》第十条", LIBRARY).documents == ("aq",)

@@ -75,9 +75,11 @@ HISTORY = re.compile(
 # Prices, wages and rates, which safety regulations never set (票价由谁定 included).
 NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
-# Who holds an office (厅长是谁): a person, not a duty.
+# Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
-                      r"who is the (?:head|director|minister|chief)")
+                      r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|"
+                      r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
+                      r"office hours|opening hours|website|e-?mail")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -113,7 +115,7 @@ class Intent:
         penalty: asks about penalties or consequences (罚, 追究, 会怎么样).
         statistic: asks for a year's or a region's count, which no regulation states.
         never_stated: asks for a price, a wage or a rate, which safety regulations never set.
-        official: asks who holds an office (厅长是谁).
+        official: asks who holds an office (厅长是谁) or an office's address, telephone or hours.
         history: asks when a regulation was adopted, amended or took effect.
         domain: has a word of the safety domain (安全, 事故, 消防 …).
     """

@@ -63,6 +63,7 @@ _ENGLISH_PLACES: dict[str, str] = {
 }
 _ENGLISH_PLACE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _ENGLISH_PLACES), key=len, reverse=True))
                             + r")\b")
+_STATE_PREFIX = "中华人民共和国"
 _CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
 _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全国人大|国务院(?:规定|条例)|国家级")
 # A regulation named in a question: 《…》, or a name ending in 法/条例/实施细则 … that
@@ -188,7 +189,7 @@ class DocumentNames:
         self._by_ending: dict[str, list[tuple[Document, tuple[str, ...], frozenset[str]]]] = {}
         for doc in self.documents:
             aliases = region_aliases(doc.region) if doc.region else ()
-            for title in (doc.short_name, doc.title):
+            for title in (doc.short_name, doc.title.removeprefix(_STATE_PREFIX)):
                 if title:
                     self._by_ending.setdefault(title[-1], []).append((doc, aliases, frozenset(title)))
 
@@ -243,6 +244,10 @@ class DocumentNames:
         of the name's characters in the document's title or short name.
         """
         best: tuple[float, Document | None] = (0.0, None)
+        # 中华人民共和国劳动法 is not 中华人民共和国安全生产法: the state's name is no evidence.
+        name = name.removeprefix(_STATE_PREFIX)
+        if len(name) < 2:
+            return None
         for doc, aliases, title_chars in self._by_ending.get(name[-1], ()):
             # 新疆实施细则: the place named first is the document's own region.
             spelled = name
