@@ -140,3 +140,11 @@ def test_places_named_in_english() -> None:
 def test_the_state_name_is_no_evidence_for_a_loose_name() -> None:
     assert find_mentions("《中华人民共和国劳动法》第三十六条", LIBRARY).unknown_names == ("中华人民共和国劳动法",)
     assert find_mentions("《中华人民共和国安全生产法》第十条", LIBRARY).documents == ("aq",)
+
+
+def test_a_document_name_inside_a_longer_title_does_not_name_it() -> None:
+    mention = find_mentions("按照《消防法实施细则》办理", LIBRARY)
+    assert mention.documents == () and mention.unknown_names == ("消防法实施细则",)
+    assert find_mentions("《消防法》第十条", LIBRARY).documents == ("xf",)
+    assert find_mentions("《中华人民共和国消防法》第十条", LIBRARY).documents == ("xf",)
+    assert find_mentions("《安全生产法第十条》讲了什么", LIBRARY).documents == ("aq",)

@@ -195,15 +195,23 @@ class DocumentNames:
 
     def mentions(self, text: str) -> DocumentMention:
         """Read the documents, place and level a (normalised) question names."""
-        named: list[str] = []
-        spans: list[tuple[int, int]] = []
+        found: list[tuple[int, int, str]] = []
         for name, length, doc_id in self._names:
             start = text.find(name)
-            if start < 0 or any(s <= start < e for s, e in spans):
+            if start < 0 or any(s <= start < e for s, e, _ in found):
                 continue
-            spans.append((start, start + length))
-            if doc_id not in named:
-                named.append(doc_id)
+            found.append((start, start + length, doc_id))
+        # 《消防法实施细则》 names another text than 消防法: a document's name inside a longer
+        # bracketed title does not name that document.
+        for match in _BRACKETED.finditer(text):
+            inside = [f for f in found if match.start(1) <= f[0] and f[1] <= match.end(1)]
+            # (《安全生产法第十条》 still names 安全生产法: its title, then a citation.)
+            whole = [f for f in inside if f[0] == match.start(1)
+                     and (f[1] == match.end(1) or text.startswith("第", f[1]))]
+            if inside and not whole:
+                found = [f for f in found if f not in inside]
+        named = list(dict.fromkeys(doc_id for _, _, doc_id in found))
+        spans = [(s, e) for s, e, _ in found]
         unknown: list[str] = []
         for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
             name = match.group(1)
