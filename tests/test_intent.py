@@ -91,3 +91,26 @@ def test_an_office_address_or_telephone_is_no_regulation() -> None:
     assert Intent.read("应急管理厅的地址在哪里").official
     assert Intent.read("what is the address of the emergency management department?").official
     assert not Intent.read("发现火灾应当立即报警").official
+
+
+def test_apps_websites_and_walk_in_hours_are_no_regulation() -> None:
+    for text in ("特种作业操作证丢了，在哪个app上能补办", "安全员证考试在哪个网站报名", "网上报名入口在哪",
+                 "what are the walk-in consultation hours of the fire brigade?"):
+        assert Intent.read(text).official, text
+    assert not Intent.read("安全生产许可证到哪个部门申请").official
+
+
+def test_money_is_another_sense_of_safety() -> None:
+    assert Intent.read("银行存款50万以内是不是绝对安全").finance and Intent.read("买股票的安全边际怎么算").finance
+    assert not Intent.read("彩票销售点的安全谁管").finance and not Intent.read("安全生产费用怎么提取").finance
+
+
+def test_sums_of_money_dates_and_how_long() -> None:
+    # 多少钱 without a fee asks for a sum a law may state (a threshold in 元); a fee is stated only as free.
+    assert amount_stated("直接经济损失多少钱算重大事故", ["造成5000万元以上1亿元以下直接经济损失的事故"])
+    assert not amount_stated("注册安全工程师考试报名费多少钱", ["处二万元以上五万元以下的罚款"])
+    assert not amount_stated("大型活动安全许可要交多少钱", ["处二万元以上五万元以下的罚款"])
+    assert amount_stated("国家安全教育日是哪一天", ["每年4月15日为全民国家安全教育日"])
+    assert not amount_stated("国家安全教育日是哪一天", ["应当在活动举办日的20日前提出安全许可申请"])
+    assert Intent.read("等级保护测评多久做一次").quantity and Intent.read("how often must drills be held").quantity
+    assert not Intent.read("三日内").quantity and not Intent.read("用人单位应当按照规定的期限妥善保存").quantity

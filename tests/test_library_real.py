@@ -52,3 +52,14 @@ def test_the_seed_keeps_its_own_order_in_the_library(real_library: Searcher, rea
     assert in_library
     shown = set(in_library) & set(alone)
     assert [c for c in in_library if c in shown] == [c for c in alone if c in shown]
+
+
+def test_an_amount_a_law_states_is_in_scope_and_one_none_states_is_not(real_library: Searcher) -> None:
+    # The fine of 消防法 第五十八条 is in the paragraph its items follow.
+    fine = real_library.search("没过消防验收就开门营业了，要罚多少钱", 5)
+    assert fine.in_scope and fine.hits[0].clause.id.startswith("消防法(2021-04-29)#58")
+    threshold = real_library.search("直接经济损失多少钱算重大事故", 5)
+    assert threshold.in_scope and threshold.hits[0].clause.id.startswith("生产安全事故报告和调查处理条例(2007-04-09)#3")
+    for text in ("消防法第十六条第（八）项", "银行存款在50万以内是不是绝对安全",
+                 "特种作业操作证丢了，在哪个APP上能补办"):
+        assert not real_library.search(text, 5).in_scope, text

@@ -70,6 +70,8 @@ def test_citation_route(fake_searcher: Searcher) -> None:
     assert missing_item.route == "citation"
     assert missing_item.notes == ("第三十三条没有第（九十九）项，以下为该条的全部内容。",)
     assert missing_item.hits[0].clause.id == "33.1"
+    # An item the article does not have is not in the regulation; the article is shown in case it was miscounted.
+    assert not missing_item.in_scope and article.in_scope and answer.in_scope
 
 
 def test_unknown_citation_falls_back_to_search(fake_searcher: Searcher) -> None:

@@ -25,8 +25,9 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分]|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
-    r"how much|how many|\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分]|多久|多长时间|哪一?天(?!内)|几月几[日号]|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"how much|how many|how long|how often|how soon|what date|which day|"
+    r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
 # The amounts laws state, each with the question words that ask for it: prison terms,
 # points, frequencies, fines, fees (only "free"), time limits and head counts (the first
@@ -41,8 +42,10 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
      re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
     # A fee: laws state none, except that some services are free (不得收取费用).
-    (re.compile(r"多少钱|收钱|收费|收不收|要钱|交钱|费用|\bfees?\b|\bcharge"),
+    (re.compile(r"收钱|收费|收不收|要钱|交钱|[交付缴花掏]多少钱|费用|费(?:是|要|得)?多少|\bfees?\b|\bcharge"),
      re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
+    # Any other sum of money (直接经济损失多少钱算重大事故: a threshold in 元).
+    (re.compile(r"多少钱|how much money"), re.compile(rf"{_NUMBER}万?元")),
     # A time limit in the unit asked for (几年 is not answered by 一个月), else in any unit.
     (re.compile(r"几年|多少年|how many years"), re.compile(rf"{_NUMBER}年")),
     (re.compile(r"几个月|多少个月|how many months"), re.compile(rf"{_NUMBER}个月")),
@@ -51,6 +54,9 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|how soon|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+    # A date (国家安全教育日是哪一天): a text states the month and day.
+    (re.compile(r"哪一?天(?!内)|几月几[日号]|什么日子|哪个日子|what date|which day|what day"),
+     re.compile(rf"{_NUMBER}月{_NUMBER}日")),
     # Levels and grades (预警级别分为一级、二级、三级和四级; 事故一般分为以下等级).
     (re.compile(r"几级|几个等级|几个级别|分几类|几类|how many (?:levels|grades|classes)"),
      re.compile(rf"{_NUMBER}级|等级|级别")),
@@ -75,11 +81,15 @@ HISTORY = re.compile(
 # Prices, wages and rates, which safety regulations never set (票价由谁定 included).
 NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
+# Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
+FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
-                      r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|"
+                      r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
+                      r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
+                      r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|"
                       r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
-                      r"office hours|opening hours|website|e-?mail")
+                      r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -115,7 +125,9 @@ class Intent:
         penalty: asks about penalties or consequences (罚, 追究, 会怎么样).
         statistic: asks for a year's or a region's count, which no regulation states.
         never_stated: asks for a price, a wage or a rate, which safety regulations never set.
-        official: asks who holds an office (厅长是谁) or an office's address, telephone or hours.
+        finance: asks about money's safety (deposits, stocks, loans), not the safety these laws regulate.
+        official: asks who holds an office (厅长是谁), an office's address, telephone or hours, or
+            which app or website to use.
         history: asks when a regulation was adopted, amended or took effect.
         domain: has a word of the safety domain (安全, 事故, 消防 …).
     """
@@ -128,6 +140,7 @@ class Intent:
     penalty: bool = False
     statistic: bool = False
     never_stated: bool = False
+    finance: bool = False
     official: bool = False
     history: bool = False
     domain: bool = False
@@ -139,12 +152,13 @@ class Intent:
             who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
             quantity=bool(QUANTITY.search(text)), amount=amount_asked(text), penalty=bool(PENALTY.search(text)),
             statistic=bool(STATISTIC.search(text)), never_stated=bool(NEVER_STATED.search(text)),
-            official=bool(OFFICIAL.search(text)), history=bool(HISTORY.search(text)),
+            finance=bool(FINANCE.search(text)), official=bool(OFFICIAL.search(text)),
+            history=bool(HISTORY.search(text)),
             domain=bool(DOMAIN_WORDS.search(text)),
         )
 
 
 __all__ = [
-    "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL", "PENALTY",
+    "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL", "PENALTY",
     "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
 ]

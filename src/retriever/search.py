@@ -111,6 +111,8 @@ class SearchSettings:
             of a field (…部门对全国安全生产工作实施综合监督管理).
         quantity_boost: added, for a "how much / how long" question, to the best candidates
             that state that kind of amount.
+        stated_depth: a "how much" question is in scope when one of this many best candidates
+            (before ``quantity_boost``) states that kind of amount.
         liability_penalty: taken, for a question that does not ask about penalties, from
             clauses of a law's 法律责任 chapter.
         article_boost: up to this much is added to a law clause whose article has other
@@ -150,10 +152,11 @@ class SearchSettings:
     duty_list_share: float = 0.75
     tier_gate: float = 0.0
     duty_gate: float = 0.0
-    who_duty_gate: float = 0.6
+    who_duty_gate: float = 0.65
     who_body_boost: float = 0.1
     who_supervision_boost: float = 0.05
-    quantity_boost: float = 0.1
+    quantity_boost: float = 0.25
+    stated_depth: int = 5
     article_boost: float = 0.045
     liability_penalty: float = 0.1
     basis_clauses: int = 2
@@ -722,9 +725,13 @@ class Searcher:
                 scores = self._library_scores(scores, rows, analysis, scope, query)
         scores = np.asarray(scores, dtype=np.float64)
         if mode == "full":
-            top = rows[np.argsort(-scores, kind="stable")[:3]]
-            stated = [self.clauses[int(r)].text for r in top]
+            # Whether the texts state the amount asked is read before they are lifted for stating one
+            # (a clause that states a period about something else is not an answer).
+            top = rows[np.argsort(-scores, kind="stable")[:s.stated_depth]]
+            stated = [_stating_text(self.clauses[int(r)]) for r in top]
             in_scope = self._in_scope(analysis, dense, stated)
+            if self.is_library and rows.size:
+                scores = self._amount_scores(scores, rows, analysis)
         return _Scored(rows=rows, scores=scores), in_scope
 
     def _library_scores(self, scores: np.ndarray, rows: np.ndarray, analysis: QueryAnalysis, scope: _Scope,
@@ -733,8 +740,8 @@ class Searcher:
 
         Specificity (the region's duty list, then local rules, then national laws), the bodies a
         law clause makes responsible for "who" questions, named documents, priorities, penalty
-        chapters, several paragraphs of one article, stated amounts; then each duty list's own
-        order among its clauses.
+        chapters, several paragraphs of one article; then each duty list's own order among its
+        clauses. (Stated amounts are lifted later, by :meth:`_amount_scores`, once the scope is read.)
         """
         s = self.settings
         asks_who = analysis.asks_who
@@ -772,14 +779,19 @@ class Searcher:
             # (Not in a duty list, where an article is a department's list of duties.)
             laws = tiers[near] != TIER_DUTY_LIST
             scores[near] += s.article_boost * laws * np.minimum(counts[inverse] - 1, 3) / 3
-        states = amount if s.quantity_boost and self._has_laws else None
-        if states is not None:
-            # A "how much / how long" question: the clauses that state that kind of amount.
-            near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
-            stating = [int(i) for i in near if states.search(self.clauses[int(rows[i])].text)]
-            scores[stating] += s.quantity_boost
         if s.duty_list_alone:
             scores = self._order_as_alone(scores, rows, query, analysis)
+        return scores
+
+    def _amount_scores(self, scores: np.ndarray, rows: np.ndarray, analysis: QueryAnalysis) -> np.ndarray:
+        """A "how much / how long" question: the best candidates that state that kind of amount are lifted."""
+        states = analysis.intent.amount
+        if states is None or not self.settings.quantity_boost or not self._has_laws:
+            return scores
+        near = np.argsort(-scores, kind="stable")[:_QUANTITY_DEPTH]
+        stating = [int(i) for i in near if states.search(_stating_text(self.clauses[int(rows[i])]))]
+        scores = scores.copy()
+        scores[stating] += self.settings.quantity_boost
         return scores
 
     def _duty_list_answers(self, scores: np.ndarray, rows: np.ndarray, tiers: np.ndarray, asks_who: bool,
@@ -818,7 +830,10 @@ class Searcher:
         intent = analysis.intent
         if intent.official or intent.never_stated:
             return False  # who holds an office, prices and wages are in no safety regulation
-        if intent.quantity and not intent.who:
+        if intent.finance and not intent.who and not analysis.departments:
+            return False  # 存款安不安全: not the safety these regulations are about
+        # (When a regulation took effect is in its header: see ``_history``.)
+        if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
             return (self._has_laws and not intent.statistic and intent.amount is not None
                     and any(intent.amount.search(t) for t in top_texts))
@@ -872,7 +887,10 @@ class Searcher:
                       f"{self.documents[holders[0]].short_name}{make_citation(article, None)}」。",)
         hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
                      for rank, r in enumerate(rows[:max(k, 1)], start=1))
-        return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
+        # An item or paragraph the article does not have is not in the library (the whole article
+        # is shown, with a note, in case it was miscounted).
+        in_scope = exact or (item is None and paragraph is None)
+        return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=in_scope,
                       departments=_department_answer(hits, len(hits)), hits=hits,
                       detected_departments=analysis.departments, expansions=analysis.expansions,
                       notes=notes, documents=self._documents_of(hits), region=scope.region)
@@ -968,6 +986,11 @@ class Searcher:
 def _article_part(clause_id: str) -> str:
     """The article a clause id belongs to, without the document: ``doc#10-2`` → ``10``, ``120a.1`` → ``120a``."""
     return re.split(r"[-.]", clause_id.rpartition("#")[2], maxsplit=1)[0]
+
+
+def _stating_text(clause: Clause) -> str:
+    """What a clause states, with the paragraph its item follows (the fine of 第五十八条 is in its lead-in)."""
+    return f"{clause.lead_in}{clause.text}" if clause.lead_in else clause.text
 
 
 def _notes(analysis: QueryAnalysis) -> tuple[str, ...]:
