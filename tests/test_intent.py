@@ -114,3 +114,10 @@ def test_sums_of_money_dates_and_how_long() -> None:
     assert not amount_stated("国家安全教育日是哪一天", ["应当在活动举办日的20日前提出安全许可申请"])
     assert Intent.read("等级保护测评多久做一次").quantity and Intent.read("how often must drills be held").quantity
     assert not Intent.read("三日内").quantity and not Intent.read("用人单位应当按照规定的期限妥善保存").quantity
+
+
+def test_whom_to_report_to_is_the_reporting_partys_duty() -> None:
+    for text in ("矿上出了伤亡事故，得向哪些部门报告", "事故要报告给谁", "who should we report the accident to"):
+        intent = Intent.read(text)
+        assert intent.who and intent.obligation, text
+    assert not Intent.read("事故调查报告由谁批复").obligation

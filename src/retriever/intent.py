@@ -20,7 +20,9 @@ WHO = re.compile(
 # A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔, 谁来维护保养), not about who supervises.
 OBLIGATION = re.compile(
     r"谁(?:来)?(?:予以)?(?:出|付|掏|承担|担|赔|买单|支付|报销|交|做|修|维修|维护|保养|保证|负担|提供)|费用|钱|"
-    r"who pays|who bears|liable")
+    # 出了事故得向哪些部门报告: the reporting party's duty, which laws state.
+    r"向(?:哪|谁)[^，,。？?]{0,8}(?:报告|上报)|(?:报告|上报)给(?:谁|哪)|"
+    r"who pays|who bears|liable|report\b.{0,30}\bto whom|who (?:do|should|must) (?:we|i) report")
 # Questions about duties (共同职责有哪些, 负责接收…): a duty list answers them like "who" questions.
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
