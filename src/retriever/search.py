@@ -727,8 +727,9 @@ class Searcher:
         if mode == "full":
             # Whether the texts state the amount asked is read before they are lifted for stating one
             # (a clause that states a period about something else is not an answer).
+            # A law's article states it in any of its paragraphs (消防法第五十六条第二款: 不得收取费用).
             top = rows[np.argsort(-scores, kind="stable")[:s.stated_depth]]
-            stated = [_stating_text(self.clauses[int(r)]) for r in top]
+            stated = [_stating_text(c) for r in top for c in self.article(self.clauses[int(r)].id)]
             in_scope = self._in_scope(analysis, dense, stated)
             if self.is_library and rows.size:
                 scores = self._amount_scores(scores, rows, analysis)
