@@ -121,3 +121,13 @@ def test_whom_to_report_to_is_the_reporting_partys_duty() -> None:
         intent = Intent.read(text)
         assert intent.who and intent.obligation, text
     assert not Intent.read("事故调查报告由谁批复").obligation
+
+
+def test_advice_forecasts_statistics_and_how_soon() -> None:
+    for text in ("干粉灭火器怎么用", "电动车和摩托车哪个更安全，值得换吗", "明年过年会不会放开燃放烟花爆竹"):
+        assert Intent.read(text).advice, text
+    assert not Intent.read("超载会不会被罚").advice and not Intent.read("活动批下来以后想改时间怎么办").advice
+    assert Intent.read("河南省去年安全生产考核排名第一的是哪个市").statistic
+    assert amount_stated("电梯困人了，维保公司接到电话要多快赶到", ["接到故障通知后，应当立即赶赴现场"])
+    assert amount_stated("电动自行车最快能骑多快", ["最高时速不得超过十五公里"])
+    assert Intent.read("三个必须实施细则是哪一年印发的").history

@@ -58,8 +58,11 @@ def test_an_amount_a_law_states_is_in_scope_and_one_none_states_is_not(real_libr
     # The fine of 消防法 第五十八条 is in the paragraph its items follow.
     fine = real_library.search("没过消防验收就开门营业了，要罚多少钱", 5)
     assert fine.in_scope and fine.hits[0].clause.id.startswith("消防法(2021-04-29)#58")
+    assert real_library.search("493号令第三十二条", 5).hits[0].clause.id.startswith(
+        "生产安全事故报告和调查处理条例(2007-04-09)#32")
     threshold = real_library.search("直接经济损失多少钱算重大事故", 5)
     assert threshold.in_scope and threshold.hits[0].clause.id.startswith("生产安全事故报告和调查处理条例(2007-04-09)#3")
     for text in ("消防法第十六条第（八）项", "银行存款在50万以内是不是绝对安全",
-                 "特种作业操作证丢了，在哪个APP上能补办"):
+                 "特种作业操作证丢了，在哪个APP上能补办", "道路交通安全法实施条例 开车打手机怎么罚",
+                 "493号令第五十条", "三个必须实施细则是哪一年印发的", "干粉灭火器怎么用"):
         assert not real_library.search(text, 5).in_scope, text

@@ -148,3 +148,18 @@ def test_a_document_name_inside_a_longer_title_does_not_name_it() -> None:
     assert find_mentions("《消防法》第十条", LIBRARY).documents == ("xf",)
     assert find_mentions("《中华人民共和国消防法》第十条", LIBRARY).documents == ("xf",)
     assert find_mentions("《安全生产法第十条》讲了什么", LIBRARY).documents == ("aq",)
+
+
+def test_a_law_s_implementing_regulation_is_another_text() -> None:
+    mention = find_mentions("安全生产法实施条例 开车打手机怎么罚", LIBRARY)
+    assert mention.documents == () and mention.unknown_names == ("安全生产法实施条例",)
+    held = Document(id="ss", title="安全生产法实施条例", short_name="安全生产法实施条例", level="national")
+    assert find_mentions("安全生产法实施条例第三条", [*LIBRARY, held]).documents == ("ss",)
+
+
+def test_a_regulation_is_named_by_the_order_that_published_it() -> None:
+    report = Document(id="sg", title="生产安全事故报告和调查处理条例", short_name="生产安全事故报告和调查处理条例",
+                      level="national", header=("2007年4月9日 中华人民共和国国务院令第493号公布",))
+    for text in ("493号令第五十条", "国务院令第493号第三十二条", "国务院493号令怎么规定事故报告"):
+        assert find_mentions(text, [*LIBRARY, report]).documents == ("sg",), text
+    assert find_mentions("第493号", [*LIBRARY, report]).documents == ()

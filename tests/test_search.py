@@ -74,6 +74,15 @@ def test_citation_route(fake_searcher: Searcher) -> None:
     assert not missing_item.in_scope and article.in_scope and answer.in_scope
 
 
+def test_english_paragraph_and_item_citations() -> None:
+    from retriever.search import _find_citation
+
+    assert _find_citation("what does paragraph 3 of article 24 say?") == (24, None, 3)
+    assert _find_citation("article 24, paragraph 2") == (24, None, 2)
+    assert _find_citation("item 5 of article 33") == (33, 5, None)
+    assert _find_citation("article 33(5)") == (33, 5, None)
+
+
 def test_unknown_citation_falls_back_to_search(fake_searcher: Searcher) -> None:
     answer = fake_searcher.search("第九十九条")
     assert answer.route == "search"

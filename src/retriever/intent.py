@@ -53,7 +53,10 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"几个月|多少个月|how many months"), re.compile(rf"{_NUMBER}个月")),
     (re.compile(r"几天|多少天|多少日|几日|几个工作日|how many days"), re.compile(rf"{_NUMBER}(?:日|天|个工作日)")),
     (re.compile(r"几个?小时|多少小时|多少个小时|how many hours"), re.compile(rf"{_NUMBER}(?:个)?小时")),
-    (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|how soon|within how|deadline"),
+    # How soon someone must act (接到电话要多快赶到): a text may say at once (立即).
+    (re.compile(r"多快(?:能|要|得|会|就)?(?:赶|到|处理|答复|回复|办|批|出警|响应)|how soon|how quickly"),
+     re.compile(rf"立即|立刻|马上|{_NUMBER}(?:日|天|小时|分钟)")),
+    (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
     # A date (国家安全教育日是哪一天): a text states the month and day.
@@ -73,12 +76,12 @@ PENALTY = re.compile(
     r"punish|penalt|\bfines?\b|liab|violat|sanction"
 )
 # A question for a statistic (a year's or a region's count), which no regulation states.
-STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|"
+STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|排名|排行|第几名|"
                        r"\bin (?:19|20)\d\d\b|last year|statistic")
 # When a regulation was adopted, amended or took effect: its header says.
 HISTORY = re.compile(
-    r"(?:什么时候|何时|哪一?年|哪天|几月|时间).{0,6}(?:通过|公布|颁布|发布|施行|生效|实施|修订|修正|修改)|"
-    r"(?:通过|公布|颁布|施行|生效|修订|修正|修改)(?:了)?(?:几次|多少次|的时间|日期|于何时)|"
+    r"(?:什么时候|何时|哪一?年|哪天|几月|时间).{0,6}(?:通过|公布|颁布|发布|印发|出台|施行|生效|实施|修订|修正|修改)|"
+    r"(?:通过|公布|颁布|印发|施行|生效|修订|修正|修改)(?:了)?(?:几次|多少次|的时间|日期|于何时)|"
     r"when (?:was|did|does).{0,40}(?:adopt|pass|amend|revis|take effect|enter)")
 # Prices, wages and rates, which safety regulations never set (票价由谁定 included).
 NEVER_STATED = re.compile(
@@ -92,6 +95,10 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|"
                       r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
+# Advice, opinions and forecasts (灭火器怎么用, 哪个更安全, 值不值得, 明年会不会放开): no regulation gives them.
+ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
+                    r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
+                    r"will .{0,30} be (?:lifted|allowed)")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -128,6 +135,7 @@ class Intent:
         statistic: asks for a year's or a region's count, which no regulation states.
         never_stated: asks for a price, a wage or a rate, which safety regulations never set.
         finance: asks about money's safety (deposits, stocks, loans), not the safety these laws regulate.
+        advice: asks for advice, an opinion or a forecast (怎么用, 哪个更安全, 明年会不会), which no regulation gives.
         official: asks who holds an office (厅长是谁), an office's address, telephone or hours, or
             which app or website to use.
         history: asks when a regulation was adopted, amended or took effect.
@@ -143,6 +151,7 @@ class Intent:
     statistic: bool = False
     never_stated: bool = False
     finance: bool = False
+    advice: bool = False
     official: bool = False
     history: bool = False
     domain: bool = False
@@ -154,13 +163,13 @@ class Intent:
             who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
             quantity=bool(QUANTITY.search(text)), amount=amount_asked(text), penalty=bool(PENALTY.search(text)),
             statistic=bool(STATISTIC.search(text)), never_stated=bool(NEVER_STATED.search(text)),
-            finance=bool(FINANCE.search(text)), official=bool(OFFICIAL.search(text)),
+            finance=bool(FINANCE.search(text)), advice=bool(ADVICE.search(text)), official=bool(OFFICIAL.search(text)),
             history=bool(HISTORY.search(text)),
             domain=bool(DOMAIN_WORDS.search(text)),
         )
 
 
 __all__ = [
-    "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL", "PENALTY",
-    "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
+    "ADVICE", "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL",
+    "PENALTY", "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
 ]

@@ -64,6 +64,10 @@ _ENGLISH_PLACES: dict[str, str] = {
 _ENGLISH_PLACE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _ENGLISH_PLACES), key=len, reverse=True))
                             + r")\b")
 _STATE_PREFIX = "中华人民共和国"
+# A subsidiary text of a law (道路交通安全法实施条例) is another text than the law.
+_SUBSIDIARY = re.compile(r"实施(?:条例|细则|办法|规定|意见)")
+# The order a regulation was published by (中华人民共和国国务院令第493号公布): staff cite it as 493号令.
+_ORDER = re.compile(r"国务院令第?([0-9]+)号")
 _CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
 _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全国人大|国务院(?:规定|条例)|国家级")
 # A regulation named in a question: 《…》, or a name ending in 法/条例/实施细则 … that
@@ -144,6 +148,9 @@ def document_names(document: Document) -> tuple[str, ...]:
     if document.level == "national":
         for name in list(names):
             names.update(english_titles().get(name, ()))
+        for line in document.header:
+            for number in _ORDER.findall(line):
+                names.update((f"{number}号令", f"国务院令第{number}号", f"国务院{number}号令"))
     return tuple(sorted((n for n in names if len(n) >= 3), key=len, reverse=True))
 
 
@@ -210,9 +217,15 @@ class DocumentNames:
                      and (f[1] == match.end(1) or text.startswith("第", f[1]))]
             if inside and not whole:
                 found = [f for f in found if f not in inside]
-        named = list(dict.fromkeys(doc_id for _, _, doc_id in found))
-        spans = [(s, e) for s, e, _ in found]
         unknown: list[str] = []
+        subsidiary: list[tuple[int, int]] = []
+        for f in list(found):
+            if (suffix := _SUBSIDIARY.match(text, f[1])) is not None:
+                found.remove(f)
+                subsidiary.append((f[0], suffix.end()))
+                unknown.append(text[f[0]:suffix.end()])
+        named = list(dict.fromkeys(doc_id for _, _, doc_id in found))
+        spans = [(s, e) for s, e, _ in found] + subsidiary
         for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
             name = match.group(1)
             start = match.start(1)

@@ -60,6 +60,10 @@ _CITATION = re.compile(
 )
 _BARE_ID = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
+# paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3).
+_PART_OF_ARTICLE_EN = re.compile(
+    r"\b(paragraph|item)\s+(\d{1,2})\s+of\s+article\s+(\d{1,3})\b|\barticle\s+(\d{1,3}),?\s+(paragraph|item)\s+(\d{1,2})\b",
+    re.IGNORECASE)
 
 # Words that, around a department name, still ask "what are all its duties".
 _DEPARTMENT_FRAME = frozenset(
@@ -533,6 +537,11 @@ class Searcher:
             # 道路交通安全法是哪一年通过的: the document's header answers, the clauses follow.
             notes += (history,)
             in_scope = True
+        elif mode == "full" and analysis.intent.history and len(analysis.mention.documents) == 1:
+            # 三个必须实施细则是哪一年印发的: a text whose header states no dates cannot say.
+            undated = self.documents[analysis.mention.documents[0]]
+            notes += (f"《{undated.short_name}》的文本没有载明通过、公布或施行的日期。",)
+            in_scope = False
         answer = self._assemble(query, analysis, scored, k, mode, in_scope=in_scope, route="search", scope=scope)
         return answer if answer.notes == notes else replace(answer, notes=notes)
 
@@ -833,6 +842,10 @@ class Searcher:
             return False  # who holds an office, prices and wages are in no safety regulation
         if intent.finance and not intent.who and not analysis.departments:
             return False  # 存款安不安全: not the safety these regulations are about
+        if intent.advice and not intent.who:
+            return False  # 灭火器怎么用, 明年会不会放开: regulations give neither advice nor forecasts
+        if intent.statistic and not intent.who and not intent.history:
+            return False  # 去年排名第一的是哪个市: no regulation states a statistic
         # (When a regulation took effect is in its header: see ``_history``.)
         if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
@@ -1005,6 +1018,11 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
     Returns:
         ``(article, item, paragraph)``, or None.
     """
+    if m := _PART_OF_ARTICLE_EN.search(text):
+        kind, part, article = ((m.group(1), m.group(2), m.group(3)) if m.group(1)
+                               else (m.group(5), m.group(6), m.group(4)))
+        if 0 < int(article) < 1000 and 0 < int(part) < 100:
+            return (int(article), int(part), None) if kind.lower() == "item" else (int(article), None, int(part))
     for pattern in (_CITATION, _ARTICLE_EN, _BARE_ID):
         if m := pattern.search(text):
             groups = m.groups()

@@ -40,6 +40,10 @@ def _pypinyin_version() -> str:
         return "unknown"
 
 
+#: Function characters are words of their own: a typo is never read into one of them (把车 stays, 扒车 is not meant).
+_FUNCTION_CHARACTERS = frozenset("把被将让给叫的地得了着过在是和与及或对向从往于跟比就都也还又再才很太最")
+
+
 @dataclass(frozen=True)
 class Correction:
     """One replaced piece of a query."""
@@ -162,6 +166,8 @@ class HomophoneCorrector:
                 continue
             if 2 * sum(a == b for a, b in zip(piece, right, strict=True)) < length:
                 continue
+            if any(a != b and a in _FUNCTION_CHARACTERS for a, b in zip(piece, right, strict=True)):
+                continue  # 把车 is 把 + 车, not a misspelt 扒车
             if not self._core_is_ambiguous(piece, right):
                 return Correction(piece, right)
         return None
