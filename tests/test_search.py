@@ -242,3 +242,11 @@ def test_search_async_gives_the_same_answers_as_search(fake_searcher: Searcher, 
     assert bool(encoded) == submit
     with pytest.raises(QueryError, match="k must be"):
         asyncio.run(fake_searcher.search_async("水库大坝安全", k=0))
+
+
+def test_chapter_route(fake_searcher: Searcher) -> None:
+    chapter = fake_searcher.search("第三章讲的什么", k=3)
+    assert chapter.route == "citation" and chapter.in_scope
+    assert all(h.clause.chapter.startswith("第三章") for h in chapter.hits)
+    missing = fake_searcher.search("第九章讲的什么", k=3)
+    assert not missing.in_scope and missing.notes[-1].endswith("没有第九章，以下为按问题检索的结果。")

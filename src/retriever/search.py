@@ -527,6 +527,15 @@ class Searcher:
                 missing_citation = self.is_library
                 notes += (f"{'所选法规' if self.is_library else '本规定'}中没有{make_citation(*analysis.citation)}，"
                           "以下为按问题检索的结果。",)
+            elif (chapter := _find_chapter(analysis.text)) is not None and (scope.named or not self.is_library):
+                # 安全生产法第五章讲什么: a chapter of a named document (or of the only one).
+                documents = scope.named or tuple(self._documents)
+                answer = self._answer_chapter(query, analysis, chapter, k, scope, documents)
+                if answer is not None:
+                    return answer
+                missing_citation = True
+                names = "、".join(f"《{self.documents[d].short_name}》" for d in documents)
+                notes += (f"{names}没有第{int_to_chinese(chapter)}章，以下为按问题检索的结果。",)
             if department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
@@ -909,6 +918,25 @@ class Searcher:
                       detected_departments=analysis.departments, expansions=analysis.expansions,
                       notes=notes, documents=self._documents_of(hits), region=scope.region)
 
+    def _answer_chapter(self, query: str, analysis: QueryAnalysis, chapter: int, k: int, scope: _Scope,
+                        documents: Sequence[str]) -> Answer | None:
+        """The clauses of that chapter of ``documents``, in order (None if none of them has it)."""
+        allowed = self._allowed_rows(scope)
+        rows = [r for r, clause in enumerate(self.clauses)
+                if allowed[r] and clause.document in documents and _find_chapter(clause.chapter) == chapter]
+        if not rows:
+            return None
+        hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
+                     for rank, r in enumerate(rows[:max(k, 1)], start=1))
+        notes = _notes(analysis) + scope.notes
+        heading = self.clauses[rows[0]].chapter
+        notes += (f"《{self.documents[self.clauses[rows[0]].document].short_name}》{heading}"
+                  f"共 {len(rows)} 个条款{'，以下为前 ' + str(len(hits)) + ' 个' if len(rows) > len(hits) else ''}。",)
+        return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
+                      departments=_department_answer(hits, len(hits)), hits=hits,
+                      detected_departments=analysis.departments, expansions=analysis.expansions,
+                      notes=notes, documents=self._documents_of(hits), region=scope.region)
+
     def _answer_department(self, query: str, analysis: QueryAnalysis, scope: _Scope) -> Answer:
         name = analysis.departments[0]
         allowed = self._allowed_rows(scope)
@@ -1037,6 +1065,20 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
                 continue  # no regulation numbers its articles like that
             return article, item, paragraph
     return None
+
+
+_CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
+
+
+def _find_chapter(text: str) -> int | None:
+    """The chapter a query or a clause heading names (第五章, ``第二章 各部门安全生产职责`` → 2), or None."""
+    if (m := _CHAPTER.search(text)) is None:
+        return None
+    try:
+        number = chinese_to_int(m.group(1))
+    except ValueError:
+        return None
+    return number if 0 < number < 100 else None
 
 
 def _minmax(scores: np.ndarray, floor: float | None = None) -> np.ndarray:
