@@ -131,3 +131,12 @@ def test_advice_forecasts_statistics_and_how_soon() -> None:
     assert amount_stated("电梯困人了，维保公司接到电话要多快赶到", ["接到故障通知后，应当立即赶赴现场"])
     assert amount_stated("电动自行车最快能骑多快", ["最高时速不得超过十五公里"])
     assert Intent.read("三个必须实施细则是哪一年印发的").history
+
+
+def test_the_papers_a_procedure_needs() -> None:
+    from retriever.intent import PAPERS_STATED
+
+    assert Intent.read("燃气开户要带哪些材料去营业厅").papers and Intent.read("what documents do i need").papers
+    assert not Intent.read("燃气安全归谁管").papers
+    assert PAPERS_STATED.search("承办者应当在活动举办日的20日前提出安全许可申请，申请时，应当提交下列材料：")
+    assert not PAPERS_STATED.search("有证据证明对方有过错的")

@@ -48,9 +48,9 @@ def test_ambiguous_sounds_are_not_guessed(corrector: HomophoneCorrector) -> None
 
 
 def test_a_function_character_is_never_read_as_a_typo() -> None:
-    corrector = HomophoneCorrector(["扒车", "车祸"], lambda _: False)
+    corrector = HomophoneCorrector(["扒车", "车祸", "除了"], lambda _: False)
     assert corrector.correct("先把车挪开") == ("先把车挪开", ())  # 把 + 车, not a misspelt 扒车
-    assert corrector.correct("出了车货") == ("出了车祸", (Correction("车货", "车祸"),))
+    assert corrector.correct("出了车货") == ("出了车祸", (Correction("车货", "车祸"),))  # 出了 is not 除了
 
 
 def test_a_correction_must_keep_half_of_the_characters() -> None:

@@ -99,6 +99,11 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
                     r"will .{0,30} be (?:lifted|allowed)")
+# The papers a procedure needs (要带哪些材料): answered only where a text lists them (提交下列材料).
+PAPERS = re.compile(r"(?:哪些|什么|啥)(?:材料|资料|手续|证件|证明)|带(?:什么|啥)|"
+                    r"what (?:documents|papers|paperwork)|which documents")
+PAPERS_STATED = re.compile(
+    r"(?:提交|提供|报送|出示|携带)[^。；]{0,12}(?:材料|文件|资料|证明|证件)|下列材料|申请材料|申请书")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -136,6 +141,7 @@ class Intent:
         never_stated: asks for a price, a wage or a rate, which safety regulations never set.
         finance: asks about money's safety (deposits, stocks, loans), not the safety these laws regulate.
         advice: asks for advice, an opinion or a forecast (怎么用, 哪个更安全, 明年会不会), which no regulation gives.
+        papers: asks which papers a procedure needs (要带哪些材料).
         official: asks who holds an office (厅长是谁), an office's address, telephone or hours, or
             which app or website to use.
         history: asks when a regulation was adopted, amended or took effect.
@@ -152,6 +158,7 @@ class Intent:
     never_stated: bool = False
     finance: bool = False
     advice: bool = False
+    papers: bool = False
     official: bool = False
     history: bool = False
     domain: bool = False
@@ -163,7 +170,8 @@ class Intent:
             who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
             quantity=bool(QUANTITY.search(text)), amount=amount_asked(text), penalty=bool(PENALTY.search(text)),
             statistic=bool(STATISTIC.search(text)), never_stated=bool(NEVER_STATED.search(text)),
-            finance=bool(FINANCE.search(text)), advice=bool(ADVICE.search(text)), official=bool(OFFICIAL.search(text)),
+            finance=bool(FINANCE.search(text)), advice=bool(ADVICE.search(text)), papers=bool(PAPERS.search(text)),
+            official=bool(OFFICIAL.search(text)),
             history=bool(HISTORY.search(text)),
             domain=bool(DOMAIN_WORDS.search(text)),
         )
@@ -171,5 +179,5 @@ class Intent:
 
 __all__ = [
     "ADVICE", "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL",
-    "PENALTY", "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
+    "PAPERS", "PAPERS_STATED", "PENALTY", "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
 ]

@@ -32,7 +32,7 @@ import numpy as np
 from retriever.candidates import CandidateSource, FaissCandidates, Query, clause_dense
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
-from retriever.intent import Intent
+from retriever.intent import PAPERS_STATED, Intent
 from retriever.lexical import LexicalIndex
 from retriever.lexicon import Lexicon
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
@@ -745,9 +745,10 @@ class Searcher:
         if mode == "full":
             # Whether the texts state the amount asked is read before they are lifted for stating one
             # (a clause that states a period about something else is not an answer).
-            # A law's article states it in any of its paragraphs (消防法第五十六条第二款: 不得收取费用).
+            # A law's article states it in any of its paragraphs (消防法第五十六条第二款: 不得收取费用);
+            # a duty list's article is a department's list of duties, each clause on its own.
             top = rows[np.argsort(-scores, kind="stable")[:s.stated_depth]]
-            stated = [_stating_text(c) for r in top for c in self.article(self.clauses[int(r)].id)]
+            stated = ["".join(_stating_text(c) for c in self._stating_clauses(int(r))) for r in top]
             in_scope = self._in_scope(analysis, dense, stated)
             if self.is_library and rows.size:
                 scores = self._amount_scores(scores, rows, analysis)
@@ -802,6 +803,13 @@ class Searcher:
             scores = self._order_as_alone(scores, rows, query, analysis)
         return scores
 
+    def _stating_clauses(self, row: int) -> list[Clause]:
+        """The clauses read for what a clause states: its law article's, or the duty-list clause alone."""
+        clause = self.clauses[row]
+        if self.documents[clause.document].role == "duty_list":
+            return [clause]
+        return self.article(clause.id)
+
     def _amount_scores(self, scores: np.ndarray, rows: np.ndarray, analysis: QueryAnalysis) -> np.ndarray:
         """A "how much / how long" question: the best candidates that state that kind of amount are lifted."""
         states = analysis.intent.amount
@@ -855,6 +863,8 @@ class Searcher:
             return False  # 灭火器怎么用, 明年会不会放开: regulations give neither advice nor forecasts
         if intent.statistic and not intent.who and not intent.history:
             return False  # 去年排名第一的是哪个市: no regulation states a statistic
+        if intent.papers and not intent.who and not any(PAPERS_STATED.search(t) for t in top_texts[:1]):
+            return False  # 燃气开户要带哪些材料: the best article does not list them
         # (When a regulation took effect is in its header: see ``_history``.)
         if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).

@@ -166,8 +166,8 @@ class HomophoneCorrector:
                 continue
             if 2 * sum(a == b for a, b in zip(piece, right, strict=True)) < length:
                 continue
-            if any(a != b and a in _FUNCTION_CHARACTERS for a, b in zip(piece, right, strict=True)):
-                continue  # 把车 is 把 + 车, not a misspelt 扒车
+            if any(a in _FUNCTION_CHARACTERS and (a != b or length == 2) for a, b in zip(piece, right, strict=True)):
+                continue  # 把车 is 把 + 车, not a misspelt 扒车; 出了 is 出 + 了, not 除了
             if not self._core_is_ambiguous(piece, right):
                 return Correction(piece, right)
         return None
