@@ -75,8 +75,6 @@ def test_citation_route(fake_searcher: Searcher) -> None:
 
 
 def test_english_paragraph_and_item_citations() -> None:
-    from retriever.search import _find_citation
-
     assert _find_citation("what does paragraph 3 of article 24 say?") == (24, None, 3)
     assert _find_citation("article 24, paragraph 2") == (24, None, 2)
     assert _find_citation("item 5 of article 33") == (33, 5, None)
@@ -250,3 +248,25 @@ def test_chapter_route(fake_searcher: Searcher) -> None:
     assert all(h.clause.chapter.startswith("第三章") for h in chapter.hits)
     missing = fake_searcher.search("第九章讲的什么", k=3)
     assert not missing.in_scope and missing.notes[-1].endswith("没有第九章，以下为按问题检索的结果。")
+
+
+def test_an_english_question_leans_on_the_dense_scores(fake_searcher: Searcher) -> None:
+    from dataclasses import replace
+
+    base = fake_searcher.settings
+    try:
+        leaning = fake_searcher.search("who supervises internet cafes", k=5, mode="full")
+        fake_searcher.settings = replace(base, english_dense_weight=None)
+        plain = fake_searcher.search("who supervises internet cafes", k=5, mode="full")
+        fake_searcher.settings = replace(base, english_dense_weight=1.0)
+        dense_only = fake_searcher.search("who supervises internet cafes", k=5, mode="full")
+    finally:
+        fake_searcher.settings = base
+    assert leaning.hits and plain.hits and dense_only.hits
+    # A Chinese question is fused with the usual weights whatever the English weight.
+    fake_searcher.settings = replace(base, english_dense_weight=1.0)
+    try:
+        chinese = fake_searcher.search("网吧归谁管", k=3)
+    finally:
+        fake_searcher.settings = base
+    assert [h.clause.id for h in chinese.hits] == [h.clause.id for h in fake_searcher.search("网吧归谁管", k=3).hits]

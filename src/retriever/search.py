@@ -55,6 +55,7 @@ from retriever.validation import MAX_K, MAX_QUERY_CHARS, validate_query
 _SEGMENT_VOCABULARY_MAX = 50_000
 
 _NUM = "零〇一二两三四五六七八九十百千\\d"
+_HAN = re.compile(r"[\u3400-\u9fff]")
 _CITATION = re.compile(
     rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
 )
@@ -96,6 +97,8 @@ class SearchSettings:
     Attributes:
         rrf_k: the RRF constant for the hybrid mode.
         dense_weight / bm25_weight: weights of the normalised scores in the full mode.
+        english_dense_weight: the dense weight for a question without Chinese characters (BM25
+            then matches only the lexicon's expansions), BM25 taking the rest; None: as any question.
         expansion_weight: weight of lexicon-expansion terms relative to query terms in BM25.
         department_boost: added to clauses of a department the query names.
         department_depth: how many top hits vote for the department answer.
@@ -144,6 +147,7 @@ class SearchSettings:
     rrf_k: int = 60
     dense_weight: float = 0.6
     bm25_weight: float = 0.4
+    english_dense_weight: float | None = 0.9
     expansion_weight: float = 0.3
     department_boost: float = 0.1
     department_depth: int = 5
@@ -734,8 +738,12 @@ class Searcher:
         elif mode == "hybrid":
             scores = _rrf([dense, bm25], s.rrf_k)
         else:
-            scores = (s.dense_weight * _minmax(dense, found.dense_floor)
-                      + s.bm25_weight * _minmax(bm25, found.bm25_floor))
+            dense_weight, bm25_weight = s.dense_weight, s.bm25_weight
+            if s.english_dense_weight is not None and not _HAN.search(analysis.text):
+                # An English question reaches Chinese text through BM25 only by the lexicon's expansions.
+                dense_weight, bm25_weight = s.english_dense_weight, 1.0 - s.english_dense_weight
+            scores = (dense_weight * _minmax(dense, found.dense_floor)
+                      + bm25_weight * _minmax(bm25, found.bm25_floor))
             named = analysis.departments if not self.is_library or analysis.names_agency else ()
             for name in named:
                 scores[np.isin(rows, self._department_arrays[name], assume_unique=True)] += s.department_boost
