@@ -140,3 +140,12 @@ def test_the_papers_a_procedure_needs() -> None:
     assert not Intent.read("燃气安全归谁管").papers
     assert PAPERS_STATED.search("承办者应当在活动举办日的20日前提出安全许可申请，申请时，应当提交下列材料：")
     assert not PAPERS_STATED.search("有证据证明对方有过错的")
+
+
+def test_the_unit_asked_before_the_topic_and_news() -> None:
+    # "how many days … penalty" asks for days, not a fine.
+    appeal = "under the mine safety law, how many days do i have to appeal against a penalty decision?"
+    assert amount_stated(appeal, ["可以在接到处罚决定通知之日起十五日内向上一级机关申请复议"])
+    assert not amount_stated(appeal, ["处五万元以上十万元以下的罚款"])
+    assert amount_stated("罚款多少", ["处二万元以上五万元以下的罚款"])
+    assert Intent.read("乌鲁木齐今天发暴雪红色预警了吗").advice

@@ -42,12 +42,6 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
     (re.compile(r"几次|多少次|(?:多久|多长时间).{0,6}一次|how often"),
      re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
-    (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
-    # A fee: laws state none, except that some services are free (不得收取费用).
-    (re.compile(r"收钱|收费|收不收|要钱|交钱|[交付缴花掏]多少钱|费用|费(?:是|要|得)?多少|\bfees?\b|\bcharge"),
-     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
-    # Any other sum of money (直接经济损失多少钱算重大事故: a threshold in 元).
-    (re.compile(r"多少钱|how much money"), re.compile(rf"{_NUMBER}万?元")),
     # A time limit in the unit asked for (几年 is not answered by 一个月), else in any unit.
     (re.compile(r"几年|多少年|how many years"), re.compile(rf"{_NUMBER}年")),
     (re.compile(r"几个月|多少个月|how many months"), re.compile(rf"{_NUMBER}个月")),
@@ -59,6 +53,13 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+    # A fine (罚多少): asked after the units, so that "how many days to appeal a penalty" asks for days.
+    (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
+    # A fee: laws state none, except that some services are free (不得收取费用).
+    (re.compile(r"收钱|收费|收不收|要钱|交钱|[交付缴花掏]多少钱|费用|费(?:是|要|得)?多少|\bfees?\b|\bcharge"),
+     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
+    # Any other sum of money (直接经济损失多少钱算重大事故: a threshold in 元).
+    (re.compile(r"多少钱|how much money"), re.compile(rf"{_NUMBER}万?元")),
     # A date (国家安全教育日是哪一天): a text states the month and day.
     (re.compile(r"哪一?天(?!内)|几月几[日号]|什么日子|哪个日子|what date|which day|what day"),
      re.compile(rf"{_NUMBER}月{_NUMBER}日")),
@@ -95,8 +96,10 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|"
                       r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
-# Advice, opinions and forecasts (灭火器怎么用, 哪个更安全, 值不值得, 明年会不会放开): no regulation gives them.
+# Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
+# no regulation gives them.
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
+                    r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
                     r"will .{0,30} be (?:lifted|allowed)")
 # The papers a procedure needs (要带哪些材料): answered only where a text lists them (提交下列材料).
@@ -140,7 +143,8 @@ class Intent:
         statistic: asks for a year's or a region's count, which no regulation states.
         never_stated: asks for a price, a wage or a rate, which safety regulations never set.
         finance: asks about money's safety (deposits, stocks, loans), not the safety these laws regulate.
-        advice: asks for advice, an opinion or a forecast (怎么用, 哪个更安全, 明年会不会), which no regulation gives.
+        advice: asks for advice, an opinion, a forecast or news (怎么用, 哪个更安全, 明年会不会, 今天…了吗),
+            which no regulation gives.
         papers: asks which papers a procedure needs (要带哪些材料).
         official: asks who holds an office (厅长是谁), an office's address, telephone or hours, or
             which app or website to use.
