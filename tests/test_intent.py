@@ -149,3 +149,8 @@ def test_the_unit_asked_before_the_topic_and_news() -> None:
     assert not amount_stated(appeal, ["处五万元以上十万元以下的罚款"])
     assert amount_stated("罚款多少", ["处二万元以上五万元以下的罚款"])
     assert Intent.read("乌鲁木齐今天发暴雪红色预警了吗").advice
+
+
+def test_percentages_are_amounts() -> None:
+    assert not amount_stated("煤矿井下瓦斯浓度超过百分之几必须停工", ["瓦斯浓度超限时，必须停止作业，撤出人员"])
+    assert amount_stated("安全生产费用提取比例是百分之几", ["按照营业收入的百分之二提取"])

@@ -27,7 +27,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分]|多久|多长时间|哪一?天(?!内)|几月几[日号]|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分]|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
@@ -63,6 +63,9 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # A date (国家安全教育日是哪一天): a text states the month and day.
     (re.compile(r"哪一?天(?!内)|几月几[日号]|什么日子|哪个日子|what date|which day|what day"),
      re.compile(rf"{_NUMBER}月{_NUMBER}日")),
+    # A share (瓦斯浓度超过百分之几): a text states a percentage.
+    (re.compile(r"百分之几|百分比|多少%|多少百分|what percent|how many percent|percentage"),
+     re.compile(rf"百分之{_NUMBER}|[0-9.]+%")),
     # Levels and grades (预警级别分为一级、二级、三级和四级; 事故一般分为以下等级).
     (re.compile(r"几级|几个等级|几个级别|分几类|几类|how many (?:levels|grades|classes)"),
      re.compile(rf"{_NUMBER}级|等级|级别")),
