@@ -53,6 +53,9 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
     (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+    # A share (瓦斯浓度超过百分之几): a text states a percentage.
+    (re.compile(r"百分之几|百分比|多少%|多少百分|what percent|how many percent|percentage"),
+     re.compile(rf"百分之{_NUMBER}|[0-9.]+%")),
     # A fine (罚多少): asked after the units, so that "how many days to appeal a penalty" asks for days.
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
     # A fee: laws state none, except that some services are free (不得收取费用).
@@ -63,9 +66,6 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # A date (国家安全教育日是哪一天): a text states the month and day.
     (re.compile(r"哪一?天(?!内)|几月几[日号]|什么日子|哪个日子|what date|which day|what day"),
      re.compile(rf"{_NUMBER}月{_NUMBER}日")),
-    # A share (瓦斯浓度超过百分之几): a text states a percentage.
-    (re.compile(r"百分之几|百分比|多少%|多少百分|what percent|how many percent|percentage"),
-     re.compile(rf"百分之{_NUMBER}|[0-9.]+%")),
     # Levels and grades (预警级别分为一级、二级、三级和四级; 事故一般分为以下等级).
     (re.compile(r"几级|几个等级|几个级别|分几类|几类|how many (?:levels|grades|classes)"),
      re.compile(rf"{_NUMBER}级|等级|级别")),
