@@ -34,7 +34,7 @@ from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.intent import PAPERS_STATED, Intent
 from retriever.lexical import LexicalIndex
-from retriever.lexicon import Lexicon
+from retriever.lexicon import Lexicon, has_cjk
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
 from retriever.records import LEVELS, MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Document, Hit, Mode
 from retriever.routing import (
@@ -55,7 +55,6 @@ from retriever.validation import MAX_K, MAX_QUERY_CHARS, validate_query
 _SEGMENT_VOCABULARY_MAX = 50_000
 
 _NUM = "零〇一二两三四五六七八九十百千\\d"
-_HAN = re.compile(r"[\u3400-\u9fff]")
 _CITATION = re.compile(
     rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
 )
@@ -244,9 +243,16 @@ class Searcher:
         self._document_rows: dict[str, list[int]] = defaultdict(list)
         # Keyed by the article part of the id: "120", or "120a" for 第一百二十条之一.
         self._article_rows: dict[tuple[str, str], list[int]] = defaultdict(list)
+        # Keyed by the chapter number (第五章 → 5), for 安全生产法第五章讲什么.
+        self._chapter_rows: dict[tuple[str, int], list[int]] = defaultdict(list)
+        chapter_of: dict[str, int | None] = {}
         for row, clause in enumerate(self.clauses):
             self._document_rows[clause.document].append(row)
             self._article_rows[(clause.document, _article_part(clause.id))].append(row)
+            if clause.chapter not in chapter_of:
+                chapter_of[clause.chapter] = _find_chapter(clause.chapter)
+            if (chapter := chapter_of[clause.chapter]) is not None:
+                self._chapter_rows[(clause.document, chapter)].append(row)
             for name in dict.fromkeys((*clause.departments, *((clause.department,) if clause.department else ()))):
                 self._department_rows[name].append(row)
         self.documents: dict[str, Document] = {d.id: d for d in index.documents}
@@ -739,7 +745,7 @@ class Searcher:
             scores = _rrf([dense, bm25], s.rrf_k)
         else:
             dense_weight, bm25_weight = s.dense_weight, s.bm25_weight
-            if s.english_dense_weight is not None and not _HAN.search(analysis.text):
+            if s.english_dense_weight is not None and not has_cjk(analysis.text):
                 # An English question reaches Chinese text through BM25 only by the lexicon's expansions.
                 dense_weight, bm25_weight = s.english_dense_weight, 1.0 - s.english_dense_weight
             scores = (dense_weight * _minmax(dense, found.dense_floor)
@@ -926,11 +932,15 @@ class Searcher:
             notes += (f"多部法规都有{make_citation(article, None)}（{names}{'等' if len(holders) > 6 else ''}），"
                       "以下按法规分组列出；请在问题中写明法规名称，例如「"
                       f"{self.documents[holders[0]].short_name}{make_citation(article, None)}」。",)
-        hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
-                     for rank, r in enumerate(rows[:max(k, 1)], start=1))
         # An item or paragraph the article does not have is not in the library (the whole article
         # is shown, with a note, in case it was miscounted).
-        in_scope = exact or (item is None and paragraph is None)
+        return self._listing(query, analysis, rows[:max(k, 1)], scope, notes,
+                             in_scope=exact or (item is None and paragraph is None))
+
+    def _listing(self, query: str, analysis: QueryAnalysis, rows: Sequence[int], scope: _Scope,
+                 notes: tuple[str, ...], *, in_scope: bool = True) -> Answer:
+        """A citation answer: ``rows`` in the order given (an article, a chapter), ranked 1, 2, …"""
+        hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank) for rank, r in enumerate(rows, start=1))
         return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=in_scope,
                       departments=_department_answer(hits, len(hits)), hits=hits,
                       detected_departments=analysis.departments, expansions=analysis.expansions,
@@ -940,20 +950,15 @@ class Searcher:
                         documents: Sequence[str]) -> Answer | None:
         """The clauses of that chapter of ``documents``, in order (None if none of them has it)."""
         allowed = self._allowed_rows(scope)
-        rows = [r for r, clause in enumerate(self.clauses)
-                if allowed[r] and clause.document in documents and _find_chapter(clause.chapter) == chapter]
+        rows = [r for d in documents for r in self._chapter_rows.get((d, chapter), ()) if allowed[r]]
         if not rows:
             return None
-        hits = tuple(Hit(clause=self.clauses[r], score=1.0 / rank, rank=rank)
-                     for rank, r in enumerate(rows[:max(k, 1)], start=1))
-        notes = _notes(analysis) + scope.notes
-        heading = self.clauses[rows[0]].chapter
-        notes += (f"《{self.documents[self.clauses[rows[0]].document].short_name}》{heading}"
-                  f"共 {len(rows)} 个条款{'，以下为前 ' + str(len(hits)) + ' 个' if len(rows) > len(hits) else ''}。",)
-        return Answer(query=query, normalized_query=analysis.text, route="citation", in_scope=True,
-                      departments=_department_answer(hits, len(hits)), hits=hits,
-                      detected_departments=analysis.departments, expansions=analysis.expansions,
-                      notes=notes, documents=self._documents_of(hits), region=scope.region)
+        shown = rows[:max(k, 1)]
+        first = self.clauses[rows[0]]
+        more = f"，以下为前 {len(shown)} 个" if len(rows) > len(shown) else ""
+        notes = _notes(analysis) + scope.notes + (
+            f"《{self.documents[first.document].short_name}》{first.chapter}共 {len(rows)} 个条款{more}。",)
+        return self._listing(query, analysis, shown, scope, notes)
 
     def _answer_department(self, query: str, analysis: QueryAnalysis, scope: _Scope) -> Answer:
         name = analysis.departments[0]
