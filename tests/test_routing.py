@@ -163,3 +163,20 @@ def test_a_regulation_is_named_by_the_order_that_published_it() -> None:
     for text in ("493号令第五十条", "国务院令第493号第三十二条", "国务院493号令怎么规定事故报告"):
         assert find_mentions(text, [*LIBRARY, report]).documents == ("sg",), text
     assert find_mentions("第493号", [*LIBRARY, report]).documents == ()
+
+
+def test_a_version_the_library_does_not_hold_is_another_text() -> None:
+    dated = Document(id="xf", title="中华人民共和国消防法", short_name="消防法", level="national",
+                     version_date="2021-04-29")
+    library = [SEED, WORK_SAFETY, dated]
+    mention = find_mentions("2008年版消防法第十条说的是什么", library)
+    assert mention.documents == () and mention.unknown_names == ("消防法（2008年版）",)
+    assert find_mentions("2021年版消防法第十条", library).documents == ("xf",)
+    draft = find_mentions("消防法最新的修订草案改了什么", library)
+    assert draft.documents == () and draft.unknown_names == ("消防法（草案）",)
+    assert find_mentions("消防法2021年修订后第十条", library).documents == ("xf",)  # not a version ask
+
+
+def test_a_name_before_a_verb_is_still_a_name() -> None:
+    mention = find_mentions("商场按反恐怖主义法要配哪些防范措施", LIBRARY)
+    assert mention.unknown_names == ("反恐怖主义法",)

@@ -67,6 +67,9 @@ _STATE_PREFIX = "中华人民共和国"
 # A subsidiary text of a law (道路交通安全法实施条例) is another text than the law.
 _SUBSIDIARY = re.compile(r"实施(?:条例|细则|办法|规定|意见)")
 # The order a regulation was published by (中华人民共和国国务院令第493号公布): staff cite it as 493号令.
+# 2007年版突发事件应对法, 消防法修订草案: a version of a text, which the library may not hold.
+_VERSION_YEAR = re.compile(r"((?:19|20)[0-9]{2})\s*年(?:版|的版本|修订版|修正版|老版|旧版)")
+_DRAFT = re.compile(r"草案|征求意见稿|送审稿")
 _ORDER = re.compile(r"国务院令第?([0-9]+)号")
 _CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
 _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全国人大|国务院(?:规定|条例)|国家级")
@@ -77,11 +80,11 @@ _BRACKETED = re.compile(r"《([^》]{2,40})》")
 _BARE_NAME = re.compile(
     r"(?:^|[，。？！、；：,.?!;:\s]|根据|依据|按照|依照|关于|在|按)"
     r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
-    r"(?=第|规定|中|里|上|的|说|要求|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s]|$)")
+    r"(?=第|规定|中|里|上|的|说|要|讲|写|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s]|$)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
     r"^.*?(?:根据|依据|按照|依照|关于|查一下|查一查|查查|查询|了解一下|了解下|了解|看一下|看看|问一下|问问|说说|讲讲|"
-    r"介绍一下|解释一下)")
+    r"介绍一下|解释一下|按)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
@@ -225,6 +228,9 @@ class DocumentNames:
                 subsidiary.append((f[0], suffix.end()))
                 unknown.append(text[f[0]:suffix.end()])
         named = list(dict.fromkeys(doc_id for _, _, doc_id in found))
+        for doc_id, version in self._other_versions(text, named):
+            named.remove(doc_id)
+            unknown.append(version)
         spans = [(s, e) for s, e, _ in found] + subsidiary
         for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
             name = match.group(1)
@@ -257,6 +263,28 @@ class DocumentNames:
             unknown.append(f"{region}的地方性法规")
         return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown), region=region,
                                level="national" if _NATIONAL_CUE.search(text) else None, spans=tuple(sorted(spans)))
+
+    def _other_versions(self, text: str, named: Sequence[str]) -> list[tuple[str, str]]:
+        """The named documents whose asked version (a draft, another year's text) the library lacks,
+        each with that version's name (``突发事件应对法（2007年版）``).
+
+        ``2007年版突发事件应对法`` names the 2007 text: the library's 2024 revision is another text
+        (unless a version of that year is in the library too); ``消防法修订草案`` names a draft.
+        """
+        draft = _DRAFT.search(text)
+        year = _VERSION_YEAR.search(text)
+        if draft is None and year is None:
+            return []
+        lacking: list[tuple[str, str]] = []
+        for doc_id in named:
+            doc = next(d for d in self.documents if d.id == doc_id)
+            if draft is not None:
+                lacking.append((doc_id, f"{doc.short_name}（{draft.group(0)}）"))
+            elif year is not None and not any(
+                    d.short_name == doc.short_name and (d.version_date or "").startswith(year.group(1))
+                    for d in self.documents):
+                lacking.append((doc_id, f"{doc.short_name}（{year.group(1)}年版）"))
+        return lacking
 
     def _nearest_document(self, name: str) -> Document | None:
         """The document a loosely written name means (危险化学品管理条例, 三管三必须实施细则), if one is close.
