@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retriever.intent import Intent, amount_asked, amount_stated
+from retriever.intent import Intent, amount_asked, amount_stated, topic_words
 
 
 def test_the_amount_asked_for_is_the_first_kind_the_question_names() -> None:
@@ -21,6 +21,24 @@ def test_more_kinds_of_amounts() -> None:
     assert not amount_stated("开车闯红灯一次扣几分", [points])
     assert amount_stated("闯红灯扣几分", ["一次记6分"])
     assert amount_stated("how many days after it goes into service must it be registered?", ["投入使用后三十日内"])
+
+
+def test_an_amount_stated_about_another_topic_does_not_answer() -> None:
+    licence = "安全生产许可证的有效期为3年。"
+    assert amount_stated("达标证书有效期是几年", [licence])
+    assert not amount_stated("达标证书有效期是几年", [licence], topic=("达标", "证书"))
+    assert amount_stated("安全生产许可证有效期是几年", [licence], topic=("安全生产许可证",))
+    words = ("企业", "安全生产标准化", "达标", "证书", "有效期", "几年")
+    shares = {"企业": 0.2}
+    assert topic_words(words, lambda w: shares.get(w, 0.0), 0.03) == ("安全生产标准化", "达标", "证书")
+
+
+def test_floors_vehicles_and_weights_are_amounts() -> None:
+    for text, stated in (("自建房最多能盖几层", "不得超过三层"), ("最少得有几辆车", "自有车辆十辆以上"),
+                         ("多重以上的无人机要登记", "最大起飞重量为二十五千克")):
+        assert Intent.read(text).quantity, text
+        assert amount_stated(text, [stated]) and not amount_stated(text, ["应当依法登记"]), text
+    assert not Intent.read("建立多重预防机制").quantity
 
 
 def test_who_pays_asks_for_an_obligation_not_a_supervisor() -> None:

@@ -67,3 +67,20 @@ def test_an_amount_a_law_states_is_in_scope_and_one_none_states_is_not(real_libr
                  "493号令第五十条", "三个必须实施细则是哪一年印发的", "干粉灭火器怎么用",
                  "2007年版突发事件应对法第四十三条说的是什么", "消防法最新的修订草案都改了哪些内容"):
         assert not real_library.search(text, 5).in_scope, text
+    # A period stated about something else (安全生产许可证的有效期为3年) does not answer for a 达标证书,
+    # nor do the texts state floors, vehicles or weights.
+    for text in ("企业安全生产标准化三级达标证书有效期是几年", "农村自建房最多能盖几层",
+                 "办道路运输经营许可证最少得有几辆车", "多重以上的无人机要做实名登记"):
+        assert not real_library.search(text, 5).in_scope, text
+    assert real_library.search("安全生产许可证的有效期是几年", 5).in_scope
+
+
+def test_a_section_of_a_chapter_is_listed_or_said_to_be_missing(real_library: Searcher) -> None:
+    section = real_library.search("特种设备安全法第二章第一节讲什么", 5)
+    assert section.route == "citation" and section.in_scope
+    assert section.hits[0].clause.id == "特种设备安全法(2013-06-29)#13-1"
+    assert all(h.clause.section.startswith("第一节") for h in section.hits)
+    assert any("第一节 一般规定" in n for n in section.notes)
+    # 消防法 has no sections: out of scope, with a note that says so.
+    missing = real_library.search("消防法第三章第二節講什麼", 5)
+    assert not missing.in_scope and any("没有第三章第二节" in n for n in missing.notes)

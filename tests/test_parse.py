@@ -259,6 +259,9 @@ def test_multi_paragraph_articles_items_and_ids() -> None:
     assert len(parsed.header) == 2
     assert parsed.headings == ("第一章 总则", "第一节 一般规定", "第二章 附则")
     clauses = {c.id: c for c in parsed.clauses}
+    # A 节 under a 章: the clause keeps the chapter and records the section; a new chapter ends it.
+    assert (clauses["9"].chapter, clauses["9"].section) == ("第一章 总则", "第一节 一般规定")
+    assert (clauses["13"].chapter, clauses["13"].section) == ("第二章 附则", "")
     assert list(clauses) == [
         "9", "10-1", "10-2", "10-3", "11", "11.1", "11.2",
         "12-1", "12.1", "12.2", "12-2", "12-3", "12-3.1", "12-3.2", "13",
@@ -445,6 +448,8 @@ def test_real_laws_paragraphs_after_item_lists() -> None:
     assert [i for i in special if i.startswith(("49.", "49-"))] == ["49-1", "49.1", "49.2", "49.3", "49-2", "49-3"]
     sections = read_regulation(SAMPLE / "道路交通安全法(2021-04-29).md")
     assert any(h.startswith("第一节") for h in sections.headings)
+    by_id = {c.id: c for c in sections.clauses}
+    assert by_id["42-1"].section == "第二节 机动车通行规定" and by_id["42-1"].chapter.startswith("第四章")
 
 
 def test_a_second_department_heading_inside_a_duty_list_article() -> None:

@@ -98,7 +98,7 @@ def test_unknown_format(built: Path, seeds_copy: Path, lexicon: Lexicon, segment
     manifest = json.loads(path.read_text(encoding="utf-8"))
     manifest["format_version"] = 99
     path.write_text(json.dumps(manifest), encoding="utf-8")
-    with pytest.raises(IndexStateError, match=r"format version 99 .* not the supported version 2"):
+    with pytest.raises(IndexStateError, match=rf"format version 99 .* not the supported version {FORMAT_VERSION}"):
         _load(built, seeds_copy, lexicon, segmenter)
 
 

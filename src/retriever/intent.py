@@ -8,7 +8,7 @@ are plain regular expressions over Chinese and English question words.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Asks who is responsible (a duty list answers it; a law names the body).
@@ -27,7 +27,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分]|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨]|有多重|多重以[上下]|多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
@@ -52,7 +52,13 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
      re.compile(rf"立即|立刻|马上|{_NUMBER}(?:日|天|小时|分钟)")),
     (re.compile(r"多久|多长时间|提前多|期限|有效期|时限|how long|within how|deadline"),
      re.compile(rf"{_NUMBER}(?:日|天|小时|个月|年)")),
-    (re.compile(r"几个?人|多少人|死几|伤几|how many (?:people|persons|deaths|workers)"), re.compile(rf"{_NUMBER}人")),
+    # Floors, vehicles and machines, and weights (自建房能盖几层, 最少得有几辆车, 多重的无人机要登记).
+    (re.compile(r"几层|多少层|how many (?:floors|storeys|stories)"), re.compile(rf"{_NUMBER}层")),
+    (re.compile(r"几[辆台]|多少[辆台]|how many (?:vehicles|trucks|cars|machines)"), re.compile(rf"{_NUMBER}[辆台]")),
+    (re.compile(r"有多重|多重以[上下]|多重(?=[？?]|$)|几吨|多少(?:吨|公斤|千克|斤)|how heavy|what weight"),
+     re.compile(rf"{_NUMBER}(?:吨|千克|公斤|克)")),
+    (re.compile(r"几个?人|几[名位]|多少(?:个)?人|多少[名位]|死几|伤几|how many (?:people|persons|deaths|workers)"),
+     re.compile(rf"{_NUMBER}[人名]")),
     # A share (瓦斯浓度超过百分之几): a text states a percentage.
     (re.compile(r"百分之几|百分比|多少%|多少百分|what percent|how many percent|percentage"),
      re.compile(rf"百分之{_NUMBER}|[0-9.]+%")),
@@ -124,10 +130,36 @@ def amount_asked(question: str) -> re.Pattern[str] | None:
     return None
 
 
-def amount_stated(question: str, texts: Sequence[str]) -> bool:
-    """Whether one of ``texts`` states the kind of amount ``question`` asks for."""
+def amount_stated(question: str, texts: Sequence[str], topic: Sequence[str] = ()) -> bool:
+    """Whether one of ``texts`` states the kind of amount ``question`` asks for.
+
+    With ``topic`` (the question's specific words, see :func:`topic_words`), the text that
+    states it must also name one of them: 安全生产许可证的有效期为3年 does not answer how long a
+    达标证书 is valid.
+    """
     states = amount_asked(question)
-    return states is not None and any(states.search(t) for t in texts)
+    return states is not None and stated_about(states, texts, topic)
+
+
+def stated_about(states: re.Pattern[str], texts: Sequence[str], topic: Sequence[str] = ()) -> bool:
+    """Whether one of ``texts`` matches ``states`` and names a word of ``topic`` (any, when empty)."""
+    return any(states.search(t) and (not topic or any(w in t for w in topic)) for t in texts)
+
+
+# Words that ask for the amount or qualify it (多少天, 提前, 至少, 一次 …): not what the question is about.
+AMOUNT_WORDS = re.compile(r"多少|几|多久|多长|多快|多远|多大|时间|期限|有效期|时限|提前|以上|以下|以内|之内|"
+                          r"最少|最多|至少|最长|最短|最晚|最快|要交|交钱|收钱|罚多少|钱|一次|每年|每月")
+
+
+def topic_words(words: Sequence[str], frequency: Callable[[str], float], limit: float) -> tuple[str, ...]:
+    """The specific words of a question: Chinese words of two or more characters that ask for no
+    amount and occur in less than ``limit`` (a share) of the library's clauses by ``frequency``."""
+    return tuple(dict.fromkeys(
+        w for w in words
+        if len(w) >= 2 and _CJK.search(w) and not AMOUNT_WORDS.search(w) and frequency(w) < limit))
+
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -185,6 +217,7 @@ class Intent:
 
 
 __all__ = [
-    "ADVICE", "AMOUNT_KINDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL",
-    "PAPERS", "PAPERS_STATED", "PENALTY", "QUANTITY", "STATISTIC", "WHO", "Intent", "amount_asked", "amount_stated",
+    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED",
+    "OBLIGATION", "OFFICIAL", "PAPERS", "PAPERS_STATED", "PENALTY", "QUANTITY", "STATISTIC", "WHO", "Intent",
+    "amount_asked", "amount_stated", "stated_about", "topic_words",
 ]

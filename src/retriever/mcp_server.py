@@ -195,11 +195,14 @@ def _document_text(searcher: Searcher, document_id: str) -> Callable[[], str]:
     def read() -> str:
         clauses = [c for c in searcher.clauses if c.document == document_id]
         lines = [clauses[0].title if clauses else document_id]
-        chapter = None
+        chapter = section = None
         for clause in clauses:
             if clause.chapter and clause.chapter != chapter:
-                chapter = clause.chapter
+                chapter, section = clause.chapter, None
                 lines.append(f"\n{chapter}")
+            if clause.section and clause.section != section:
+                section = clause.section
+                lines.append(section)
             department = f" · {clause.department}" if clause.department else ""
             lines.append(f"[{clause.id}] {clause.citation}{department}：{clause.text}")
         return "\n".join(lines) + "\n"

@@ -239,6 +239,7 @@ def clean_line(line: str) -> str:
 class _Paragraph:
     chapter: str
     text: str = ""
+    section: str = ""
     heading: bool = False
     style: str = ""
     items: list[tuple[int, str]] = field(default_factory=list)
@@ -321,6 +322,7 @@ class _Parser:
         self.headings: list[str] = []
         self.problems: list[str] = []
         self.chapter = ""
+        self.section = ""
         self.clauses: list[Clause] = []
         self.article: _Article | None = None
         self.preamble: _Article | None = None
@@ -409,8 +411,10 @@ class _Parser:
         self.headings.append(text)
         self.fresh = True  # text under a new heading never continues the paragraph before it
         if _SECTION.match(text) and self.chapter and not _SECTION.match(self.chapter):
-            return  # a 节 under a 章: clauses keep the chapter
+            self.section = text  # a 节 under a 章: clauses keep the chapter and record the section
+            return
         self.chapter = text
+        self.section = ""
 
     def start_article(self, number: int, line_no: int, suffix: str, body: str, raw: str,
                       space: str = " ") -> None:
@@ -425,7 +429,7 @@ class _Parser:
             self.fresh = False
             self.article = _Article(number, line_no, self.chapter, suffix=inserted)
             if body:
-                self.article.paragraphs.append(_Paragraph(self.chapter, body))
+                self.article.paragraphs.append(_Paragraph(self.chapter, body, section=self.section))
             return
         if suffix or (self.has_articles and number <= self.last_number):
             # A quoted 第X条之N, a repeated or backward number: keep the line as a paragraph.
@@ -446,10 +450,11 @@ class _Parser:
             return
         if department := _department_of(body):
             self.article.department = department
-            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True, department=department))
+            self.article.paragraphs.append(_Paragraph(self.chapter, body, heading=True, department=department,
+                                                      section=self.section))
             self.headings.append(body)
         else:
-            self.article.paragraphs.append(_Paragraph(self.chapter, body))
+            self.article.paragraphs.append(_Paragraph(self.chapter, body, section=self.section))
 
     def _current(self) -> _Article:
         """The open article, or the one article 0 that gathers all text outside articles."""
@@ -472,7 +477,8 @@ class _Parser:
         last = self._last(article)
         if article.department and (department := _department_of(line)):
             # A second department heading inside a duty-list article (区…部门主要职责：).
-            article.paragraphs.append(_Paragraph(self.chapter, line, heading=True, department=department))
+            article.paragraphs.append(_Paragraph(self.chapter, line, heading=True, department=department,
+                                                 section=self.section))
             self.headings.append(line)
         elif last is not None and not last.text and not last.items:
             last.text = line  # an article line without text: this line is its text
@@ -484,7 +490,7 @@ class _Parser:
                 and not _ENDED.search(last.text):
             last.text += line  # a paragraph wrapped mid-sentence
         else:
-            article.paragraphs.append(_Paragraph(self.chapter, line, line=line_no))
+            article.paragraphs.append(_Paragraph(self.chapter, line, line=line_no, section=self.section))
 
     def _continue_list(self, article: _Article, style: str, number: int, line_no: int,
                        across_heading: bool = False) -> _Paragraph | None:
@@ -549,7 +555,7 @@ class _Parser:
         if continued is not None:
             paragraph = continued
         elif fresh or last is None:
-            paragraph = _Paragraph(self.chapter)
+            paragraph = _Paragraph(self.chapter, section=self.section)
             article.paragraphs.append(paragraph)
         else:
             paragraph = last
@@ -628,6 +634,7 @@ class _Parser:
             document=self.document,
             title=self.title,
             chapter=source.chapter,
+            section=source.section,
             article=article.number,
             item=item,
             department=department,

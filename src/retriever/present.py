@@ -53,6 +53,7 @@ def clause_to_dict(clause: Clause, document: Document | None = None) -> dict[str
         "document": clause.document,
         "document_title": clause.title,
         "chapter": clause.chapter,
+        "section": clause.section,
         "article": clause.article,
         "paragraph": clause.paragraph,
         "item": clause.item,

@@ -75,6 +75,7 @@ class Clause:
         document: the document id (the seed file's stem).
         title: the document's title (its ``# `` heading line).
         chapter: the chapter heading, e.g. ``"第二章 各部门安全生产职责"``.
+        section: the section (节) heading within the chapter, e.g. ``"第一节 一般规定"``, or ``""``.
         article: the article number (第十八条 → 18).
         item: the item number (（七） → 7), or None for an article without items.
         department: the department named in the article heading
@@ -101,6 +102,7 @@ class Clause:
     paragraph: int | None = None
     departments: tuple[str, ...] = ()
     lead_in: str = ""
+    section: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 from retriever.candidates import CandidateSource, FaissCandidates, Query, clause_dense
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
-from retriever.intent import PAPERS_STATED, Intent
+from retriever.intent import PAPERS_STATED, Intent, stated_about, topic_words
 from retriever.lexical import LexicalIndex
 from retriever.lexicon import Lexicon, has_cjk
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
@@ -119,6 +119,8 @@ class SearchSettings:
             that state that kind of amount.
         stated_depth: a "how much" question is in scope when one of this many best candidates
             (before ``quantity_boost``) states that kind of amount.
+        topic_share: a "how much" question's specific words are those found in fewer than this
+            share of the library's clauses; the clause stating the amount must name one of them.
         liability_penalty: taken, for a question that does not ask about penalties, from
             clauses of a law's 法律责任 chapter.
         article_boost: up to this much is added to a law clause whose article has other
@@ -164,6 +166,7 @@ class SearchSettings:
     who_supervision_boost: float = 0.05
     quantity_boost: float = 0.25
     stated_depth: int = 5
+    topic_share: float = 0.03
     article_boost: float = 0.045
     liability_penalty: float = 0.1
     basis_clauses: int = 2
@@ -245,6 +248,8 @@ class Searcher:
         self._article_rows: dict[tuple[str, str], list[int]] = defaultdict(list)
         # Keyed by the chapter number (第五章 → 5), for 安全生产法第五章讲什么.
         self._chapter_rows: dict[tuple[str, int], list[int]] = defaultdict(list)
+        # Keyed by chapter and section (第二章第一节 → 2, 1), for 特种设备安全法第二章第一节.
+        self._section_rows: dict[tuple[str, int, int], list[int]] = defaultdict(list)
         chapter_of: dict[str, int | None] = {}
         for row, clause in enumerate(self.clauses):
             self._document_rows[clause.document].append(row)
@@ -253,6 +258,8 @@ class Searcher:
                 chapter_of[clause.chapter] = _find_chapter(clause.chapter)
             if (chapter := chapter_of[clause.chapter]) is not None:
                 self._chapter_rows[(clause.document, chapter)].append(row)
+                if clause.section and (section := _find_section(clause.section)) is not None:
+                    self._section_rows[(clause.document, chapter, section)].append(row)
             for name in dict.fromkeys((*clause.departments, *((clause.department,) if clause.department else ()))):
                 self._department_rows[name].append(row)
         self.documents: dict[str, Document] = {d.id: d for d in index.documents}
@@ -538,14 +545,17 @@ class Searcher:
                 notes += (f"{'所选法规' if self.is_library else '本规定'}中没有{make_citation(*analysis.citation)}，"
                           "以下为按问题检索的结果。",)
             elif (chapter := _find_chapter(analysis.text)) is not None and (scope.named or not self.is_library):
-                # 安全生产法第五章讲什么: a chapter of a named document (or of the only one).
+                # 安全生产法第五章讲什么: a chapter of a named document (or of the only one);
+                # 特种设备安全法第二章第一节: a section of that chapter.
                 documents = scope.named or tuple(self._documents)
-                answer = self._answer_chapter(query, analysis, chapter, k, scope, documents)
+                section = _find_section(analysis.text)
+                answer = self._answer_chapter(query, analysis, chapter, k, scope, documents, section)
                 if answer is not None:
                     return answer
                 missing_citation = True
                 names = "、".join(f"《{self.documents[d].short_name}》" for d in documents)
-                notes += (f"{names}没有第{int_to_chinese(chapter)}章，以下为按问题检索的结果。",)
+                asked = f"第{int_to_chinese(chapter)}章" + (f"第{int_to_chinese(section)}节" if section else "")
+                notes += (f"{names}没有{asked}，以下为按问题检索的结果。",)
             if department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
@@ -862,7 +872,12 @@ class Searcher:
         or personal procedures. A question that asks "how much" without asking "who", or
         that has neither a "who" nor a safety/duty word, is out of scope unless a clause is
         very close. Laws do state amounts (fines, deadlines, thresholds): in a library a
-        "how much" question is in scope when one of the best clauses states that kind of amount.
+        "how much" question is in scope when one of the best clauses states that kind of amount
+        and names one of the question's specific words (see :meth:`_topic`), if it has any.
+
+        Args:
+            top_texts: the text of each of the best candidates' articles (a duty list's clause
+                alone), best first.
         """
         best = float(dense.max()) if dense.size else 0.0
         s = self.settings
@@ -883,12 +898,36 @@ class Searcher:
         if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
             return (self._has_laws and not intent.statistic and intent.amount is not None
-                    and any(intent.amount.search(t) for t in top_texts))
+                    and stated_about(intent.amount, top_texts, self._topic(analysis)))
         if intent.who or analysis.departments or intent.domain:
             return True
         if analysis.expansions and best >= s.min_dense:
             return True
         return best >= s.min_dense_strong
+
+    def _topic(self, analysis: QueryAnalysis) -> tuple[str, ...]:
+        """A Chinese question's specific words and expansions (rare in the library: not 安全生产, 企业, 单位).
+
+        None for a question without Chinese: its expansions are how it reaches the texts at all.
+        """
+        if not has_cjk(analysis.text):
+            return ()
+        return topic_words((*analysis.words, *analysis.expansions), self._clause_share, self.settings.topic_share)
+
+    def _clause_share(self, word: str) -> float:
+        """About the share of the library's clauses that contain ``word`` (occurrences per clause)."""
+        share = self._shares.get(word)
+        if share is None:
+            share = self._shares[word] = self._clause_blob.count(word) / max(1, len(self.clauses))
+        return share
+
+    @cached_property
+    def _clause_blob(self) -> str:
+        return "\x00".join(c.text for c in self.clauses)
+
+    @cached_property
+    def _shares(self) -> dict[str, float]:
+        return {}
 
     # ----- answers ----------------------------------------------------------------------
     def _answer_citation(self, query: str, analysis: QueryAnalysis, k: int, department: str | None,
@@ -947,17 +986,22 @@ class Searcher:
                       notes=notes, documents=self._documents_of(hits), region=scope.region)
 
     def _answer_chapter(self, query: str, analysis: QueryAnalysis, chapter: int, k: int, scope: _Scope,
-                        documents: Sequence[str]) -> Answer | None:
-        """The clauses of that chapter of ``documents``, in order (None if none of them has it)."""
+                        documents: Sequence[str], section: int | None = None) -> Answer | None:
+        """The clauses of that chapter (or of that section of it) of ``documents``, in order (None if
+        none of them has it)."""
         allowed = self._allowed_rows(scope)
-        rows = [r for d in documents for r in self._chapter_rows.get((d, chapter), ()) if allowed[r]]
+        rows = [r for d in documents
+                for r in (self._chapter_rows.get((d, chapter), ()) if section is None
+                          else self._section_rows.get((d, chapter, section), ()))
+                if allowed[r]]
         if not rows:
             return None
         shown = rows[:max(k, 1)]
         first = self.clauses[rows[0]]
         more = f"，以下为前 {len(shown)} 个" if len(rows) > len(shown) else ""
         notes = _notes(analysis) + scope.notes + (
-            f"《{self.documents[first.document].short_name}》{first.chapter}共 {len(rows)} 个条款{more}。",)
+            f"《{self.documents[first.document].short_name}》{first.chapter}"
+            f"{' ' + first.section if section is not None else ''}共 {len(rows)} 个条款{more}。",)
         return self._listing(query, analysis, shown, scope, notes)
 
     def _answer_department(self, query: str, analysis: QueryAnalysis, scope: _Scope) -> Answer:
@@ -1091,6 +1135,20 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
 
 
 _CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
+
+
+_SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
+
+
+def _find_section(text: str) -> int | None:
+    """The section a query or a section heading names (第二节, ``第一节 一般规定`` → 1), or None."""
+    if (m := _SECTION_NUMBER.search(text)) is None:
+        return None
+    try:
+        number = chinese_to_int(m.group(1))
+    except ValueError:
+        return None
+    return number if 0 < number < 100 else None
 
 
 def _find_chapter(text: str) -> int | None:

@@ -48,7 +48,7 @@ from retriever.lexicon import Lexicon
 from retriever.records import Clause, Document
 from retriever.segment import SEGMENTER_VERSION, Segmenter
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: How much of a law item's lead-in sentence goes into its extra dense unit.
 _LEAD_IN_CHARS = 80
 MANIFEST = "manifest.json"
