@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retriever.intent import Intent, amount_asked, amount_stated, topic_words
+from retriever.intent import Intent, amount_asked, amount_stated, figures, topic_words
 
 
 def test_the_amount_asked_for_is_the_first_kind_the_question_names() -> None:
@@ -39,6 +39,27 @@ def test_floors_vehicles_and_weights_are_amounts() -> None:
         assert Intent.read(text).quantity, text
         assert amount_stated(text, [stated]) and not amount_stated(text, ["应当依法登记"]), text
     assert not Intent.read("建立多重预防机制").quantity
+
+
+def test_standards_offices_advice_and_papers() -> None:
+    for text in ("gb 50016 疏散楼梯最窄多宽", "what does iso 45001 require", "osha fall protection height",
+                 "gb/t 29639 应急预案编制导则"):
+        assert Intent.read(text).standard, text
+    assert not Intent.read("消防产品必须符合国家标准").standard
+    assert Intent.read("兰州市应急管理局现任局长叫什么名字").official
+    assert Intent.read("家用灭火器哪个牌子靠谱").advice and Intent.read("复议申请书怎么写").advice
+    assert Intent.read("安全生产法下一次修订会在哪一年").advice and not Intent.read("安全生产法修订了几次").advice
+    assert Intent.read("办危险废物经营许可证需要准备哪些申请材料").papers
+    assert Intent.read("槽罐车每天几点到几点不让进城").quantity and not Intent.read("有几点要求").quantity
+
+
+def test_a_claim_with_figures_to_check() -> None:
+    assert figures("连续开4个小时就必须停车休息20分钟") == {(4, "小时"), (20, "分钟")}
+    assert figures("电梯用满十五年") == {(15, "年")} and figures("一年一次") == frozenset()
+    assert Intent.read("货车司机连续开4个小时就必须停车休息20分钟，这是哪条法律规定的").claim
+    assert Intent.read("特种设备安全法规定电梯用满15年就必须报废吗").claim
+    assert not Intent.read("特种设备安全法规定电梯要定期检验吗").claim  # no figures to check
+    assert not Intent.read("广州一家工厂出事故死了5个人，由哪一级政府负责调查").claim
 
 
 def test_who_pays_asks_for_an_obligation_not_a_supervisor() -> None:

@@ -73,6 +73,12 @@ def test_an_amount_a_law_states_is_in_scope_and_one_none_states_is_not(real_libr
                  "办道路运输经营许可证最少得有几辆车", "多重以上的无人机要做实名登记"):
         assert not real_library.search(text, 5).in_scope, text
     assert real_library.search("安全生产许可证的有效期是几年", 5).in_scope
+    # A claim whose figures no text near it states; a standard; a local regulation the library lacks.
+    for text in ("货车司机连续开4个小时就必须停车休息20分钟，这是哪条法律规定的",
+                 "特种设备安全法规定电梯用满15年就必须报废吗", "GB 2894 安全标志的四种颜色各代表什么",
+                 "《新疆维吾尔自治区实施〈消防法〉办法》里消防安全重点单位怎么界定"):
+        assert not real_library.search(text, 5).in_scope, text
+    assert real_library.search("道路交通安全法规定醉驾吊销驾照后五年内不得重新取得吗", 5).in_scope
 
 
 def test_a_section_of_a_chapter_is_listed_or_said_to_be_missing(real_library: Searcher) -> None:

@@ -148,6 +148,9 @@ def test_a_document_name_inside_a_longer_title_does_not_name_it() -> None:
     assert find_mentions("《消防法》第十条", LIBRARY).documents == ("xf",)
     assert find_mentions("《中华人民共和国消防法》第十条", LIBRARY).documents == ("xf",)
     assert find_mentions("《安全生产法第十条》讲了什么", LIBRARY).documents == ("aq",)
+    # A bracketed title is a name whatever it ends with (办法 alone is a common word).
+    nested = find_mentions("《新疆维吾尔自治区实施〈消防法〉办法》里怎么规定", LIBRARY)
+    assert nested.documents == () and nested.unknown_names == ("新疆维吾尔自治区实施〈消防法〉办法",)
 
 
 def test_a_law_s_implementing_regulation_is_another_text() -> None:

@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from retriever.parse import chinese_to_int
+
 # Asks who is responsible (a duty list answers it; a law names the body).
 WHO = re.compile(
     r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
@@ -27,7 +29,8 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨]|有多重|多重以[上下]|多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨米]|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
+    r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
@@ -76,7 +79,9 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"几级|几个等级|几个级别|分几类|几类|how many (?:levels|grades|classes)"),
      re.compile(rf"{_NUMBER}级|等级|级别")),
     # Speeds, distances and sizes (时速不得超过十五公里).
-    (re.compile(r"时速|限速|车速|多快|多远|多少米|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
+    # A time of day (几点到几点不让进城): a text states the hour.
+    (re.compile(r"几点(?=到|至|以后|之后|以前|之前|前|后)|what time"), re.compile(rf"{_NUMBER}(?:时|点)")),
+    (re.compile(r"时速|限速|车速|多快|多远|多少米|几米|几公里|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
                 r"how fast|speed limit|how far|distance|how wide|how high"),
      re.compile(rf"{_NUMBER}(?:公里|千米|米|平方米|立方米)")),
 )
@@ -99,7 +104,8 @@ NEVER_STATED = re.compile(
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
-OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长)是谁|"
+OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理)"
+                      r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|"
                       r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
                       r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
                       r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|"
@@ -108,14 +114,43 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
+                    r"牌子|品牌|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
+                    r"(?:下一次|下次)(?:大修|修订|修改|修正)|"
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
                     r"will .{0,30} be (?:lifted|allowed)")
 # The papers a procedure needs (要带哪些材料): answered only where a text lists them (提交下列材料).
-PAPERS = re.compile(r"(?:哪些|什么|啥)(?:材料|资料|手续|证件|证明)|带(?:什么|啥)|"
+PAPERS = re.compile(r"(?:哪些|什么|啥)(?:申请)?(?:材料|资料|手续|证件|证明)|带(?:什么|啥)|"
                     r"what (?:documents|papers|paperwork)|which documents")
 PAPERS_STATED = re.compile(
     r"(?:提交|提供|报送|出示|携带)[^。；]{0,12}(?:材料|文件|资料|证明|证件)|下列材料|申请材料|申请书")
+# A claim to check (是第几条, 哪条法律规定的, 规定…吗) that states figures (连续开4个小时就必须休息20分钟):
+# when no text near the question states them, the claim is not in the library.
+CLAIM = re.compile(r"(?:是第几条|是哪一?条|哪一?条(?:法律|法规)?规定|哪部法|哪个文件|哪个法规)|"
+                   r"规定.{0,40}(?:吗|是不是|对不对|真的)")
+_FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
+                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|人|米|公里|层|岁|%)")
+_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万"}
+
+
+def figures(text: str) -> frozenset[tuple[int, str]]:
+    """The figures a text states, as (value, unit): 4个小时 → (4, 小时), 十五年 → (15, 年), 二十万 → (20, 万).
+
+    Ones (一年, 一人) are left out: they stand for "a" as often as for a figure.
+    """
+    found = set()
+    for number, unit in _FIGURE.findall(text):
+        try:
+            value = chinese_to_int(number)
+        except ValueError:
+            continue
+        if value > 1:
+            found.add((value, _FIGURE_UNIT.get(unit, unit)))
+    return frozenset(found)
+
+
+# A technical standard (GB 50016, ISO 45001, OSHA): standards are not regulations of the library.
+STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
@@ -184,6 +219,10 @@ class Intent:
         official: asks who holds an office (厅长是谁), an office's address, telephone or hours, or
             which app or website to use.
         history: asks when a regulation was adopted, amended or took effect.
+        claim: asks where a rule with figures is laid down, or whether it is (…是第几条, 规定…吗),
+            and states those figures (see :func:`figures`).
+        standard: names a technical standard (GB 50016, ISO 45001, OSHA), which no regulation of the
+            library is.
         domain: has a word of the safety domain (安全, 事故, 消防 …).
     """
 
@@ -200,6 +239,8 @@ class Intent:
     papers: bool = False
     official: bool = False
     history: bool = False
+    claim: bool = False
+    standard: bool = False
     domain: bool = False
 
     @classmethod
@@ -211,13 +252,15 @@ class Intent:
             statistic=bool(STATISTIC.search(text)), never_stated=bool(NEVER_STATED.search(text)),
             finance=bool(FINANCE.search(text)), advice=bool(ADVICE.search(text)), papers=bool(PAPERS.search(text)),
             official=bool(OFFICIAL.search(text)),
-            history=bool(HISTORY.search(text)),
+            history=bool(HISTORY.search(text)), standard=bool(STANDARD.search(text)),
+            claim=bool(CLAIM.search(text)) and bool(figures(text)),
             domain=bool(DOMAIN_WORDS.search(text)),
         )
 
 
 __all__ = [
-    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED",
-    "OBLIGATION", "OFFICIAL", "PAPERS", "PAPERS_STATED", "PENALTY", "QUANTITY", "STATISTIC", "WHO", "Intent",
-    "amount_asked", "amount_stated", "stated_about", "topic_words",
+    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "CLAIM", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED",
+    "OBLIGATION", "OFFICIAL", "PAPERS", "PAPERS_STATED", "PENALTY", "QUANTITY", "STANDARD", "STATISTIC", "WHO",
+    "Intent",
+    "amount_asked", "amount_stated", "figures", "stated_about", "topic_words",
 ]

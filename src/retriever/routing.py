@@ -244,7 +244,9 @@ class DocumentNames:
                 name, start = name[lead.end():], start + lead.end()
             if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
                 continue
-            if ((name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES
+            # (A bracketed name is a title whatever it ends with: 《…实施〈消防法〉办法》.)
+            bare = match.re is _BARE_NAME
+            if ((bare and name.endswith(_NOT_NAMES) and not name.endswith(_NAME_ENDINGS)) or name in _NOT_NAMES
                     or len(name) < 3 or _DEICTIC.match(name) or _QUESTION_WORDS.search(name)):
                 continue
             near = self._nearest_document(name)

@@ -32,7 +32,7 @@ import numpy as np
 from retriever.candidates import CandidateSource, FaissCandidates, Query, clause_dense
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
-from retriever.intent import PAPERS_STATED, Intent, stated_about, topic_words
+from retriever.intent import PAPERS_STATED, Intent, figures, stated_about, topic_words
 from retriever.lexical import LexicalIndex
 from retriever.lexicon import Lexicon, has_cjk
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
@@ -884,8 +884,8 @@ class Searcher:
         if best < s.min_dense_floor:
             return False
         intent = analysis.intent
-        if intent.official or intent.never_stated:
-            return False  # who holds an office, prices and wages are in no safety regulation
+        if intent.official or intent.never_stated or intent.standard:
+            return False  # who holds an office, prices, wages and technical standards are in no safety regulation
         if intent.finance and not intent.who and not analysis.departments:
             return False  # 存款安不安全: not the safety these regulations are about
         if intent.advice and not intent.who:
@@ -894,6 +894,8 @@ class Searcher:
             return False  # 去年排名第一的是哪个市: no regulation states a statistic
         if intent.papers and not intent.who and not any(PAPERS_STATED.search(t) for t in top_texts[:1]):
             return False  # 燃气开户要带哪些材料: the best article does not list them
+        if intent.claim and not any(figures(analysis.text) & figures(t) for t in top_texts):
+            return False  # 连续开4个小时就必须休息20分钟，是哪条法律规定的: no text near it states those figures
         # (When a regulation took effect is in its header: see ``_history``.)
         if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
