@@ -1144,18 +1144,17 @@ _SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
 
 def _find_section(text: str) -> int | None:
     """The section a query or a section heading names (第二节, ``第一节 一般规定`` → 1), or None."""
-    if (m := _SECTION_NUMBER.search(text)) is None:
-        return None
-    try:
-        number = chinese_to_int(m.group(1))
-    except ValueError:
-        return None
-    return number if 0 < number < 100 else None
+    return _division_number(_SECTION_NUMBER, text)
 
 
 def _find_chapter(text: str) -> int | None:
     """The chapter a query or a clause heading names (第五章, ``第二章 各部门安全生产职责`` → 2), or None."""
-    if (m := _CHAPTER.search(text)) is None:
+    return _division_number(_CHAPTER, text)
+
+
+def _division_number(pattern: re.Pattern[str], text: str) -> int | None:
+    """The number of the first division ``pattern`` finds in ``text`` (1–99), or None."""
+    if (m := pattern.search(text)) is None:
         return None
     try:
         number = chinese_to_int(m.group(1))
