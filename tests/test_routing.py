@@ -129,6 +129,27 @@ def test_a_place_s_own_rules_that_the_library_lacks() -> None:
     assert find_mentions("深圳的电梯谁管", LIBRARY).unknown_names == ()
 
 
+def test_a_place_s_own_offices_and_laws_that_the_library_lacks() -> None:
+    office = find_mentions("宁夏回族自治区应急管理厅承担哪些安全生产监管职责", LIBRARY)
+    assert office.unknown_names == ("宁夏回族自治区各部门的安全生产职责规定",)
+    assert find_mentions("西藏自治区安委会的成员单位都有哪些", LIBRARY).unknown_names
+    # The home region's offices, a place the library has rules for, and a city's 局 are not unknown.
+    assert find_mentions("新疆维吾尔自治区应急管理厅职责", LIBRARY).unknown_names == ()
+    assert find_mentions("北京市应急管理局负责什么", LIBRARY).unknown_names == ()
+    assert find_mentions("广东的厅级干部", LIBRARY).unknown_names == ()
+    # The national laws do not apply in Taiwan, Hong Kong or Macao.
+    taiwan = find_mentions("台湾的消防法有没有规定住家要装火灾警报器", LIBRARY)
+    assert taiwan.documents == () and taiwan.unknown_names == ("台湾地区的法律法规",)
+
+
+def test_two_character_abbreviations() -> None:
+    assert find_mentions("安法第48条啥意思", LIBRARY).documents == ("aq",)
+    assert find_mentions("想查一下安法第120条原文", LIBRARY).documents == ("aq",)
+    consumer = find_mentions("能按消法要求退一赔三吗", LIBRARY)
+    assert consumer.documents == () and consumer.unknown_names == ("消费者权益保护法",)
+    assert find_mentions("公安法规怎么说", LIBRARY).unknown_names == ()
+
+
 def test_places_named_in_english() -> None:
     assert find_mentions("who regulates food safety in beijing?", LIBRARY).region == "北京市"
     assert find_mentions("which department approves fireworks in urumqi?", LIBRARY).region == "乌鲁木齐市"

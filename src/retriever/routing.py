@@ -89,6 +89,16 @@ _NAME_LEAD_IN = re.compile(
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
 _QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|如何|是否|有没有|吗|呢|？|\?")
+# Two-character abbreviations staff use (安法第48条): too short for the loose matching of names.
+_ABBREVIATIONS = {"安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法"}
+_ABBREVIATION = re.compile(r"(?:^|(?<=[，。？！、；：,.?!;:\s《按依据照在用下查看]))(" + "|".join(_ABBREVIATIONS)
+                           + r")(?=第|里|中|规定|对|要求|上|说|的|[0-9]|》)")
+# Places where the national laws of the library do not apply (their own laws do).
+_OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香港特别行政区", "澳门特别行政区": "澳门特别行政区"}
+# A province's or city's own office or safety committee (宁夏回族自治区应急管理厅, 西藏自治区安委会):
+# its duties and members are that place's own arrangements.
+_OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?(?:的)?(?:人民政府)?"
+                         r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
 # Asking for a place's own rules.
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
@@ -260,9 +270,25 @@ class DocumentNames:
         for name, titles in english_titles().items():
             if name not in self._held and name not in unknown and any(t in text for t in titles):
                 unknown.append(name)
+        for match in _ABBREVIATION.finditer(text):
+            if any(s <= match.start(1) < e for s, e in spans):
+                continue
+            full = _ABBREVIATIONS[match.group(1)]
+            held = [doc.id for doc in self.documents if doc.short_name == full]
+            spans.append(match.span(1))
+            if held:
+                named.extend(d for d in held if d not in named)
+            elif full not in unknown:
+                unknown.append(full)
         region, region_span = self._find_region(text)
         if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
             spans.append(region_span)
+        if region in _OWN_LAW_REGIONS and not self._has_rules(region):
+            named = []  # 台湾的消防法: the national laws of the library do not apply there
+            unknown.append(f"{_OWN_LAW_REGIONS[region]}的法律法规")
+        elif (region and region_span is not None and not self._has_rules(region)
+              and _OWN_OFFICE.match(text, region_span[1])):
+            unknown.append(f"{region}各部门的安全生产职责规定")  # 宁夏回族自治区应急管理厅承担哪些职责
         # 深圳有什么地方规定: a place's own rules, and the library holds none of that place.
         if region and not named and _LOCAL_RULES.search(text) and not self._has_rules(region):
             unknown.append(f"{region}的地方性法规")
