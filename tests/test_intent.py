@@ -50,6 +50,9 @@ def test_standards_offices_advice_and_papers() -> None:
     assert Intent.read("家用灭火器哪个牌子靠谱").advice and Intent.read("复议申请书怎么写").advice
     assert Intent.read("安全生产法下一次修订会在哪一年").advice and not Intent.read("安全生产法修订了几次").advice
     assert Intent.read("办危险废物经营许可证需要准备哪些申请材料").papers
+    for text in ("快报表能在哪下载电子版", "罚款到哪个银行去交", "职业病门诊一周哪几天看", "注册消防工程师考几门"):
+        assert Intent.read(text).official, text
+    assert Intent.read("安全带的国家标准编号是哪一个").standard
     assert Intent.read("槽罐车每天几点到几点不让进城").quantity and not Intent.read("有几点要求").quantity
 
 

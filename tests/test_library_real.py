@@ -81,6 +81,14 @@ def test_an_amount_a_law_states_is_in_scope_and_one_none_states_is_not(real_libr
     assert real_library.search("道路交通安全法规定醉驾吊销驾照后五年内不得重新取得吗", 5).in_scope
 
 
+def test_an_item_of_a_department_s_article(real_library: Searcher) -> None:
+    item = real_library.search("自治区公安厅那一条的第三项写的啥", 5)
+    assert item.in_scope and item.hits[0].clause.id == f"{SEED_ID}#18.3"
+    missing = real_library.search("新疆细则里公安厅那一条的第十三项写的啥", 5)
+    assert not missing.in_scope and any("没有第（十三）项" in n for n in missing.notes)
+    assert {h.clause.document for h in missing.hits} == {SEED_ID}
+
+
 def test_a_section_of_a_chapter_is_listed_or_said_to_be_missing(real_library: Searcher) -> None:
     section = real_library.search("特种设备安全法第二章第一节讲什么", 5)
     assert section.route == "citation" and section.in_scope

@@ -142,6 +142,14 @@ def test_a_place_s_own_offices_and_laws_that_the_library_lacks() -> None:
     assert taiwan.documents == () and taiwan.unknown_names == ("台湾地区的法律法规",)
 
 
+def test_a_notice_named_by_its_subject() -> None:
+    mention = find_mentions("国务院安委会关于做好冬季安全生产工作的通知提了哪些要求", LIBRARY)
+    assert mention.unknown_names == ("关于做好冬季安全生产工作的通知",)
+    bracketed = find_mentions("《关于加强安全生产工作的决定》说了啥", LIBRARY)
+    assert bracketed.unknown_names == ("关于加强安全生产工作的决定",)
+    assert find_mentions("关于消防的问题问谁", LIBRARY).unknown_names == ()
+
+
 def test_two_character_abbreviations() -> None:
     assert find_mentions("安法第48条啥意思", LIBRARY).documents == ("aq",)
     assert find_mentions("想查一下安法第120条原文", LIBRARY).documents == ("aq",)

@@ -108,7 +108,12 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|"
                       r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
                       r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
-                      r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|"
+                      r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|下载|电子版|"
+                      # Where to pay, which hospital, which days a clinic sees people.
+                      r"(?:哪个|哪家)(?:银行|窗口|医院)|(?:去|到)哪(?:里|儿)?(?:交钱|缴费|交罚款|去交)|"
+                      r"一周哪几天|星期几|周几|礼拜几|"
+                      # Exams: subjects, syllabus, fees (regulations require the exam, never its content).
+                      r"考几门|考哪几门|考试科目|考些啥|考些什么|报名费|及格线|几分及格|"
                       r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
@@ -150,7 +155,8 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
 
 
 # A technical standard (GB 50016, ISO 45001, OSHA): standards are not regulations of the library.
-STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])")
+STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])|"
+                      r"标准编号|标准号|国标号|哪个国标|哪项国标")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"

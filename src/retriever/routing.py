@@ -99,6 +99,8 @@ _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香�
 # its duties and members are that place's own arrangements.
 _OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?(?:的)?(?:人民政府)?"
                          r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
+# A notice, opinion or decision named by its subject (国务院安委会关于做好冬季安全生产工作的通知).
+_NOTICE = re.compile(r"(关于[^，。？！、；：,.?!;:\s]{2,40}?的(?:通知|指导意见|意见|决定|实施方案|方案))")
 # Asking for a place's own rules.
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
@@ -270,6 +272,11 @@ class DocumentNames:
         for name, titles in english_titles().items():
             if name not in self._held and name not in unknown and any(t in text for t in titles):
                 unknown.append(name)
+        for match in _NOTICE.finditer(text):
+            if (match.group(1) not in unknown and not any(s <= match.start(1) < e for s, e in spans)
+                    and self._nearest_document(match.group(1)) is None):
+                spans.append(match.span(1))
+                unknown.append(match.group(1))
         for match in _ABBREVIATION.finditer(text):
             if any(s <= match.start(1) < e for s, e in spans):
                 continue

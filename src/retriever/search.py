@@ -445,6 +445,11 @@ class Searcher:
         mention = self._document_names.mentions(text) if self.is_library else DocumentMention()
         topic = mention.topic(text)
         departments = self._detect_departments(text)
+        if citation is None and len(departments) == 1 and (found := self._department_item(text, departments[0])):
+            document_id, article, item = found
+            citation = (article, item, None)
+            if not mention.documents:
+                mention = replace(mention, documents=(document_id,))
         return QueryAnalysis(
             text=text,
             corrections=corrections,
@@ -677,6 +682,23 @@ class Searcher:
             if spelling in text and name not in found:
                 found.append(name)
         return tuple(found)
+
+    def _department_item(self, text: str, department: str) -> tuple[str, int, int] | None:
+        """公安厅那一条的第十三项: (document, article, item) of the one duty-list article that lists that
+        department's duties, or None."""
+        if (m := _DEPARTMENT_ITEM.search(text)) is None:
+            return None
+        rows = self._department_rows.get(department, ())
+        articles = {(self.clauses[r].document, self.clauses[r].article) for r in rows
+                    if self.documents[self.clauses[r].document].role == "duty_list"}
+        if len(articles) != 1:
+            return None
+        try:
+            item = chinese_to_int(m.group(1))
+        except ValueError:
+            return None
+        document_id, article = articles.pop()
+        return (document_id, article, item) if 0 < item < 1000 else None
 
     def _is_department_question(self, analysis: QueryAnalysis) -> bool:
         """One department named, and nothing else asked than its duties."""
@@ -1139,6 +1161,8 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
 _CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
 
 
+# An item of a department's article named by the department (公安厅那一条的第十三项, 应急管理厅那条里的第5项).
+_DEPARTMENT_ITEM = re.compile(rf"(?:那|这)一?条(?:里|中)?(?:的)?第\s*([{_NUM}]+)\s*项")
 _SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
 
 
