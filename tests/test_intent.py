@@ -63,6 +63,13 @@ def test_a_claim_with_figures_to_check() -> None:
     assert Intent.read("特种设备安全法规定电梯用满15年就必须报废吗").claim
     assert not Intent.read("特种设备安全法规定电梯要定期检验吗").claim  # no figures to check
     assert not Intent.read("广州一家工厂出事故死了5个人，由哪一级政府负责调查").claim
+    assert Intent.read("应急预案是不是每三年就必须修订一次").claim
+
+
+def test_a_ratio_is_answered_only_by_a_ratio() -> None:
+    assert not amount_stated("每多少名观众必须配一个保安", ["预计参加人数在1000人以上的活动"])
+    assert amount_stated("每多少人配一名安全员", ["每50人配备一名专职安全员"])
+    assert amount_asked("每几天检查一次") is not amount_asked("每多少人配一个")
 
 
 def test_who_pays_asks_for_an_obligation_not_a_supervisor() -> None:

@@ -40,6 +40,8 @@ QUANTITY = re.compile(
 # wages, rates and statistics they never state.
 _NUMBER = "[0-9零一二两三四五六七八九十百千万]+"
 AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    # A ratio (每多少名观众配一个保安): a text states "per so many".
+    (re.compile(r"每多少|每几(?![天年月日次])"), re.compile(rf"每{_NUMBER}")),
     (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
      re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
     (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
@@ -132,7 +134,7 @@ PAPERS_STATED = re.compile(
 # A claim to check (是第几条, 哪条法律规定的, 规定…吗) that states figures (连续开4个小时就必须休息20分钟):
 # when no text near the question states them, the claim is not in the library.
 CLAIM = re.compile(r"(?:是第几条|是哪一?条|哪一?条(?:法律|法规)?规定|哪部法|哪个文件|哪个法规)|"
-                   r"规定.{0,40}(?:吗|是不是|对不对|真的)")
+                   r"规定.{0,40}(?:吗|是不是|对不对|真的)|是不是.{0,20}(?:必须|一定|至少|都得|都要)")
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
                      r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|人|米|公里|层|岁|%)")
 _FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万"}
