@@ -64,6 +64,9 @@ def test_a_claim_with_figures_to_check() -> None:
     assert not Intent.read("特种设备安全法规定电梯要定期检验吗").claim  # no figures to check
     assert not Intent.read("广州一家工厂出事故死了5个人，由哪一级政府负责调查").claim
     assert Intent.read("应急预案是不是每三年就必须修订一次").claim
+    assert Intent.read("安全生产法哪一条规定企业每年必须给员工做两次体检").claim
+    assert Intent.read("连续开车4个小时必须停车歇20分钟，是道路交通安全法第几条").claim
+    assert Intent.read("病房最多能放几张床").quantity
 
 
 def test_a_ratio_is_answered_only_by_a_ratio() -> None:

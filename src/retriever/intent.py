@@ -29,7 +29,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨米]|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨米张间]|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
     r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
@@ -60,6 +60,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # Floors, vehicles and machines, and weights (自建房能盖几层, 最少得有几辆车, 多重的无人机要登记).
     (re.compile(r"几层|多少层|how many (?:floors|storeys|stories)"), re.compile(rf"{_NUMBER}层")),
     (re.compile(r"几[辆台]|多少[辆台]|how many (?:vehicles|trucks|cars|machines)"), re.compile(rf"{_NUMBER}[辆台]")),
+    (re.compile(r"几[张间]|多少[张间]|how many (?:beds|rooms)"), re.compile(rf"{_NUMBER}[张间]")),
     (re.compile(r"有多重|多重以[上下]|多重(?=[？?]|$)|几吨|多少(?:吨|公斤|千克|斤)|how heavy|what weight"),
      re.compile(rf"{_NUMBER}(?:吨|千克|公斤|克)")),
     (re.compile(r"几个?人|几[名位]|多少(?:个)?人|多少[名位]|死几|伤几|how many (?:people|persons|deaths|workers)"),
@@ -133,10 +134,10 @@ PAPERS_STATED = re.compile(
     r"(?:提交|提供|报送|出示|携带)[^。；]{0,12}(?:材料|文件|资料|证明|证件)|下列材料|申请材料|申请书")
 # A claim to check (是第几条, 哪条法律规定的, 规定…吗) that states figures (连续开4个小时就必须休息20分钟):
 # when no text near the question states them, the claim is not in the library.
-CLAIM = re.compile(r"(?:是第几条|是哪一?条|哪一?条(?:法律|法规)?规定|哪部法|哪个文件|哪个法规)|"
+CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规)|"
                    r"规定.{0,40}(?:吗|是不是|对不对|真的)|是不是.{0,20}(?:必须|一定|至少|都得|都要)")
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
-                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|人|米|公里|层|岁|%)")
+                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|人|次|米|公里|层|岁|%)")
 _FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万"}
 
 
