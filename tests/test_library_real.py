@@ -89,6 +89,15 @@ def test_an_item_of_a_department_s_article(real_library: Searcher) -> None:
     assert {h.clause.document for h in missing.hits} == {SEED_ID}
 
 
+def test_an_office_no_text_names(real_library: Searcher) -> None:
+    for text in ("新疆三个必须细则中自治区退役军人事务厅分工负责哪些安全生产工作",
+                 "新疆生产建设兵团应急管理局分管哪些行业"):
+        answer = real_library.search(text, 5)
+        assert not answer.in_scope and any("没有写到" in n for n in answer.notes), text
+    # An alias with the region's prefix is the department (文旅厅 → 自治区文化和旅游厅).
+    assert real_library.search("自治区文旅厅管网吧吗", 5).in_scope
+
+
 def test_a_section_of_a_chapter_is_listed_or_said_to_be_missing(real_library: Searcher) -> None:
     section = real_library.search("特种设备安全法第二章第一节讲什么", 5)
     assert section.route == "citation" and section.in_scope

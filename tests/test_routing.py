@@ -148,6 +148,15 @@ def test_a_notice_named_by_its_subject() -> None:
     bracketed = find_mentions("《关于加强安全生产工作的决定》说了啥", LIBRARY)
     assert bracketed.unknown_names == ("关于加强安全生产工作的决定",)
     assert find_mentions("关于消防的问题问谁", LIBRARY).unknown_names == ()
+    assert find_mentions("安全生产十五条硬措施是哪十五条", LIBRARY).unknown_names == ("十五条硬措施",)
+
+
+def test_another_region_s_text_of_a_held_kind() -> None:
+    other = find_mentions("内蒙古自治区的“三管三必须”实施细则里能源局管什么", LIBRARY)
+    assert other.documents == () and other.unknown_names == ("内蒙古自治区的“三管三必须”实施细则",)
+    # The home region's own text, written with its place and 的 (or quotes), is that text.
+    assert find_mentions("新疆的三管三必须实施细则里公安厅管什么", LIBRARY).documents == ("seed",)
+    assert find_mentions("自治区“管行业必须管安全”实施细则第十条", LIBRARY).documents == ("seed",)
 
 
 def test_two_character_abbreviations() -> None:

@@ -29,7 +29,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨米张间]|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
+    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨米张间成]|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
     r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
@@ -66,7 +66,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"几个?人|几[名位]|多少(?:个)?人|多少[名位]|死几|伤几|how many (?:people|persons|deaths|workers)"),
      re.compile(rf"{_NUMBER}[人名]")),
     # A share (瓦斯浓度超过百分之几): a text states a percentage.
-    (re.compile(r"百分之几|百分比|多少%|多少百分|what percent|how many percent|percentage"),
+    (re.compile(r"百分之几|百分比|多少%|多少百分|几成|what percent|how many percent|percentage"),
      re.compile(rf"百分之{_NUMBER}|[0-9.]+%")),
     # A fine (罚多少): asked after the units, so that "how many days to appeal a penalty" asks for days.
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
@@ -103,12 +103,13 @@ HISTORY = re.compile(
     r"when (?:was|did|does).{0,40}(?:adopt|pass|amend|revis|take effect|enter)")
 # Prices, wages and rates, which safety regulations never set (票价由谁定 included).
 NEVER_STATED = re.compile(
-    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|\bprices?\b|\bwages?\b|salary")
+    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
+    r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理)"
-                      r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|"
+                      r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
                       r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
                       r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
                       r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|下载|电子版|"
@@ -124,6 +125,9 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
                     r"牌子|品牌|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)(?:大修|修订|修改|修正)|"
+                    # Court practice and the history of ideas (司法解释, 裁判规则, 最早由谁提出).
+                    r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
+                    r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|"
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
                     r"will .{0,30} be (?:lifted|allowed)")

@@ -79,7 +79,7 @@ _BRACKETED = re.compile(r"《([^》]{2,40})》")
 # (Questions are NFKC-normalised first: ，？！；： arrive as ,?!;:.)
 _BARE_NAME = re.compile(
     r"(?:^|[，。？！、；：,.?!;:\s]|根据|依据|按照|依照|关于|在|按)"
-    r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff]{2,24}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
+    r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff][\u4e00-\u9fff“”]{1,23}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
     r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s]|$)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
@@ -99,8 +99,11 @@ _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香�
 # its duties and members are that place's own arrangements.
 _OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?(?:的)?(?:人民政府)?"
                          r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
+# What may stand between a place and the name of its own text (内蒙古自治区的“三个必须”实施细则).
+_BETWEEN_PLACE_AND_NAME = re.compile(r"[的“”\"《\s]*")
 # A notice, opinion or decision named by its subject (国务院安委会关于做好冬季安全生产工作的通知).
-_NOTICE = re.compile(r"(关于[^，。？！、；：,.?!;:\s]{2,40}?的(?:通知|指导意见|意见|决定|实施方案|方案))")
+_NOTICE = re.compile(r"(关于[^，。？！、；：,.?!;:\s]{2,40}?的(?:通知|指导意见|意见|决定|实施方案|方案)|"
+                     r"[一二三四五六七八九十]+条(?:硬)?措施)")
 # Asking for a place's own rules.
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
@@ -247,6 +250,7 @@ class DocumentNames:
             named.remove(doc_id)
             unknown.append(version)
         spans = [(s, e) for s, e, _ in found] + subsidiary
+        loose: list[tuple[int, int, str]] = []
         for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
             name = match.group(1)
             start = match.start(1)
@@ -264,6 +268,7 @@ class DocumentNames:
             near = self._nearest_document(name)
             if near is not None:
                 spans.append((start, start + len(name)))
+                loose.append((start, start + len(name), near.id))
                 if near.id not in named:
                     named.append(near.id)
             elif name not in unknown:
@@ -290,6 +295,14 @@ class DocumentNames:
         region, region_span = self._find_region(text)
         if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
             spans.append(region_span)
+        if region and region_span is not None:
+            # 内蒙古自治区的“三个必须”实施细则: another region's text of the kind a held document is.
+            for start, end, doc_id in (*found, *loose):
+                doc = next(d for d in self.documents if d.id == doc_id)
+                if (doc_id in named and doc.region and not applies_in(doc.region, region)
+                        and region_span[1] <= start and _BETWEEN_PLACE_AND_NAME.fullmatch(text, region_span[1], start)):
+                    named.remove(doc_id)
+                    unknown.append(text[region_span[0]:end].replace("“", "").replace("”", ""))
         if region in _OWN_LAW_REGIONS and not self._has_rules(region):
             named = []  # 台湾的消防法: the national laws of the library do not apply there
             unknown.append(f"{_OWN_LAW_REGIONS[region]}的法律法规")
@@ -332,7 +345,7 @@ class DocumentNames:
         """
         best: tuple[float, Document | None] = (0.0, None)
         # 中华人民共和国劳动法 is not 中华人民共和国安全生产法: the state's name is no evidence.
-        name = name.removeprefix(_STATE_PREFIX)
+        name = name.removeprefix(_STATE_PREFIX).replace("“", "").replace("”", "")
         if len(name) < 2:
             return None
         for doc, aliases, title_chars in self._by_ending.get(name[-1], ()):
@@ -340,7 +353,7 @@ class DocumentNames:
             spelled = name
             for alias in aliases:
                 if name.startswith(alias) and len(name) - len(alias) >= 3:
-                    spelled = name[len(alias):]
+                    spelled = name[len(alias):].removeprefix("的")  # 新疆的三个必须实施细则
                     break
             chars = set(spelled)
             share = len(chars & title_chars) / len(chars)

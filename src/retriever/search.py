@@ -561,7 +561,11 @@ class Searcher:
                 names = "、".join(f"《{self.documents[d].short_name}》" for d in documents)
                 asked = f"第{int_to_chinese(chapter)}章" + (f"第{int_to_chinese(section)}节" if section else "")
                 notes += (f"{names}没有{asked}，以下为按问题检索的结果。",)
-            if department is None and document is None and self._is_department_question(analysis):
+            if (office := self._unlisted_office(analysis)) is not None:
+                # 自治区退役军人事务厅分工负责哪些: an office no text of the library names.
+                missing_citation = True
+                notes += (f"库内法规没有写到{office}，以下为按问题检索的结果。",)
+            elif department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing_citation):
@@ -682,6 +686,27 @@ class Searcher:
             if spelling in text and name not in found:
                 found.append(name)
         return tuple(found)
+
+    def _unlisted_office(self, analysis: QueryAnalysis) -> str | None:
+        """A home-region office or a 兵团 body the question names that no text of the library names
+        (自治区退役军人事务厅, 新疆生产建设兵团应急管理局), unless the question names a law."""
+        if any(self.documents[d].role != "duty_list" for d in analysis.mention.documents):
+            return None
+        for match in _OFFICE_NAME.finditer(analysis.text):
+            office = match.group(0)
+            if office in self._clause_blob:
+                continue
+            # 自治区文旅厅 is 文旅厅 (an alias); a 兵团 body is none of the region's departments.
+            known = any(office in k or (len(k) >= 3 and k in office) for k in self._department_spellings)
+            if not known or not office.startswith("自治区"):
+                return office
+        return None
+
+    @cached_property
+    def _department_spellings(self) -> frozenset[str]:
+        """Every department name and alias of the lexicon, and the names the texts use."""
+        names = {n for e in self.lexicon.departments for n in (e.name, *e.aliases)}
+        return frozenset(names | set(self._department_rows) | set(self._unlisted_spellings))
 
     def _department_item(self, text: str, department: str) -> tuple[str, int, int] | None:
         """公安厅那一条的第十三项: (document, article, item) of the one duty-list article that lists that
@@ -1161,6 +1186,8 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
 _CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
 
 
+# A home-region office or a 兵团 body (自治区退役军人事务厅, 新疆生产建设兵团应急管理局); committees are left out.
+_OFFICE_NAME = re.compile(r"(?:新疆生产建设兵团|兵团|自治区)[\u4e00-\u9fff]{2,12}?(?:厅|局)")
 # An item of a department's article named by the department (公安厅那一条的第十三项, 应急管理厅那条里的第5项).
 _DEPARTMENT_ITEM = re.compile(rf"(?:那|这)一?条(?:里|中)?(?:的)?第\s*([{_NUM}]+)\s*项")
 _SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
