@@ -101,9 +101,13 @@ HISTORY = re.compile(
     r"(?:什么时候|何时|哪一?年|哪天|几月|时间).{0,6}(?:通过|公布|颁布|发布|印发|出台|施行|生效|实施|修订|修正|修改)|"
     r"(?:通过|公布|颁布|印发|施行|生效|修订|修正|修改)(?:了)?(?:几次|多少次|的时间|日期|于何时)|"
     r"when (?:was|did|does).{0,40}(?:adopt|pass|amend|revis|take effect|enter)")
-# Prices, wages and rates, which safety regulations never set (票价由谁定 included).
+# Prices, wages, rates and taxes, court practice, who first proposed an idea and this year's local
+# arrangements, which safety regulations never state (票价由谁定 included).
 NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
+    # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
+    r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
+    r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b")
@@ -125,9 +129,7 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
                     r"牌子|品牌|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)(?:大修|修订|修改|修正)|"
-                    # Court practice and the history of ideas (司法解释, 裁判规则, 最早由谁提出).
-                    r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
-                    r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|"
+
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
                     r"will .{0,30} be (?:lifted|allowed)")
@@ -224,7 +226,8 @@ class Intent:
             (a prison term, points, a frequency, a fine, "free", a time limit, a head count), or None.
         penalty: asks about penalties or consequences (罚, 追究, 会怎么样).
         statistic: asks for a year's or a region's count, which no regulation states.
-        never_stated: asks for a price, a wage or a rate, which safety regulations never set.
+        never_stated: asks for a price, a wage, a rate or a tax, court practice, who first proposed an
+            idea or this year's local arrangements, which safety regulations never state.
         finance: asks about money's safety (deposits, stocks, loans), not the safety these laws regulate.
         advice: asks for advice, an opinion, a forecast or news (怎么用, 哪个更安全, 明年会不会, 今天…了吗),
             which no regulation gives.
