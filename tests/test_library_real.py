@@ -96,6 +96,7 @@ def test_an_office_no_text_names(real_library: Searcher) -> None:
         assert not answer.in_scope and any("没有写到" in n for n in answer.notes), text
     # An alias with the region's prefix is the department (文旅厅 → 自治区文化和旅游厅).
     assert real_library.search("自治区文旅厅管网吧吗", 5).in_scope
+    assert real_library.search("学校的消防和安全生产工作，自治区层面由哪个厅指导", 5).in_scope
 
 
 def test_a_section_of_a_chapter_is_listed_or_said_to_be_missing(real_library: Searcher) -> None:
