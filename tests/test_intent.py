@@ -59,6 +59,9 @@ def test_standards_offices_advice_and_papers() -> None:
                  "今年春节划定的禁放区包括哪些街道"):
         assert Intent.read(text).never_stated, text
     assert not Intent.read("职业病防治法最早是从哪一年开始施行的").never_stated
+    assert Intent.read("应急管理部是哪一年正式组建挂牌的").never_stated
+    assert Intent.read("what caused the 2015 tianjin port explosion and who was held responsible?").never_stated
+    assert Intent.read("有没有统一的报表模板").official
     assert Intent.read("要几成业主同意").quantity and Intent.read("大客车驾驶员有没有年龄上限").quantity
     assert Intent.read("槽罐车每天几点到几点不让进城").quantity and not Intent.read("有几点要求").quantity
 

@@ -84,6 +84,7 @@ def test_an_amount_a_law_states_is_in_scope_and_one_none_states_is_not(real_libr
 def test_an_item_of_a_department_s_article(real_library: Searcher) -> None:
     item = real_library.search("自治区公安厅那一条的第三项写的啥", 5)
     assert item.in_scope and item.hits[0].clause.id == f"{SEED_ID}#18.3"
+    assert not real_library.search("自治区应急管理厅职责的第十五项讲的是什么", 5).in_scope
     missing = real_library.search("新疆细则里公安厅那一条的第十三项写的啥", 5)
     assert not missing.in_scope and any("没有第（十三）项" in n for n in missing.notes)
     assert {h.clause.document for h in missing.hits} == {SEED_ID}
@@ -91,7 +92,7 @@ def test_an_item_of_a_department_s_article(real_library: Searcher) -> None:
 
 def test_an_office_no_text_names(real_library: Searcher) -> None:
     for text in ("新疆三个必须细则中自治区退役军人事务厅分工负责哪些安全生产工作",
-                 "新疆生产建设兵团应急管理局分管哪些行业"):
+                 "新疆生产建设兵团应急管理局分管哪些行业", "新疆审计厅在安全生产方面承担哪些职责"):
         answer = real_library.search(text, 5)
         assert not answer.in_scope and any("没有写到" in n for n in answer.notes), text
     # An alias with the region's prefix is the department (文旅厅 → 自治区文化和旅游厅).

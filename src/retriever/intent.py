@@ -107,7 +107,9 @@ NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
-    r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|"
+    r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|(?:哪一?年|什么时候|何时).{0,8}(?:组建|挂牌|成立)|"
+    # A past event named by its year (the 2015 Tianjin port explosion): news, not a rule.
+    r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b")
@@ -116,7 +118,7 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
                       r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
                       r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
-                      r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|下载|电子版|"
+                      r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|下载|电子版|模板|"
                       # Where to pay, which hospital, which days a clinic sees people.
                       r"(?:哪个|哪家)(?:银行|窗口|医院)|(?:去|到)哪(?:里|儿)?(?:交钱|缴费|交罚款|去交)|"
                       r"一周哪几天|星期几|周几|礼拜几|"

@@ -698,7 +698,7 @@ class Searcher:
                 continue
             # 自治区文旅厅 is 文旅厅 (an alias); a 兵团 body is none of the region's departments.
             known = any(office in k or (len(k) >= 3 and k in office) for k in self._department_spellings)
-            if not known or not office.startswith("自治区"):
+            if not known or "兵团" in office:
                 return office
         return None
 
@@ -1188,10 +1188,10 @@ _CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
 
 # A home-region office or a 兵团 body (自治区退役军人事务厅, 新疆生产建设兵团应急管理局); committees are left out.
 # (Not 自治区层面由哪个厅: an office's name has no question word or particle in it.)
-_OFFICE_NAME = re.compile(r"(?:新疆生产建设兵团|兵团|自治区)"
+_OFFICE_NAME = re.compile(r"(?:新疆生产建设兵团|兵团|新疆维吾尔自治区|新疆|自治区)"
                           r"(?:(?![哪谁由的和或及与在是各])[\u4e00-\u9fff]){2,12}?(?:厅|局)")
 # An item of a department's article named by the department (公安厅那一条的第十三项, 应急管理厅那条里的第5项).
-_DEPARTMENT_ITEM = re.compile(rf"(?:那|这)一?条(?:里|中)?(?:的)?第\s*([{_NUM}]+)\s*项")
+_DEPARTMENT_ITEM = re.compile(rf"(?:(?:那|这)一?条|职责)(?:里|中)?(?:的)?第\s*([{_NUM}]+)\s*项")
 _SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
 
 
