@@ -62,6 +62,8 @@ def test_standards_offices_advice_and_papers() -> None:
     assert Intent.read("应急管理部是哪一年正式组建挂牌的").never_stated
     assert Intent.read("what caused the 2015 tianjin port explosion and who was held responsible?").never_stated
     assert Intent.read("有没有统一的报表模板").official
+    assert Intent.read("运煤车辆走高速通行费能打几折").never_stated
+    assert Intent.read("安全生产月的口号有哪些").never_stated
     assert Intent.read("要几成业主同意").quantity and Intent.read("大客车驾驶员有没有年龄上限").quantity
     assert Intent.read("槽罐车每天几点到几点不让进城").quantity and not Intent.read("有几点要求").quantity
 

@@ -105,6 +105,7 @@ HISTORY = re.compile(
 # arrangements, which safety regulations never state (票价由谁定 included).
 NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
+    r"几折|打折|折扣|口号|标语|"
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
     r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|(?:哪一?年|什么时候|何时).{0,8}(?:组建|挂牌|成立)|"
