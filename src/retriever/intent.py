@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from retriever.lexicon import has_cjk
 from retriever.parse import chinese_to_int
 
 # Asks who is responsible (a duty list answers it; a law names the body).
@@ -209,10 +210,8 @@ def topic_words(words: Sequence[str], frequency: Callable[[str], float], limit: 
     amount and occur in less than ``limit`` (a share) of the library's clauses by ``frequency``."""
     return tuple(dict.fromkeys(
         w for w in words
-        if len(w) >= 2 and _CJK.search(w) and not AMOUNT_WORDS.search(w) and frequency(w) < limit))
+        if len(w) >= 2 and has_cjk(w) and not AMOUNT_WORDS.search(w) and frequency(w) < limit))
 
-
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香�
 # its duties and members are that place's own arrangements.
 _OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?(?:的)?(?:人民政府)?"
                          r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
+# Quotation marks inside a name (自治区“三管三必须”实施细则) are not part of its spelling.
+_NO_QUOTES = str.maketrans("", "", "“”")
 # What may stand between a place and the name of its own text (内蒙古自治区的“三个必须”实施细则).
 _BETWEEN_PLACE_AND_NAME = re.compile(r"[的“”\"《\s]*")
 # A notice, opinion or decision named by its subject (国务院安委会关于做好冬季安全生产工作的通知).
@@ -206,6 +208,7 @@ class DocumentNames:
 
     def __init__(self, documents: Sequence[Document]) -> None:
         self.documents = tuple(documents)
+        self._by_id = {doc.id: doc for doc in self.documents}
         self._names = sorted(((name.lower(), len(name), doc.id) for doc in self.documents
                               for name in document_names(doc)), key=lambda entry: entry[1], reverse=True)
         self._held = {name for doc in self.documents
@@ -298,11 +301,11 @@ class DocumentNames:
         if region and region_span is not None:
             # 内蒙古自治区的“三个必须”实施细则: another region's text of the kind a held document is.
             for start, end, doc_id in (*found, *loose):
-                doc = next(d for d in self.documents if d.id == doc_id)
+                doc = self._by_id[doc_id]
                 if (doc_id in named and doc.region and not applies_in(doc.region, region)
                         and region_span[1] <= start and _BETWEEN_PLACE_AND_NAME.fullmatch(text, region_span[1], start)):
                     named.remove(doc_id)
-                    unknown.append(text[region_span[0]:end].replace("“", "").replace("”", ""))
+                    unknown.append(text[region_span[0]:end].translate(_NO_QUOTES))
         if region in _OWN_LAW_REGIONS and not self._has_rules(region):
             named = []  # 台湾的消防法: the national laws of the library do not apply there
             unknown.append(f"{_OWN_LAW_REGIONS[region]}的法律法规")
@@ -345,7 +348,7 @@ class DocumentNames:
         """
         best: tuple[float, Document | None] = (0.0, None)
         # 中华人民共和国劳动法 is not 中华人民共和国安全生产法: the state's name is no evidence.
-        name = name.removeprefix(_STATE_PREFIX).replace("“", "").replace("”", "")
+        name = name.removeprefix(_STATE_PREFIX).translate(_NO_QUOTES)
         if len(name) < 2:
             return None
         for doc, aliases, title_chars in self._by_ending.get(name[-1], ()):

@@ -274,6 +274,8 @@ class Searcher:
         priorities = np.array([self.documents[d].priority for d in self._documents], dtype=np.float64)
         self._row_priority = priorities[self._row_document]
         self._scopes: dict[tuple[Any, ...], _Scope] = {}
+        # Per word: about the share of clauses that contain it (see _clause_share).
+        self._shares: dict[str, float] = {}
         self.home_region: str | None = (self.settings.region or os.environ.get("RETRIEVER_REGION")
                                         or index.manifest.get("library", {}).get("region") or None)
 
@@ -540,13 +542,14 @@ class Searcher:
         notes = _notes(analysis) + scope.notes
         # A regulation the library does not hold: nothing here answers for it.
         unknown = bool(analysis.mention.unknown_names and not analysis.mention.documents)
-        missing_citation = False
+        # An article, chapter, section or office the question names that the library does not have.
+        missing = False
         if mode == "full" and not unknown:
             if analysis.citation is not None:
                 answer = self._answer_citation(query, analysis, k, department, scope)
                 if answer is not None:
                     return answer
-                missing_citation = self.is_library
+                missing = self.is_library
                 notes += (f"{'所选法规' if self.is_library else '本规定'}中没有{make_citation(*analysis.citation)}，"
                           "以下为按问题检索的结果。",)
             elif (chapter := _find_chapter(analysis.text)) is not None and (scope.named or not self.is_library):
@@ -557,18 +560,18 @@ class Searcher:
                 answer = self._answer_chapter(query, analysis, chapter, k, scope, documents, section)
                 if answer is not None:
                     return answer
-                missing_citation = True
+                missing = True
                 names = "、".join(f"《{self.documents[d].short_name}》" for d in documents)
                 asked = f"第{int_to_chinese(chapter)}章" + (f"第{int_to_chinese(section)}节" if section else "")
                 notes += (f"{names}没有{asked}，以下为按问题检索的结果。",)
             if (office := self._unlisted_office(analysis)) is not None:
                 # 自治区退役军人事务厅分工负责哪些: an office no text of the library names.
-                missing_citation = True
+                missing = True
                 notes += (f"库内法规没有写到{office}，以下为按问题检索的结果。",)
             elif department is None and document is None and self._is_department_question(analysis):
                 return self._answer_department(query, analysis, scope)
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
-        if mode == "full" and (unknown or missing_citation):
+        if mode == "full" and (unknown or missing):
             in_scope = False
         history = self._history(analysis) if mode == "full" and not unknown else None
         if history:
@@ -941,7 +944,8 @@ class Searcher:
             return False  # 去年排名第一的是哪个市: no regulation states a statistic
         if intent.papers and not intent.who and not any(PAPERS_STATED.search(t) for t in top_texts[:1]):
             return False  # 燃气开户要带哪些材料: the best article does not list them
-        if intent.claim and not any(figures(analysis.text) & figures(t) for t in top_texts):
+        claimed = figures(analysis.text) if intent.claim else frozenset()
+        if claimed and not any(claimed & figures(t) for t in top_texts):
             return False  # 连续开4个小时就必须休息20分钟，是哪条法律规定的: no text near it states those figures
         # (When a regulation took effect is in its header: see ``_history``.)
         if intent.quantity and not intent.who and not intent.history:
@@ -972,11 +976,8 @@ class Searcher:
 
     @cached_property
     def _clause_blob(self) -> str:
+        """Every clause's text in one string, for counting and finding words in the whole library."""
         return "\x00".join(c.text for c in self.clauses)
-
-    @cached_property
-    def _shares(self) -> dict[str, float]:
-        return {}
 
     # ----- answers ----------------------------------------------------------------------
     def _answer_citation(self, query: str, analysis: QueryAnalysis, k: int, department: str | None,
@@ -1039,10 +1040,9 @@ class Searcher:
         """The clauses of that chapter (or of that section of it) of ``documents``, in order (None if
         none of them has it)."""
         allowed = self._allowed_rows(scope)
-        rows = [r for d in documents
-                for r in (self._chapter_rows.get((d, chapter), ()) if section is None
-                          else self._section_rows.get((d, chapter, section), ()))
-                if allowed[r]]
+        parts = ([self._chapter_rows.get((d, chapter), []) for d in documents] if section is None
+                 else [self._section_rows.get((d, chapter, section), []) for d in documents])
+        rows = [r for part in parts for r in part if allowed[r]]
         if not rows:
             return None
         shown = rows[:max(k, 1)]
