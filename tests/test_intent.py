@@ -218,3 +218,64 @@ def test_the_unit_asked_before_the_topic_and_news() -> None:
 def test_percentages_are_amounts() -> None:
     assert not amount_stated("煤矿井下瓦斯浓度超过百分之几必须停工", ["瓦斯浓度超限时，必须停止作业，撤出人员"])
     assert amount_stated("安全生产费用提取比例是百分之几", ["按照营业收入的百分之二提取"])
+
+
+def test_a_few_is_not_how_many() -> None:
+    # 几 after a verb in a yes-or-no question means "a few".
+    for text in ("我们矿上想招几个十七岁的小伙子下井干活,法律上有没有坑", "公安找我们要几张内场票,这样合规吗"):
+        intent = Intent.read(text)
+        assert not intent.quantity and intent.amount is None, text
+    assert Intent.read("办安全许可要交几张照片").quantity
+    assert Intent.read("招几个人需要备案").quantity  # no yes-or-no question: it asks how many
+
+
+def test_more_ways_to_ask_for_a_figure() -> None:
+    often = Intent.read("职业健康体检一年得做几回").amount
+    assert often is not None and often.search("每年1次")
+    assert Intent.read("职业健康检查是一年一次还是两年一次").amount is often
+    hours = Intent.read("每一级不能超过几个钟头").amount
+    assert hours is not None and hours.search("2小时") and not hours.search("2日")
+    dates = Intent.read("浏阳过年禁放烟花是从几号到几号").amount
+    assert dates is not None and dates.search("1月31日")
+
+
+def test_a_statement_put_as_a_question() -> None:
+    for text in ("矿山安全法第二十六条规定工人下井前必须做酒精检测,对吧",
+                 "危化品条例第四十八条是不是要求押运员必须大专以上学历",
+                 "安全生产法第四十四条规定企业每年放三天安全假,是这样吧"):
+        assert Intent.read(text).checks, text
+    assert not Intent.read("安全生产法第十条说了什么").checks
+    assert not Intent.read("安全生产法第二条适用于个体户吗").checks
+    # A claim's figures: 3个人 is three people.
+    assert (3, "人") in figures("每个工房同时作业不能超过3个人")
+    assert Intent.read("烟花爆竹安全管理条例是不是规定每个工房同时作业不能超过3个人").claim
+
+
+def test_a_claimed_figure_is_stated_about_its_topic() -> None:
+    from retriever.intent import stated_figures
+
+    deaths = "造成3人以上10人以下死亡"
+    assert stated_figures(frozenset({(3, "人")}), [deaths])
+    assert not stated_figures(frozenset({(3, "人")}), [deaths], ("工房",))
+    assert stated_figures(frozenset({(3, "人")}), ["危险工房内作业人员不得超过3人"], ("工房",))
+
+
+def test_office_hours_tips_lesson_plans_pensions() -> None:
+    for text in ("乌市住建局的窗口早上几点开门,礼拜六上不上班", "交警支队周六上班吗",
+                 "what's the hotline number of the bureau"):
+        assert Intent.read(text).official, text
+    for text in ("晚上跑网约车有没有实用的自保技巧", "帮我排个消防安全课的教案", "安全生产法下一次啥时候修订",
+                 "罚款会不会再提高", "any tips on how to structure a news feature"):
+        assert Intent.read(text).advice, text
+    assert Intent.read("退休矿工的养老金每年涨多少").never_stated
+    assert not Intent.read("矿山企业必须对职工进行安全教育吗").advice
+
+
+def test_other_kinds_of_safety() -> None:
+    for text in ("等级保护测评该由哪个部门监管", "县里pm2.5年度考核不达标由哪个部门担责",
+                 "医疗事故技术鉴定由哪个部门组织",
+                 "新疆那边核电站的核安全由哪个部门负责", "员工个人信息被黑客窃取了归谁管"):
+        assert Intent.read(text).other_safety, text
+    for text in ("学校食堂的食品安全谁负责", "危险化学品泄漏污染了环境谁负责", "实验室生物安全在新疆归哪个部门监管"):
+        assert not Intent.read(text).other_safety, text
+    assert Intent.read("which department supervises banks' wealth-management products").finance

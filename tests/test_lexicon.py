@@ -300,3 +300,13 @@ def test_default_path_is_the_packaged_file() -> None:
     assert DEFAULT_LEXICON_PATH.name == "lexicon.toml"
     assert DEFAULT_LEXICON_PATH.is_file()
     assert load_lexicon().source == str(DEFAULT_LEXICON_PATH)
+
+
+def test_cantonese_question_words_read_as_mandarin() -> None:
+    from retriever.lexicon import mandarin
+
+    assert mandarin("喺乌鲁木齐搞演唱会,要去边一级公安申请") == "在乌鲁木齐搞演唱会,要去哪一级公安申请"
+    assert mandarin("批复咗之后要喺几多日之内公开") == "批复了之后要在多少日之内公开"
+    assert mandarin("安全生产法系咪规定要罚款") == "安全生产法是不是规定要罚款"
+    # Mandarin keeps its own 几多 and 边 (no word that is Cantonese alone).
+    assert mandarin("路边几多车辆") == "路边几多车辆"

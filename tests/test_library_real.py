@@ -109,3 +109,22 @@ def test_a_section_of_a_chapter_is_listed_or_said_to_be_missing(real_library: Se
     # 消防法 has no sections: out of scope, with a note that says so.
     missing = real_library.search("消防法第三章第二節講什麼", 5)
     assert not missing.in_scope and any("没有第三章第二节" in n for n in missing.notes)
+
+
+def test_a_statement_about_a_cited_article(real_library: Searcher) -> None:
+    """A cited article that says nothing of the statement does not answer it; one that speaks of it does."""
+    unsaid = real_library.search("矿山安全法第二十六条规定工人下井前必须做酒精检测，对吧", 5)
+    assert not unsaid.in_scope and unsaid.hits[0].clause.id.startswith("矿山安全法(2009-08-27)#26")
+    assert any("第二十六条没有写到" in note for note in unsaid.notes)
+    # 消防法第六十九条 fines 五万元以上十万元以下, not 两万: the article answers (it says otherwise).
+    said = real_library.search("消防法第六十九条说消防技术服务机构出虚假文件，最多也就罚两万，对吧？", 5)
+    assert said.in_scope and said.hits[0].clause.id.startswith("消防法(2021-04-29)#69")
+
+
+def test_a_place_s_own_text_and_other_kinds_of_safety(real_library: Searcher) -> None:
+    hunan = real_library.search("湖南省自己的烟花爆竹安全管理条例，对家庭式小作坊有没有另外的禁止条款", 5)
+    assert not hunan.in_scope and any("湖南省烟花爆竹安全管理条例" in note for note in hunan.notes)
+    assert not real_library.search("县里PM2.5年度考核不达标，按规定应当由哪个部门担责？", 5).in_scope
+    # Cantonese: 喺烏魯木齊…要去邊一級公安 asks which level of police.
+    concert = real_library.search("喺烏魯木齊搞演唱會，預計八千人入場，要去邊一級公安申請安全許可？", 5)
+    assert concert.in_scope and concert.hits[0].clause.id == "大型群众性活动安全管理条例(2007-09-14)#12"

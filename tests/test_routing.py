@@ -223,3 +223,27 @@ def test_a_name_before_a_verb_is_still_a_name() -> None:
     assert mention.unknown_names == ("反恐怖主义法",)
     for text in ("国家规定要多久检测一次电梯", "公司规定要戴安全帽", "国家规定的期限是多久", "法律规定要买工伤保险吗"):
         assert find_mentions(text, LIBRARY).unknown_names == (), text  # who made a rule, not its title
+
+
+def test_a_place_s_own_text_is_not_the_national_law() -> None:
+    hunan = find_mentions("湖南省自己的消防法规对小作坊有没有另外的规定", LIBRARY)
+    assert hunan.documents == () and hunan.unknown_names == ("湖南省消防法规",)
+    # A name already read as unknown is not reported twice.
+    assert find_mentions("湖南省自己的消防法实施办法怎么规定", LIBRARY).unknown_names == ("消防法实施办法",)
+    guangdong = find_mentions("广东省自己出台的安全生产条例怎么规定", LIBRARY)
+    assert guangdong.documents == () and guangdong.unknown_names == ("广东省自己出台的安全生产条例",)
+    corps = find_mentions("在兵团第八师办演唱会,兵团自己出台的大型活动审批办法是怎么规定的", LIBRARY)
+    assert corps.unknown_names[-1] == "兵团大型活动审批办法"
+    # A place whose own text the library holds: that text (the seed for 新疆).
+    home = find_mentions("新疆自己的管行业必须管安全实施细则里应急厅管什么", LIBRARY)
+    assert home.documents == ("seed",) and home.unknown_names == ()
+
+
+def test_an_implementing_regulation_named_in_english() -> None:
+    mention = find_mentions("does the implementing regulations of the work safety law say more?", LIBRARY)
+    assert mention.documents == () and mention.unknown_names == ("安全生产法实施条例",)
+    assert find_mentions("what does the work safety law say about training?", LIBRARY).documents == ("aq",)
+
+
+def test_a_kind_of_law_is_not_a_title() -> None:
+    assert find_mentions("县里想给举报人发奖金,上位法有没有依据", LIBRARY).unknown_names == ()

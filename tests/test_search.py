@@ -25,7 +25,7 @@ def fake_searcher(tmp_path_factory: pytest.TempPathFactory) -> Searcher:
      ("第33条", (33, None)), ("第十八条(七)", (18, 7)), ("33.5", (33, 5)), ("看看 18.7 这一项", (18, 7)),
      ("article 33(5)", (33, 5)), ("Article 59", (59, None)), ("电动车充电归哪个部门管", None),
      ("50MW以上水电站", None), ("版本1.2.3", None), ("第99999条", None), ("第零条", None),
-     ("第一千零一条第三项", None), ("第3条第0项", None)],
+     ("第一千零一条第三项", None), ("第3条第0项", None), ("县里pm2.5考核不达标", None), ("v2.1版", None)],
 )
 def test_find_citation(text: str, expected: tuple[int, int | None] | None) -> None:
     found = _find_citation(text)

@@ -17,7 +17,7 @@ from retriever.parse import chinese_to_int
 # Asks who is responsible (a duty list answers it; a law names the body).
 WHO = re.compile(
     r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
-    r"归口|主管|牵头|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
+    r"归口|主管|牵头|哪个(?=来|去管|管|负责|发证|批|考|查)|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
     r"responsib|in charge|oversee|supervis"
 )
 # A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔, 谁来维护保养), not about who supervises.
@@ -30,7 +30,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次级块元分层辆台名位吨米张间成]|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
+    r"多少|(?<!哪)几[个天年月岁人次回遍趟级块元分层辆台名位吨米张间成]|几号(?=到|至)|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
     r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
@@ -46,13 +46,14 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
      re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
     (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
-    (re.compile(r"几次|多少次|(?:多久|多长时间).{0,6}一次|how often"),
+    (re.compile(r"几[次回遍趟]|多少[次回遍趟]|(?:多久|多长时间).{0,6}一次|[一两二三半]+(?:年|个月|季度)一次还是|"
+                r"how often"),
      re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
     # A time limit in the unit asked for (几年 is not answered by 一个月), else in any unit.
     (re.compile(r"几年|多少年|how many years"), re.compile(rf"{_NUMBER}年")),
     (re.compile(r"几个月|多少个月|how many months"), re.compile(rf"{_NUMBER}个月")),
     (re.compile(r"几天|多少天|多少日|几日|几个工作日|how many days"), re.compile(rf"{_NUMBER}(?:日|天|个工作日)")),
-    (re.compile(r"几个?小时|多少小时|多少个小时|how many hours"), re.compile(rf"{_NUMBER}(?:个)?小时")),
+    (re.compile(r"几个?(?:小时|钟头)|多少(?:个)?(?:小时|钟头)|how many hours"), re.compile(rf"{_NUMBER}(?:个)?小时")),
     # How soon someone must act (接到电话要多快赶到): a text may say at once (立即).
     (re.compile(r"多快(?:能|要|得|会|就)?(?:赶|到|处理|答复|回复|办|批|出警|响应)|how soon|how quickly"),
      re.compile(rf"立即|立刻|马上|{_NUMBER}(?:日|天|小时|分钟)")),
@@ -77,7 +78,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # Any other sum of money (直接经济损失多少钱算重大事故: a threshold in 元).
     (re.compile(r"多少钱|how much money"), re.compile(rf"{_NUMBER}万?元")),
     # A date (国家安全教育日是哪一天): a text states the month and day.
-    (re.compile(r"哪一?天(?!内)|几月几[日号]|什么日子|哪个日子|what date|which day|what day"),
+    (re.compile(r"哪一?天(?!内)|几月几[日号]|几号(?=到|至)|什么日子|哪个日子|what date|which day|what day"),
      re.compile(rf"{_NUMBER}月{_NUMBER}日")),
     # Levels and grades (预警级别分为一级、二级、三级和四级; 事故一般分为以下等级).
     (re.compile(r"几级|几个等级|几个级别|分几类|几类|how many (?:levels|grades|classes)"),
@@ -105,7 +106,7 @@ HISTORY = re.compile(
 # Prices, wages, rates and taxes, court practice, who first proposed an idea and this year's local
 # arrangements, which safety regulations never state (票价由谁定 included).
 NEVER_STATED = re.compile(
-    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
+    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|养老金|退休金|公积金|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
     r"几折|打折|折扣|口号|标语|"
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
@@ -114,7 +115,18 @@ NEVER_STATED = re.compile(
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
-FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b")
+FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
+                     r"wealth[- ]management|financial products")
+# Other kinds of safety than the one these laws regulate: food poisoning and drugs, nuclear safety,
+# the environment, graded protection of information systems, medical accidents (等级保护测评归谁管).
+# (Not 食品安全: a school canteen's safety is the education department's, 学校食堂的食品安全谁负责.)
+OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保护|等保测评|环评|环境影响评价|排污|废水|"
+                          r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|医疗事故|医疗纠纷|黑客|数据泄露|信息泄露|"
+                          r"nuclear safety")
+# 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
+# 找我们要几张票，这样合规吗).
+_INDEFINITE = re.compile(r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住])几(?=[个张名位件台辆根条块瓶箱袋杯])"
+                         r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|算不算|对不对|要不要|用不用|会不会))")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理)"
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
@@ -123,19 +135,23 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|下载|电子版|模板|"
                       # Where to pay, which hospital, which days a clinic sees people.
                       r"(?:哪个|哪家)(?:银行|窗口|医院)|(?:去|到)哪(?:里|儿)?(?:交钱|缴费|交罚款|去交)|"
-                      r"一周哪几天|星期几|周几|礼拜几|"
+                      r"一周哪几天|星期几|周几|礼拜几|上不上班|几点(?:开门|关门|上班|下班)|开门时间|"
+                      r"(?:周六|周日|周末|礼拜六|礼拜天|星期六|星期天|节假日)(?:上班|开门|办公|营业)|"
                       # Exams: subjects, syllabus, fees (regulations require the exam, never its content).
                       r"考几门|考哪几门|考试科目|考些啥|考些什么|报名费|及格线|几分及格|"
                       r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
+                      r"hotline number|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
-                    r"牌子|品牌|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
-                    r"(?:下一次|下次)(?:大修|修订|修改|修正)|"
+                    r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
+                    r"(?:下一次|下次)[^，,。?？]{0,6}(?:大修|修订|修改|修正)|会不会再(?:提高|降低|涨|调整|加大)|"
+                    r"教案|讲稿|课件|帮我(?:写|排|做|设计|起草|拟|编)|"
 
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
-                    r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|"
+                    r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|\btips?\b|"
+                    r"how (?:should|do|can) (?:i|we) (?:write|structure|draft)|how to (?:write|structure|draft)|"
                     r"will .{0,30} be (?:lifted|allowed)")
 # The papers a procedure needs (要带哪些材料): answered only where a text lists them (提交下列材料).
 PAPERS = re.compile(r"(?:哪些|什么|啥)(?:申请)?(?:材料|资料|手续|证件|证明)|带(?:什么|啥)|"
@@ -145,10 +161,21 @@ PAPERS_STATED = re.compile(
 # A claim to check (是第几条, 哪条法律规定的, 规定…吗) that states figures (连续开4个小时就必须休息20分钟):
 # when no text near the question states them, the claim is not in the library.
 CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规)|"
-                   r"规定.{0,40}(?:吗|是不是|对不对|真的)|是不是.{0,20}(?:必须|一定|至少|都得|都要)")
+                   r"规定.{0,40}(?:吗|是不是|对不对|真的)|(?:是不是|是否|有没有)规定|"
+                   r"是不是.{0,20}(?:必须|一定|至少|都得|都要|不能|不得|不准|只能|最多|超过)")
+# A statement about what a text says, put as a question (第四十四条规定每年放三天安全假，是这样吧;
+# 第二十九条是不是规定…): with a citation, the cited article must say something about it.
+CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样吧|是吗|对吧|对吗|对不对|真的假的|是真的吗|真的吗|"
+                    r"真有这条|没错吧)|(?:是不是|是否|有没有)(?:规定|要求|说)")
+# Words of such a statement that say nothing about its subject.
+CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
+                           "对吧", "对不对", "没错", "这条", "这个", "必须", "应当", "应该", "可以", "不得", "不能",
+                           "不准", "只能", "最多", "至少", "超过", "一定", "就是", "也就", "听说", "据说", "是说",
+                           # The document itself (这个细则, 本条例).
+                           "细则", "实施细则", "条例", "本法", "法律", "法规"))
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
-                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|人|次|米|公里|层|岁|%)")
-_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万"}
+                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|个人|人|名|次|米|公里|层|岁|%)")
+_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "个人": "人", "名": "人"}
 
 
 def figures(text: str) -> frozenset[tuple[int, str]]:
@@ -174,6 +201,12 @@ DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
 )
+
+
+def stated_figures(claimed: frozenset[tuple[int, str]], texts: Sequence[str], topic: Sequence[str] = ()) -> bool:
+    """Whether one of ``texts`` states one of the ``claimed`` figures and names a word of ``topic``
+    (any, when empty): 事故条例 states 3人 of deaths, not of workers in one room."""
+    return any(claimed & figures(t) and (not topic or any(w in t for w in topic)) for t in texts)
 
 
 def amount_asked(question: str) -> re.Pattern[str] | None:
@@ -231,6 +264,8 @@ class Intent:
         never_stated: asks for a price, a wage, a rate or a tax, court practice, who first proposed an
             idea or this year's local arrangements, which safety regulations never state.
         finance: asks about money's safety (deposits, stocks, loans), not the safety these laws regulate.
+        other_safety: asks about food poisoning, drugs, nuclear safety, the environment, the graded
+            protection of information systems or medical accidents, which these laws do not regulate.
         advice: asks for advice, an opinion, a forecast or news (怎么用, 哪个更安全, 明年会不会, 今天…了吗),
             which no regulation gives.
         papers: asks which papers a procedure needs (要带哪些材料).
@@ -239,6 +274,7 @@ class Intent:
         history: asks when a regulation was adopted, amended or took effect.
         claim: asks where a rule with figures is laid down, or whether it is (…是第几条, 规定…吗),
             and states those figures (see :func:`figures`).
+        checks: puts a statement about what a text says as a question (…规定…，是这样吧; 是不是规定…).
         standard: names a technical standard (GB 50016, ISO 45001, OSHA), which no regulation of the
             library is.
         domain: has a word of the safety domain (安全, 事故, 消防 …).
@@ -253,32 +289,37 @@ class Intent:
     statistic: bool = False
     never_stated: bool = False
     finance: bool = False
+    other_safety: bool = False
     advice: bool = False
     papers: bool = False
     official: bool = False
     history: bool = False
     claim: bool = False
+    checks: bool = False
     standard: bool = False
     domain: bool = False
 
     @classmethod
     def read(cls, text: str) -> Intent:
         """The intent of a normalised question (lower-case, Simplified)."""
+        counted = _INDEFINITE.sub("些", text)  # the figures asked for, without "a few"
         return cls(
             who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
-            quantity=bool(QUANTITY.search(text)), amount=amount_asked(text), penalty=bool(PENALTY.search(text)),
+            quantity=bool(QUANTITY.search(counted)), amount=amount_asked(counted), penalty=bool(PENALTY.search(text)),
             statistic=bool(STATISTIC.search(text)), never_stated=bool(NEVER_STATED.search(text)),
-            finance=bool(FINANCE.search(text)), advice=bool(ADVICE.search(text)), papers=bool(PAPERS.search(text)),
+            finance=bool(FINANCE.search(text)), other_safety=bool(OTHER_SAFETY.search(text)),
+            advice=bool(ADVICE.search(text)), papers=bool(PAPERS.search(text)),
             official=bool(OFFICIAL.search(text)),
             history=bool(HISTORY.search(text)), standard=bool(STANDARD.search(text)),
-            claim=bool(CLAIM.search(text)) and bool(figures(text)),
+            claim=bool(CLAIM.search(text)) and bool(figures(text)), checks=bool(CHECKS.search(text)),
             domain=bool(DOMAIN_WORDS.search(text)),
         )
 
 
 __all__ = [
-    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "CLAIM", "DOMAIN_WORDS", "DUTY", "FINANCE", "HISTORY", "NEVER_STATED",
-    "OBLIGATION", "OFFICIAL", "PAPERS", "PAPERS_STATED", "PENALTY", "QUANTITY", "STANDARD", "STATISTIC", "WHO",
+    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "CHECKS", "CLAIM", "CLAIM_FILLERS", "DOMAIN_WORDS", "DUTY", "FINANCE",
+    "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL", "OTHER_SAFETY", "PAPERS", "PAPERS_STATED", "PENALTY",
+    "QUANTITY", "STANDARD", "STATISTIC", "WHO",
     "Intent",
-    "amount_asked", "amount_stated", "figures", "stated_about", "topic_words",
+    "amount_asked", "amount_stated", "figures", "stated_about", "stated_figures", "topic_words",
 ]

@@ -42,6 +42,25 @@ def normalize(text: str) -> str:
     return _SPACE_RE.sub(" ", unicodedata.normalize("NFKC", text)).strip().lower()
 
 
+# Cantonese words Hong Kong users type (喺乌鲁木齐搞演唱会要去边一级公安申请), in their Mandarin form; read
+# only in a question with a word that is Cantonese alone, so that 边 and 几多 in Mandarin stay as they are.
+_CANTONESE_MARK = re.compile(r"[喺咗嘅咩冇啲嚟睇搵畀佢唔]|系咪|乜嘢|点解|边个|边度")
+_CANTONESE = (("系唔系", "是不是"), ("系咪", "是不是"), ("乜嘢", "什么"), ("边个", "谁"), ("边度", "哪里"),
+              ("边一", "哪一"), ("边级", "哪级"), ("边间", "哪家"), ("边位", "哪位"), ("几多", "多少"),
+              ("点样", "怎么"), ("点解", "为什么"), ("咩", "什么"), ("喺", "在"), ("咗", "了"), ("嘅", "的"),
+              ("冇", "没有"), ("唔", "不"), ("啲", "些"), ("嚟", "来"), ("睇", "看"), ("搵", "找"), ("畀", "给"),
+              ("佢哋", "他们"), ("佢", "他"))
+
+
+def mandarin(text: str) -> str:
+    """Cantonese question words in their Mandarin form (喺→在, 几多→多少, 系咪→是不是), on Simplified text."""
+    if not _CANTONESE_MARK.search(text):
+        return text
+    for cantonese, standard in _CANTONESE:
+        text = text.replace(cantonese, standard)
+    return text
+
+
 def has_cjk(text: str) -> bool:
     """Return True when ``text`` contains at least one CJK ideograph."""
     return _CJK_RE.search(text) is not None

@@ -66,6 +66,10 @@ _ENGLISH_PLACE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _ENGLISH_PLA
 _STATE_PREFIX = "中华人民共和国"
 # A subsidiary text of a law (道路交通安全法实施条例) is another text than the law.
 _SUBSIDIARY = re.compile(r"实施(?:条例|细则|办法|规定|意见)")
+# The same in English, before or after the law's title (Implementing Regulations of the Mine Safety Law).
+_SUBSIDIARY_BEFORE_EN = re.compile(r"(?:implementing|implementation) (?:regulations|rules|measures|provisions)"
+                                   r"(?: of| for| under)?(?: the)? $")
+_SUBSIDIARY_AFTER_EN = re.compile(r"(?:'s)? (?:implementing|implementation) (?:regulations|rules|measures|provisions)")
 # The order a regulation was published by (中华人民共和国国务院令第493号公布): staff cite it as 493号令.
 # 2007年版突发事件应对法, 消防法修订草案: a version of a text, which the library may not hold.
 _VERSION_YEAR = re.compile(r"((?:19|20)[0-9]{2})\s*年(?:版|的版本|修订版|修正版|老版|旧版)")
@@ -100,7 +104,7 @@ _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香�
 _OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?(?:的)?(?:人民政府)?"
                          r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
 # Quotation marks inside a name (自治区“三管三必须”实施细则) are not part of its spelling.
-_NO_QUOTES = str.maketrans("", "", "“”")
+_NO_QUOTES = str.maketrans("", "", "“”「」")
 # What may stand between a place and the name of its own text (内蒙古自治区的“三个必须”实施细则).
 _BETWEEN_PLACE_AND_NAME = re.compile(r"[的“”\"《\s]*")
 # A notice, opinion or decision named by its subject (国务院安委会关于做好冬季安全生产工作的通知).
@@ -108,9 +112,21 @@ _NOTICE = re.compile(r"(关于[^，。？！、；：,.?!;:\s]{2,40}?的(?:通�
                      r"[一二三四五六七八九十]+条(?:硬)?措施)")
 # Asking for a place's own rules.
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
+# A place's own text, named after the place (湖南省自己的烟花爆竹安全管理条例, 上海有没有自己的三个必须细则,
+# 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
+_OWN_TEXT = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定)?(?:了)?(?:的|有)"
+                       r"[^，。？！,.?!;；]{0,16}?(?:条例|办法|规定|细则|清单|法规|政策|文件|方案|三个必须|三管三必须)"
+                       r"(?:[\u4e00-\u9fff“”」]{0,6}?(?:条例|办法|细则|清单))?")
+# How far before 自己 the place may be named (图木舒克市（兵团三师）自己出台的).
+_OWN_REACH = 12
+# The 兵团 (Xinjiang Production and Construction Corps) and its divisions keep their own rules apart from
+# the region's.
+_CORPS = re.compile(r"(?:新疆生产建设)?兵团|第[一二三四五六七八九十]+师")
 # Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
 _NAME_ENDINGS = ("管理办法", "实施办法", "暂行办法", "试行办法")
 _NOT_NAMES = ("依法", "方法", "办法", "合法", "违法", "执法", "做法", "想法", "说法", "立法", "守法", "用法",
+              # Kinds of law, not titles (上位法有没有依据).
+              "上位法", "下位法", "部门法", "实体法", "程序法",
               "有关规定", "相关规定", "的规定", "哪些规定", "什么规定",
               # 国家规定的期限, 公司规定要戴安全帽: who laid a rule down, not a rule's title.
               "国家规定", "法律规定", "法规规定", "政府规定", "部门规定", "上级规定", "公司规定", "单位规定",
@@ -248,6 +264,11 @@ class DocumentNames:
                 found.remove(f)
                 subsidiary.append((f[0], suffix.end()))
                 unknown.append(text[f[0]:suffix.end()])
+            elif (_SUBSIDIARY_AFTER_EN.match(text, f[1]) is not None
+                  or _SUBSIDIARY_BEFORE_EN.search(text, max(0, f[0] - 60), f[0]) is not None):
+                found.remove(f)  # the Implementing Regulations of the Mine Safety Law: another text
+                subsidiary.append((f[0], f[1]))
+                unknown.append(f"{self._by_id[f[2]].short_name}实施条例")
         named = list(dict.fromkeys(doc_id for _, _, doc_id in found))
         for doc_id, version in self._other_versions(text, named):
             named.remove(doc_id)
@@ -312,6 +333,10 @@ class DocumentNames:
         elif (region and region_span is not None and not self._has_rules(region)
               and _OWN_OFFICE.match(text, region_span[1])):
             unknown.append(f"{region}各部门的安全生产职责规定")  # 宁夏回族自治区应急管理厅承担哪些职责
+        if (own := self._own_text(text, region)) is not None:
+            named = []  # 湖南省自己的烟花爆竹安全管理条例: that place's own text, which the library lacks
+            if not any(u.endswith(own[-4:]) for u in unknown):
+                unknown.append(own)
         # 深圳有什么地方规定: a place's own rules, and the library holds none of that place.
         if region and not named and _LOCAL_RULES.search(text) and not self._has_rules(region):
             unknown.append(f"{region}的地方性法规")
@@ -373,6 +398,27 @@ class DocumentNames:
         if match := _ENGLISH_PLACE.search(text):
             return _ENGLISH_PLACES[match.group(1)], match.span()
         return None, None
+
+    def _own_text(self, text: str, region: str | None) -> str | None:
+        """The name of a place's own text that the question asks for and the library lacks
+        (湖南省自己的烟花爆竹安全管理条例 → 湖南省烟花爆竹安全管理条例), or None.
+
+        The place is the question's region, when the library holds no text of exactly that place
+        (新疆自己的三个必须细则 is the seed; 乌鲁木齐自己出台的办法 is not), or the 兵团 and its divisions.
+        """
+        for match in _OWN_TEXT.finditer(text):
+            before = text[max(0, match.start() - _OWN_REACH):match.start()]
+            places = [m.group(0) for m in _CORPS.finditer(before)]
+            if not places and region is not None and not self._holds_own(region):
+                places = sorted((alias for alias in region_aliases(region) if alias in before), key=len)
+            if places:
+                thing = re.sub(r"^自己(?:出台|制定|颁布|发布|印发|搞|定)?(?:了)?(?:的|有)", "", match.group(0))
+                return f"{places[-1]}{thing}".translate(_NO_QUOTES)
+        return None
+
+    def _holds_own(self, region: str | None) -> bool:
+        """Whether the library holds a text of exactly ``region`` (not only of the province around it)."""
+        return region is not None and any(same_region(doc.region, region) for doc in self.documents)
 
     def _has_rules(self, region: str) -> bool:
         """Whether the library holds documents that apply in ``region``."""

@@ -32,9 +32,18 @@ import numpy as np
 from retriever.candidates import CandidateSource, FaissCandidates, Query, clause_dense
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
-from retriever.intent import PAPERS_STATED, Intent, figures, stated_about, topic_words
+from retriever.intent import (
+    AMOUNT_WORDS,
+    CLAIM_FILLERS,
+    PAPERS_STATED,
+    Intent,
+    figures,
+    stated_about,
+    stated_figures,
+    topic_words,
+)
 from retriever.lexical import LexicalIndex
-from retriever.lexicon import Lexicon, has_cjk
+from retriever.lexicon import Lexicon, has_cjk, mandarin
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
 from retriever.records import LEVELS, MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Document, Hit, Mode
 from retriever.routing import (
@@ -58,7 +67,10 @@ _NUM = "零〇一二两三四五六七八九十百千\\d"
 _CITATION = re.compile(
     rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
 )
-_BARE_ID = re.compile(r"(?<![\d.])(\d{1,3})\.(\d{1,2})(?![\d.])")
+# A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
+_CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
+# 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
+_BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
 # paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3).
 _PART_OF_ARTICLE_EN = re.compile(
@@ -436,9 +448,9 @@ class Searcher:
 
     # ----- query understanding -------------------------------------------------------
     def normalize(self, text: str) -> str:
-        """NFKC (full-width → half-width), Traditional → Simplified, lower-case ASCII."""
+        """NFKC (full-width → half-width), Traditional → Simplified, Cantonese words in Mandarin, lower-case ASCII."""
         text = unicodedata.normalize("NFKC", text)
-        return str(self._converter.convert(text)).lower()
+        return mandarin(str(self._converter.convert(text))).lower()
 
     def analyze(self, query: str) -> QueryAnalysis:
         """Normalise a validated query and find its citation, departments and expansions."""
@@ -936,8 +948,10 @@ class Searcher:
         intent = analysis.intent
         if intent.official or intent.never_stated or intent.standard:
             return False  # who holds an office, prices, wages and technical standards are in no safety regulation
-        if intent.finance and not intent.who and not analysis.departments:
-            return False  # 存款安不安全: not the safety these regulations are about
+        if intent.finance:
+            return False  # 存款安不安全, 银行理财产品归谁监管: money's safety, not these regulations' safety
+        if intent.other_safety:
+            return False  # 等级保护测评归谁管, 医疗事故鉴定: food poisoning, drugs, nuclear safety, the environment
         if intent.advice and not intent.who:
             return False  # 灭火器怎么用, 明年会不会放开: regulations give neither advice nor forecasts
         if intent.statistic and not intent.who and not intent.history:
@@ -945,7 +959,7 @@ class Searcher:
         if intent.papers and not intent.who and not any(PAPERS_STATED.search(t) for t in top_texts[:1]):
             return False  # 燃气开户要带哪些材料: the best article does not list them
         claimed = figures(analysis.text) if intent.claim else frozenset()
-        if claimed and not any(claimed & figures(t) for t in top_texts):
+        if claimed and not stated_figures(claimed, top_texts, self._topic(analysis)):
             return False  # 连续开4个小时就必须休息20分钟，是哪条法律规定的: no text near it states those figures
         # (When a regulation took effect is in its header: see ``_history``.)
         if intent.quantity and not intent.who and not intent.history:
@@ -1021,10 +1035,35 @@ class Searcher:
             notes += (f"多部法规都有{make_citation(article, None)}（{names}{'等' if len(holders) > 6 else ''}），"
                       "以下按法规分组列出；请在问题中写明法规名称，例如「"
                       f"{self.documents[holders[0]].short_name}{make_citation(article, None)}」。",)
+        in_scope = exact or (item is None and paragraph is None)
+        if in_scope and (unsaid := self._unsaid(analysis, [r for group in per_document for r in group])):
+            # 矿山安全法第二十六条规定工人下井前必须做酒精检测，对吧: the article says nothing of it.
+            in_scope = False
+            notes += (f"{make_citation(article, None)}没有写到{'、'.join(unsaid[:3])}，以下为该条的全部内容。",)
         # An item or paragraph the article does not have is not in the library (the whole article
         # is shown, with a note, in case it was miscounted).
-        return self._listing(query, analysis, rows[:max(k, 1)], scope, notes,
-                             in_scope=exact or (item is None and paragraph is None))
+        return self._listing(query, analysis, rows[:max(k, 1)], scope, notes, in_scope=in_scope)
+
+    def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int]) -> tuple[str, ...]:
+        """The words of a statement checked against cited articles (``rows``) when none of them is in
+        those articles, else ``()``.
+
+        Only for a Chinese question that puts a statement as a question (:attr:`Intent.checks`); its
+        words are the question's specific words outside the names it cites (rarer in the library than
+        ``topic_share``, as for amounts), less fillers (规定, 必须, 是不是), figures and words that ask
+        for an amount. One word found is enough: the article speaks of it.
+        """
+        if not analysis.intent.checks or not has_cjk(analysis.text):
+            return ()
+        words = tuple(dict.fromkeys(
+            w for w in self.segmenter.words(analysis.topic or analysis.text)
+            if len(w) >= 2 and has_cjk(w) and w not in STOPWORDS and w not in CLAIM_FILLERS
+            and not AMOUNT_WORDS.search(w) and not _CITED_WORD.search(w) and not figures(w)
+            and self._clause_share(w) < self.settings.topic_share))
+        texts = "".join(self.clauses[r].text for r in rows)
+        if not words or any(w in texts for w in words):
+            return ()
+        return words
 
     def _listing(self, query: str, analysis: QueryAnalysis, rows: Sequence[int], scope: _Scope,
                  notes: tuple[str, ...], *, in_scope: bool = True) -> Answer:
