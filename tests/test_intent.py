@@ -279,3 +279,27 @@ def test_other_kinds_of_safety() -> None:
     for text in ("学校食堂的食品安全谁负责", "危险化学品泄漏污染了环境谁负责", "实验室生物安全在新疆归哪个部门监管"):
         assert not Intent.read(text).other_safety, text
     assert Intent.read("which department supervises banks' wealth-management products").finance
+
+
+def test_more_cues_of_second_batches() -> None:
+    assert (22, "岁") in figures("送气工必须年满22周岁才能上岗")
+    for text in ("民爆条例第三十八条要求放炮前24小时要书面通知周边村民,是这么规定的吧",
+                 "道路交通安全法第五十一条规定校车上必须配随车照管老师,是吧",
+                 "细则第十三条里有一项是应急管理厅每年下达控制指标,是第几项"):
+        assert Intent.read(text).checks, text
+    fee = Intent.read("办安全生产许可证政府审查要收多少规费").amount
+    assert fee is not None and fee.search("不得收取费用")
+    money = Intent.read("请第三方机构一般收多少钱").amount
+    assert money is not None and money.search("五万元")  # a sum of money, not a fee that must be free
+    assert Intent.read("营运大货车是半年一检还是一年一检").amount is Intent.read("多久检一次").amount
+    for text in ("伊犁州特种设备检验所在伊宁市哪条路上,预约打哪个电话", "台商协会会长是谁"):
+        assert Intent.read(text).official, text
+    assert Intent.read("全疆现在一共有几家职业病诊断机构,名单在哪能查").statistic
+    for text in ("孩子去研学要准备哪些安全用品,帮忙列个清单", "帮我按步骤一二三列出来",
+                 "step by step, how do i fill in the form", "when is the law due for its next amendment"):
+        assert Intent.read(text).advice, text
+    for text in ("采石场放炮扬尘超标归谁管", "柴油货车冒黑烟尾气超标归谁管", "食堂帮厨的健康证过期了谁来查",
+                 "小区有人养烈性犬咬伤了人", "员工个人信息数据出境要找哪个单位申报"):
+        assert Intent.read(text).other_safety, text
+    assert Intent.read("村里有人搞非法集资找哪个部门").finance
+    assert Intent.read("网格员兼着突发事件信息报告员,在哪部法律里有依据").domain

@@ -128,3 +128,15 @@ def test_a_place_s_own_text_and_other_kinds_of_safety(real_library: Searcher) ->
     # Cantonese: 喺烏魯木齊…要去邊一級公安 asks which level of police.
     concert = real_library.search("喺烏魯木齊搞演唱會，預計八千人入場，要去邊一級公安申請安全許可？", 5)
     assert concert.in_scope and concert.hits[0].clause.id == "大型群众性活动安全管理条例(2007-09-14)#12"
+
+
+def test_figures_a_cited_article_never_states_and_loose_names_kept_whole(real_library: Searcher) -> None:
+    unsaid = real_library.search("特种设备安全法第三十三条说使用登记证每5年要换一次，对不对", 5)
+    assert not unsaid.in_scope and any("没有写到5年" in note for note in unsaid.notes)
+    # 職防法 is 职业病防治法 loosely written: not corrected into 职 + 方法; it has no 第八十九条.
+    loose = real_library.search("同事說職防法第89條是補充罰則的，想請教這條到底規範了哪件事？", 5)
+    assert not loose.in_scope and all(h.clause.document == "职业病防治法(2018-12-29)" for h in loose.hits)
+    assert not any("方法" in note for note in loose.notes)
+    # A revision to come is not dated by the header (the header still says when it took effect).
+    assert not real_library.search("消防法下一次修订大概啥时候？新版本哪天开始施行", 5).in_scope
+    assert real_library.search("消防法哪天开始施行", 5).in_scope

@@ -247,3 +247,18 @@ def test_an_implementing_regulation_named_in_english() -> None:
 
 def test_a_kind_of_law_is_not_a_title() -> None:
     assert find_mentions("县里想给举报人发奖金,上位法有没有依据", LIBRARY).unknown_names == ()
+
+
+def test_two_digit_years_and_english_places_own_rules() -> None:
+    old = find_mentions("84年那部老的《安全生产法》对培训咋规定的", LIBRARY)
+    assert old.documents == () and old.unknown_names == ("安全生产法（1984年版）",)
+    assert find_mentions("07年旧版消防法第四十二条", LIBRARY).unknown_names == ("消防法（2007年版）",)
+    guangzhou = find_mentions("what does guangzhou's own municipal fire-safety regulation require?", LIBRARY)
+    assert guangzhou.unknown_names == ("广州市的地方性法规",)
+    assert find_mentions("in guangzhou, who supervises fire safety?", LIBRARY).unknown_names == ()
+
+
+def test_a_name_after_said_or_in_brackets() -> None:
+    assert find_mentions("同事说消防法第十条是讲什么的", LIBRARY).documents == ("xf",)
+    bracketed = find_mentions("does the regulation (使用有毒物品作业场所劳动保护条例) require it?", LIBRARY)
+    assert bracketed.unknown_names == ("使用有毒物品作业场所劳动保护条例",)

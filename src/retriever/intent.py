@@ -46,7 +46,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"判[了]?(?:几|多少|多久)|刑期|坐几年牢|判刑|sentence"),
      re.compile(rf"{_NUMBER}年以[上下]有期徒刑|有期徒刑{_NUMBER}|拘役")),
     (re.compile(r"扣几分|几分|扣多少分|记几分|扣分|how many points"), re.compile(rf"{_NUMBER}分(?!之)")),
-    (re.compile(r"几[次回遍趟]|多少[次回遍趟]|(?:多久|多长时间).{0,6}一次|[一两二三半]+(?:年|个月|季度)一次还是|"
+    (re.compile(r"几[次回遍趟]|多少[次回遍趟]|(?:多久|多长时间).{0,6}一次|[一两二三半]+(?:年|个月|季度)一(?:次|检|审)还是|"
                 r"how often"),
      re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
     # A time limit in the unit asked for (几年 is not answered by 一个月), else in any unit.
@@ -73,7 +73,8 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # A fine (罚多少): asked after the units, so that "how many days to appeal a penalty" asks for days.
     (re.compile(r"罚|fine|penalt"), re.compile(rf"{_NUMBER}(?:万?元|倍)")),
     # A fee: laws state none, except that some services are free (不得收取费用).
-    (re.compile(r"收钱|收费|收不收|要钱|交钱|[交付缴花掏]多少钱|费用|费(?:是|要|得)?多少|\bfees?\b|\bcharge"),
+    (re.compile(r"收钱|收费|收不收|要钱|交钱|[交付缴花掏]多少钱|[交付缴收]多少(?!钱)|规费|费用|费(?:是|要|得)?多少|\bfees?\b|"
+                r"\bcharge"),
      re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
     # Any other sum of money (直接经济损失多少钱算重大事故: a threshold in 元).
     (re.compile(r"多少钱|how much money"), re.compile(rf"{_NUMBER}万?元")),
@@ -97,6 +98,7 @@ PENALTY = re.compile(
 )
 # A question for a statistic (a year's or a region's count), which no regulation states.
 STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|排名|排行|第几名|"
+                       r"(?:一共|总共|现在)有(?:几|多少)家|名单在哪|名录在哪|"
                        r"\bin (?:19|20)\d\d\b|last year|statistic")
 # When a regulation was adopted, amended or took effect: its header says.
 HISTORY = re.compile(
@@ -113,22 +115,23 @@ NEVER_STATED = re.compile(
     r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|(?:哪一?年|什么时候|何时).{0,8}(?:组建|挂牌|成立)|"
     # A past event named by its year (the 2015 Tianjin port explosion): news, not a rule.
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
-    r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b")
+    r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b|\bpensions?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
-                     r"wealth[- ]management|financial products")
+                     r"非法集资|洗钱|wealth[- ]management|financial products|money[- ]laundering")
 # Other kinds of safety than the one these laws regulate: food poisoning and drugs, nuclear safety,
 # the environment, graded protection of information systems, medical accidents (等级保护测评归谁管).
 # (Not 食品安全: a school canteen's safety is the education department's, 学校食堂的食品安全谁负责.)
 OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保护|等保测评|环评|环境影响评价|排污|废水|"
-                          r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|医疗事故|医疗纠纷|黑客|数据泄露|信息泄露|"
+                          r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|扬尘|尾气|冒黑烟|医疗事故|医疗纠纷|健康证|养犬|犬只|烈性犬|"
+                          r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|"
                           r"nuclear safety")
 # 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
 # 找我们要几张票，这样合规吗).
 _INDEFINITE = re.compile(r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住])几(?=[个张名位件台辆根条块瓶箱袋杯])"
                          r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|算不算|对不对|要不要|用不用|会不会))")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
-OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理)"
+OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理|会长)"
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
                       r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
                       r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
@@ -140,18 +143,20 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       # Exams: subjects, syllabus, fees (regulations require the exam, never its content).
                       r"考几门|考哪几门|考试科目|考些啥|考些什么|报名费|及格线|几分及格|"
                       r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
-                      r"hotline number|"
+                      r"hotline number|哪条路|哪条街|打哪个电话|电话是多少|电话号码|怎么联络|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
                     r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)[^，,。?？]{0,6}(?:大修|修订|修改|修正)|会不会再(?:提高|降低|涨|调整|加大)|"
-                    r"教案|讲稿|课件|帮我(?:写|排|做|设计|起草|拟|编)|"
+                    r"教案|讲稿|课件|帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|整理|设计|起草|拟|编)|"
 
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|\btips?\b|"
                     r"how (?:should|do|can) (?:i|we) (?:write|structure|draft)|how to (?:write|structure|draft)|"
+                    r"step[- ]by[- ]step|"
+                    r"next (?:amendment|revision)|due for (?:its )?next|out for public comment|"
                     r"will .{0,30} be (?:lifted|allowed)")
 # The papers a procedure needs (要带哪些材料): answered only where a text lists them (提交下列材料).
 PAPERS = re.compile(r"(?:哪些|什么|啥)(?:申请)?(?:材料|资料|手续|证件|证明)|带(?:什么|啥)|"
@@ -165,8 +170,11 @@ CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规
                    r"是不是.{0,20}(?:必须|一定|至少|都得|都要|不能|不得|不准|只能|最多|超过)")
 # A statement about what a text says, put as a question (第四十四条规定每年放三天安全假，是这样吧;
 # 第二十九条是不是规定…): with a citation, the cited article must say something about it.
-CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样吧|是吗|对吧|对吗|对不对|真的假的|是真的吗|真的吗|"
-                    r"真有这条|没错吧)|(?:是不是|是否|有没有)(?:规定|要求|说)")
+CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样吧|是吗|是吧|对吧|对吗|对不对|真的假的|是真的吗|"
+                    r"真的吗|"
+                    r"真有这条|没错吧|的吧)|(?:是不是|是否|有没有)(?:规定|要求|说)|"
+                    # …第十三条里有一项是…，是第几项: the item must be there to be found.
+                    r"有一项是[^?？]*(?:是第几项|是哪一项)")
 # Words of such a statement that say nothing about its subject.
 CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
                            "对吧", "对不对", "没错", "这条", "这个", "必须", "应当", "应该", "可以", "不得", "不能",
@@ -174,8 +182,8 @@ CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有
                            # The document itself (这个细则, 本条例).
                            "细则", "实施细则", "条例", "本法", "法律", "法规"))
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
-                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|个人|人|名|次|米|公里|层|岁|%)")
-_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "个人": "人", "名": "人"}
+                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|个人|人|名|次|米|公里|层|周岁|岁|%)")
+_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "个人": "人", "名": "人", "周岁": "岁"}
 
 
 def figures(text: str) -> frozenset[tuple[int, str]]:
@@ -198,7 +206,7 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
 STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])|"
                       r"标准编号|标准号|国标号|哪个国标|哪项国标")
 DOMAIN_WORDS = re.compile(
-    r"安全|事故|隐患|消防|火灾|应急|救援|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
+    r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
 )
 

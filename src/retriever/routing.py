@@ -72,7 +72,9 @@ _SUBSIDIARY_BEFORE_EN = re.compile(r"(?:implementing|implementation) (?:regulati
 _SUBSIDIARY_AFTER_EN = re.compile(r"(?:'s)? (?:implementing|implementation) (?:regulations|rules|measures|provisions)")
 # The order a regulation was published by (中华人民共和国国务院令第493号公布): staff cite it as 493号令.
 # 2007年版突发事件应对法, 消防法修订草案: a version of a text, which the library may not hold.
-_VERSION_YEAR = re.compile(r"((?:19|20)[0-9]{2})\s*年(?:版|的版本|修订版|修正版|老版|旧版)")
+_VERSION_YEAR = re.compile(r"((?:19|20)[0-9]{2})\s*年(?:版|的版本|修订版|修正版|老版|旧版)|"
+                           # 84年那部老的《民用爆炸物品管理条例》, 07年旧版突发事件应对法.
+                           r"(?<![0-9])([0-9]{2})\s*年(?:那部|那版|的老|的旧|老版|旧版|版)")
 _DRAFT = re.compile(r"草案|征求意见稿|送审稿")
 _ORDER = re.compile(r"国务院令第?([0-9]+)号")
 _CITY_SUFFIX = re.compile(r"(经济特区|特别行政区|自治州|自治县|地区|市|县|区|盟)$")
@@ -82,13 +84,13 @@ _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全
 _BRACKETED = re.compile(r"《([^》]{2,40})》")
 # (Questions are NFKC-normalised first: ，？！；： arrive as ,?!;:.)
 _BARE_NAME = re.compile(
-    r"(?:^|[，。？！、；：,.?!;:\s]|根据|依据|按照|依照|关于|在|按)"
+    r"(?:^|[，。？！、；：,.?!;:\s(]|根据|依据|按照|依照|关于|在|按)"
     r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff][\u4e00-\u9fff“”]{1,23}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
-    r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s]|$)")
+    r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s)]|$)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
     r"^.*?(?:根据|依据|按照|依照|关于|查一下|查一查|查查|查询|了解一下|了解下|了解|看一下|看看|问一下|问问|说说|讲讲|"
-    r"介绍一下|解释一下|按)")
+    r"介绍一下|解释一下|按|说)")  # (同事说职防法第89条…)
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
@@ -115,8 +117,10 @@ _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|�
 # A place's own text, named after the place (湖南省自己的烟花爆竹安全管理条例, 上海有没有自己的三个必须细则,
 # 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
 _OWN_TEXT = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定)?(?:了)?(?:的|有)"
-                       r"[^，。？！,.?!;；]{0,16}?(?:条例|办法|规定|细则|清单|法规|政策|文件|方案|三个必须|三管三必须)"
+                       r"[^，。？！,.?!;；]{0,16}?(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|三个必须|三管三必须)"
                        r"(?:[\u4e00-\u9fff“”」]{0,6}?(?:条例|办法|细则|清单))?")
+# The same in English, after the place (Guangzhou's own municipal fire-safety regulation).
+_OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rules|laws?|measures|ordinances?)\b")
 # How far before 自己 the place may be named (图木舒克市（兵团三师）自己出台的).
 _OWN_REACH = 12
 # The 兵团 (Xinjiang Production and Construction Corps) and its divisions keep their own rules apart from
@@ -270,9 +274,6 @@ class DocumentNames:
                 subsidiary.append((f[0], f[1]))
                 unknown.append(f"{self._by_id[f[2]].short_name}实施条例")
         named = list(dict.fromkeys(doc_id for _, _, doc_id in found))
-        for doc_id, version in self._other_versions(text, named):
-            named.remove(doc_id)
-            unknown.append(version)
         spans = [(s, e) for s, e, _ in found] + subsidiary
         loose: list[tuple[int, int, str]] = []
         for match in (*_BRACKETED.finditer(text), *_BARE_NAME.finditer(text)):
@@ -297,6 +298,9 @@ class DocumentNames:
                     named.append(near.id)
             elif name not in unknown:
                 unknown.append(name)
+        for doc_id, version in self._other_versions(text, named):
+            named.remove(doc_id)
+            unknown.append(version)
         # A national law named by its English title that the library does not hold.
         for name, titles in english_titles().items():
             if name not in self._held and name not in unknown and any(t in text for t in titles):
@@ -351,18 +355,21 @@ class DocumentNames:
         (unless a version of that year is in the library too); ``消防法修订草案`` names a draft.
         """
         draft = _DRAFT.search(text)
-        year = _VERSION_YEAR.search(text)
-        if draft is None and year is None:
+        found = _VERSION_YEAR.search(text)
+        if draft is None and found is None:
             return []
+        year = None
+        if found is not None:
+            year = found.group(1) or f"{'19' if int(found.group(2)) >= 50 else '20'}{found.group(2)}"
         lacking: list[tuple[str, str]] = []
         for doc_id in named:
             doc = next(d for d in self.documents if d.id == doc_id)
             if draft is not None:
                 lacking.append((doc_id, f"{doc.short_name}（{draft.group(0)}）"))
             elif year is not None and not any(
-                    d.short_name == doc.short_name and (d.version_date or "").startswith(year.group(1))
+                    d.short_name == doc.short_name and (d.version_date or "").startswith(year)
                     for d in self.documents):
-                lacking.append((doc_id, f"{doc.short_name}（{year.group(1)}年版）"))
+                lacking.append((doc_id, f"{doc.short_name}（{year}年版）"))
         return lacking
 
     def _nearest_document(self, name: str) -> Document | None:
@@ -414,6 +421,10 @@ class DocumentNames:
             if places:
                 thing = re.sub(r"^自己(?:出台|制定|颁布|发布|印发|搞|定)?(?:了)?(?:的|有)", "", match.group(0))
                 return f"{places[-1]}{thing}".translate(_NO_QUOTES)
+        if region is not None and not self._holds_own(region):
+            for place in _ENGLISH_PLACE.finditer(text):
+                if _ENGLISH_PLACES[place.group(1)] == region and _OWN_TEXT_EN.match(text, place.end()):
+                    return f"{region}的地方性法规"
         return None
 
     def _holds_own(self, region: str | None) -> bool:

@@ -452,9 +452,30 @@ class Searcher:
         text = unicodedata.normalize("NFKC", text)
         return mandarin(str(self._converter.convert(text))).lower()
 
+    def _correct(self, text: str) -> tuple[str, tuple[Correction, ...]]:
+        """Homophone typos corrected, except inside the names of documents and places the question
+        uses (职防法 is 职业病防治法 loosely written, not 职 + a typo 方法)."""
+        corrected, corrections = self._corrector.correct(text)
+        if not corrections or not self.is_library:
+            return corrected, corrections
+        spans = self._document_names.mentions(text).spans
+        if not spans:
+            return corrected, corrections
+        pieces: list[str] = []
+        kept: list[Correction] = []
+        start = 0
+        for begin, end in (*spans, (len(text), len(text))):
+            if begin < start:
+                continue
+            piece, fixed = self._corrector.correct(text[start:begin])
+            pieces += (piece, text[begin:end])
+            kept += fixed
+            start = end
+        return "".join(pieces), tuple(kept)
+
     def analyze(self, query: str) -> QueryAnalysis:
         """Normalise a validated query and find its citation, departments and expansions."""
-        text, corrections = self._corrector.correct(self.normalize(query))
+        text, corrections = self._correct(self.normalize(query))
         citation = _find_citation(text)
         mention = self._document_names.mentions(text) if self.is_library else DocumentMention()
         topic = mention.topic(text)
@@ -587,9 +608,10 @@ class Searcher:
             in_scope = False
         history = self._history(analysis) if mode == "full" and not unknown else None
         if history:
-            # 道路交通安全法是哪一年通过的: the document's header answers, the clauses follow.
+            # 道路交通安全法是哪一年通过的: the document's header answers, the clauses follow (not the
+            # date of a revision to come: 消防法下一次修订大概啥时候，新版本哪天开始施行).
             notes += (history,)
-            in_scope = True
+            in_scope = not analysis.intent.advice
         elif mode == "full" and analysis.intent.history and len(analysis.mention.documents) == 1:
             # 三个必须实施细则是哪一年印发的: a text whose header states no dates cannot say.
             undated = self.documents[analysis.mention.documents[0]]
@@ -1051,7 +1073,8 @@ class Searcher:
         Only for a Chinese question that puts a statement as a question (:attr:`Intent.checks`); its
         words are the question's specific words outside the names it cites (rarer in the library than
         ``topic_share``, as for amounts), less fillers (规定, 必须, 是不是), figures and words that ask
-        for an amount. One word found is enough: the article speaks of it.
+        for an amount. One word found is enough: the article speaks of it. Figures the statement
+        claims are unsaid when the articles state no figure in any of their units.
         """
         if not analysis.intent.checks or not has_cjk(analysis.text):
             return ()
@@ -1061,6 +1084,11 @@ class Searcher:
             and not AMOUNT_WORDS.search(w) and not _CITED_WORD.search(w) and not figures(w)
             and self._clause_share(w) < self.settings.topic_share))
         texts = "".join(self.clauses[r].text for r in rows)
+        # …第三十三条说使用登记证每5年要换一次: the article states no figure in years at all. (One that
+        # states other figures of that unit speaks of it: 罚五万元以上 answers 最多罚两万，对吧.)
+        claimed = figures(analysis.text)
+        if claimed and not {unit for _, unit in claimed} & {unit for _, unit in figures(texts)}:
+            return tuple(f"{value}{unit}" for value, unit in sorted(claimed))
         if not words or any(w in texts for w in words):
             return ()
         return words
