@@ -303,3 +303,31 @@ def test_more_cues_of_second_batches() -> None:
         assert Intent.read(text).other_safety, text
     assert Intent.read("村里有人搞非法集资找哪个部门").finance
     assert Intent.read("网格员兼着突发事件信息报告员,在哪部法律里有依据").domain
+
+
+def test_cues_of_the_third_round() -> None:
+    # English statements and their figures, in Chinese units.
+    assert figures("operators must be at least 20 years old") == frozenset({(20, "岁")})
+    assert figures("caps night shifts at 10 hours") == frozenset({(10, "小时")})
+    assert (20, "倍") in figures("不得低于平均工资的二十倍") and (16, "课时") in figures("上满16个课时")
+    assert Intent.read("article 14 says operators must be at least 20 years old — is that right?").checks
+    assert Intent.read("does the work safety law cap night shifts at 10 hours? that's article 44").checks
+    assert Intent.read("is it true the law caps dust-exposed workers at 6 hours a day?").claim
+    assert Intent.read("道交法规定骑电动车必须年满16周岁 是吧").claim
+    assert Intent.read("第五十九条规定末位的要被约谈,报告里这样引用没问题吧").checks
+    assert Intent.read("安全生产法第五十六条是不是写了赔偿不得低于二十倍").checks
+    # Who, in English, with words between which and department.
+    assert Intent.read("which xinjiang department handles park designation?").who
+    # "A few" after 雇了 in a question with 也得; speeds asked as 多少码.
+    assert not Intent.read("雇了几个帮工的小本生意,也得给他们上工伤保险?").quantity
+    speed = Intent.read("骑电驴最快能开多少码").amount
+    assert speed is not None and speed.search("十五公里")
+    for text in ("下周开家长会讲防溺水,ppt怎么做", "电驴被交警扣了,有没有啥话术", "安全生产法啥时候再修订",
+                 "is the work safety law going to be amended again soon?"):
+        assert Intent.read(text).advice, text
+    for text in ("矿山安全监察局办公地点在哪个区,举报拨哪个号码", "who is the current head of the department?"):
+        assert Intent.read(text).official, text
+    assert Intent.read("全区各地州安全生产考核谁排第一").never_stated
+    assert Intent.read("骑手收入要不要交个税").never_stated
+    for text in ("保健品骗老人找谁投诉", "企业vocs排放浓度超标怎么罚", "动物实验的伦理审查归谁管"):
+        assert Intent.read(text).other_safety, text

@@ -140,3 +140,11 @@ def test_figures_a_cited_article_never_states_and_loose_names_kept_whole(real_li
     # A revision to come is not dated by the header (the header still says when it took effect).
     assert not real_library.search("消防法下一次修订大概啥时候？新版本哪天开始施行", 5).in_scope
     assert real_library.search("消防法哪天开始施行", 5).in_scope
+
+
+def test_an_item_a_department_s_article_lacks(real_library: Searcher) -> None:
+    answer = real_library.search("细则里国家矿山安全监察局新疆局那一条，第（六）项写的是什么职责？", 5)
+    assert not answer.in_scope and any("没有第（六）项" in note for note in answer.notes)
+    english = real_library.search("Does the Work Safety Law cap night shifts at chemical plants at 10 hours? "
+                                  "A client told me that's Article 44.", 5)
+    assert not english.in_scope and english.hits[0].clause.id.startswith("安全生产法(2021-06-10)#44")

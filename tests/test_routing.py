@@ -262,3 +262,16 @@ def test_a_name_after_said_or_in_brackets() -> None:
     assert find_mentions("同事说消防法第十条是讲什么的", LIBRARY).documents == ("xf",)
     bracketed = find_mentions("does the regulation (使用有毒物品作业场所劳动保护条例) require it?", LIBRARY)
     assert bracketed.unknown_names == ("使用有毒物品作业场所劳动保护条例",)
+
+
+def test_orders_foreign_rules_and_more_own_texts() -> None:
+    assert find_mentions("公安部61号令规定每天要防火巡查吗", LIBRARY).unknown_names == ("公安部61号令",)
+    assert find_mentions("under saws order no. 40, how often?", LIBRARY).unknown_names == ("saws order no. 40",)
+    assert find_mentions("我住3号楼,楼道堆杂物归谁管", LIBRARY).unknown_names == ()
+    singapore = find_mentions("under singapore's wsh (risk management) regulations, how often?", LIBRARY)
+    assert singapore.unknown_names == ("singapore的法规",)
+    assert find_mentions("compared with singapore, what does the work safety law say?", LIBRARY).documents == ("aq",)
+    corps = find_mentions("兵团第七师自己出的三个必须责任清单里师应急管理局管哪些事", LIBRARY)
+    assert corps.unknown_names == ("第七师三个必须责任清单",)
+    guangzhou = find_mentions("广州 安委办设在哪个单位", LIBRARY)
+    assert guangzhou.unknown_names and "广州" in guangzhou.unknown_names[0]

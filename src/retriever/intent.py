@@ -18,7 +18,7 @@ from retriever.parse import chinese_to_int
 WHO = re.compile(
     r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
     r"归口|主管|牵头|哪个(?=来|去管|管|负责|发证|批|考|查)|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
-    r"responsib|in charge|oversee|supervis"
+    r"responsib|in charge|oversee|supervis|\bwhich\s+(?:\w+\s+){1,2}(?:agency|department|authority|body|office|bureau)"
 )
 # A "who" question about a party's obligation (谁出钱, 谁承担, 谁来赔, 谁来维护保养), not about who supervises.
 OBLIGATION = re.compile(
@@ -87,7 +87,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # Speeds, distances and sizes (时速不得超过十五公里).
     # A time of day (几点到几点不让进城): a text states the hour.
     (re.compile(r"几点(?=到|至|以后|之后|以前|之前|前|后)|what time"), re.compile(rf"{_NUMBER}(?:时|点)")),
-    (re.compile(r"时速|限速|车速|多快|多远|多少米|几米|几公里|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
+    (re.compile(r"时速|限速|车速|多快|多少码|几码|多远|多少米|几米|几公里|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
                 r"how fast|speed limit|how far|distance|how wide|how high"),
      re.compile(rf"{_NUMBER}(?:公里|千米|米|平方米|立方米)")),
 )
@@ -109,7 +109,7 @@ HISTORY = re.compile(
 # arrangements, which safety regulations never state (票价由谁定 included).
 NEVER_STATED = re.compile(
     r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|养老金|退休金|公积金|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
-    r"几折|打折|折扣|口号|标语|"
+    r"几折|打折|折扣|口号|标语|个税|个人所得税|谁排第一|排第一的是|排名第一的是|"
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
     r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|(?:哪一?年|什么时候|何时).{0,8}(?:组建|挂牌|成立)|"
@@ -124,12 +124,14 @@ FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用�
 # (Not 食品安全: a school canteen's safety is the education department's, 学校食堂的食品安全谁负责.)
 OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保护|等保测评|环评|环境影响评价|排污|废水|"
                           r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|扬尘|尾气|冒黑烟|医疗事故|医疗纠纷|健康证|养犬|犬只|烈性犬|"
-                          r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|"
+                          r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|保健品|vocs?\b|排放浓度|实验动物|动物实验|伦理审查|"
                           r"nuclear safety")
 # 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
 # 找我们要几张票，这样合规吗).
-_INDEFINITE = re.compile(r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住])几(?=[个张名位件台辆根条块瓶箱袋杯])"
-                         r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|算不算|对不对|要不要|用不用|会不会))")
+_INDEFINITE = re.compile(r"(?:(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住])|"
+                         r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住]了))"
+                         r"几(?=[个张名位件台辆根条块瓶箱袋杯])"
+                         r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|算不算|对不对|要不要|用不用|会不会|也得|也要))")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理|会长)"
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
@@ -142,21 +144,24 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:周六|周日|周末|礼拜六|礼拜天|星期六|星期天|节假日)(?:上班|开门|办公|营业)|"
                       # Exams: subjects, syllabus, fees (regulations require the exam, never its content).
                       r"考几门|考哪几门|考试科目|考些啥|考些什么|报名费|及格线|几分及格|"
-                      r"who is the (?:head|director|minister|chief)|\baddress\b|phone number|telephone number|"
+                      r"who is the (?:current )?(?:head|director|minister|chief)|\baddress\b|phone number|"
+                      r"telephone number|"
                       r"hotline number|哪条路|哪条街|打哪个电话|电话是多少|电话号码|怎么联络|"
+                      r"办公地点|哪个号码|拨哪个|打哪个号|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
 ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
                     r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)[^，,。?？]{0,6}(?:大修|修订|修改|修正)|会不会再(?:提高|降低|涨|调整|加大)|"
-                    r"教案|讲稿|课件|帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|整理|设计|起草|拟|编)|"
+                    r"教案|讲稿|课件|ppt|话术|说辞|(?:啥时候|什么时候|何时)\s*再(?:修订|修改|修正)|帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|整理|设计|起草|拟|编)|"
 
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|\btips?\b|"
                     r"how (?:should|do|can) (?:i|we) (?:write|structure|draft)|how to (?:write|structure|draft)|"
                     r"step[- ]by[- ]step|"
                     r"next (?:amendment|revision)|due for (?:its )?next|out for public comment|"
+                    r"(?:going to|will) be amended|amended again|"
                     r"will .{0,30} be (?:lifted|allowed)")
 # The papers a procedure needs (要带哪些材料): answered only where a text lists them (提交下列材料).
 PAPERS = re.compile(r"(?:哪些|什么|啥)(?:申请)?(?:材料|资料|手续|证件|证明)|带(?:什么|啥)|"
@@ -165,16 +170,19 @@ PAPERS_STATED = re.compile(
     r"(?:提交|提供|报送|出示|携带)[^。；]{0,12}(?:材料|文件|资料|证明|证件)|下列材料|申请材料|申请书")
 # A claim to check (是第几条, 哪条法律规定的, 规定…吗) that states figures (连续开4个小时就必须休息20分钟):
 # when no text near the question states them, the claim is not in the library.
-CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规)|"
-                   r"规定.{0,40}(?:吗|是不是|对不对|真的)|(?:是不是|是否|有没有)规定|"
+CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规)|is it true|is that (?:right|true|correct)|"
+                   r"规定.{0,40}(?:吗|是不是|对不对|真的|是吧|对吧|没错吧)|(?:是不是|是否|有没有)规定|"
                    r"是不是.{0,20}(?:必须|一定|至少|都得|都要|不能|不得|不准|只能|最多|超过)")
 # A statement about what a text says, put as a question (第四十四条规定每年放三天安全假，是这样吧;
 # 第二十九条是不是规定…): with a citation, the cited article must say something about it.
 CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样吧|是吗|是吧|对吧|对吗|对不对|真的假的|是真的吗|"
-                    r"真的吗|"
-                    r"真有这条|没错吧|的吧)|(?:是不是|是否|有没有)(?:规定|要求|说)|"
+                    r"真的吗|没问题吧|"
+                    r"真有这条|没错吧|的吧)|(?:是不是|是否|有没有)(?:规定|要求|说|写)|"
                     # …第十三条里有一项是…，是第几项: the item must be there to be found.
-                    r"有一项是[^?？]*(?:是第几项|是哪一项)")
+                    r"有一项是[^?？]*(?:是第几项|是哪一项)|"
+                    r"\b(?:says?|requires?|states?|provides?)\b.*"
+                    r"(?:is that (?:right|true|correct)|right\?|correct\?|true\?)|is it true|"
+                    r"^(?:does|do|did|is|are)\b.*\b(?:caps?|requires?|limits?|sets?|says?|allows?|bans?|mandates?)\b")
 # Words of such a statement that say nothing about its subject.
 CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
                            "对吧", "对不对", "没错", "这条", "这个", "必须", "应当", "应该", "可以", "不得", "不能",
@@ -182,8 +190,17 @@ CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有
                            # The document itself (这个细则, 本条例).
                            "细则", "实施细则", "条例", "本法", "法律", "法规"))
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
-                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|个人|人|名|次|米|公里|层|周岁|岁|%)")
-_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "个人": "人", "名": "人", "周岁": "岁"}
+                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|个人|人|名|次|米|公里|层|周岁|岁|倍|个课时|课时|学时|%)")
+_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "个人": "人", "名": "人", "周岁": "岁",
+                "个课时": "课时", "学时": "课时"}
+
+
+# The same in English questions (at least 20 years old, 6 hours a day), in the Chinese units.
+_FIGURE_EN = re.compile(r"\b([0-9]+)\s*(hours?|minutes?|days?|months?|years? old|years?|yuan|people|persons|workers|"
+                        r"times|met(?:er|re)s?|km|kilomet(?:er|re)s?|floors?|storeys?)\b")
+_FIGURE_UNIT_EN = {"hour": "小时", "minute": "分钟", "day": "日", "month": "月", "years old": "岁", "year": "年",
+                   "yuan": "元", "people": "人", "person": "人", "worker": "人", "time": "次", "meter": "米",
+                   "metre": "米", "km": "公里", "kilometer": "公里", "kilometre": "公里", "floor": "层", "storey": "层"}
 
 
 def figures(text: str) -> frozenset[tuple[int, str]]:
@@ -199,6 +216,10 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
             continue
         if value > 1:
             found.add((value, _FIGURE_UNIT.get(unit, unit)))
+    for number, unit in _FIGURE_EN.findall(text):
+        singular = unit if unit in _FIGURE_UNIT_EN else unit.removesuffix("s")
+        if int(number) > 1 and singular in _FIGURE_UNIT_EN:
+            found.add((int(number), _FIGURE_UNIT_EN[singular]))
     return frozenset(found)
 
 
@@ -206,7 +227,7 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
 STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])|"
                       r"标准编号|标准号|国标号|哪个国标|哪项国标")
 DOMAIN_WORDS = re.compile(
-    r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
+    r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|工伤|职业病|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
 )
 

@@ -103,7 +103,7 @@ _ABBREVIATION = re.compile(r"(?:^|(?<=[，。？！、；：,.?!;:\s《按依据
 _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香港特别行政区", "澳门特别行政区": "澳门特别行政区"}
 # A province's or city's own office or safety committee (宁夏回族自治区应急管理厅, 西藏自治区安委会):
 # its duties and members are that place's own arrangements.
-_OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?(?:的)?(?:人民政府)?"
+_OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?\s*(?:的)?(?:人民政府)?"
                          r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
 # Quotation marks inside a name (自治区“三管三必须”实施细则) are not part of its spelling.
 _NO_QUOTES = str.maketrans("", "", "“”「」")
@@ -112,12 +112,27 @@ _BETWEEN_PLACE_AND_NAME = re.compile(r"[的“”\"《\s]*")
 # A notice, opinion or decision named by its subject (国务院安委会关于做好冬季安全生产工作的通知).
 _NOTICE = re.compile(r"(关于[^，。？！、；：,.?!;:\s]{2,40}?的(?:通知|指导意见|意见|决定|实施方案|方案)|"
                      r"[一二三四五六七八九十]+条(?:硬)?措施)")
+# A ministry's order (公安部61号令, 安监总局40号令, SAWS Order No. 40) or any order number (61号令): the
+# library's documents are named by the State Council order that published them (493号令), if at all.
+_ISSUER = (r"(?:公安部|安监总局|国家安全监管总局|国家安全生产监督管理总局|应急管理部|应急部|住建部|"
+           r"住房和城乡建设部|交通运输部|质检总局|市场监管总局|人社部|卫健委|国家卫生健康委|国务院)")
+_ORDER_NAME = re.compile(
+    rf"({_ISSUER}?令第?\s*[0-9]{{1,4}}\s*号|{_ISSUER}?\s*[0-9]{{1,4}}\s*号令)|"
+    r"\b((?:saws|sawc|mem|ministry of emergency management|state administration of work safety)\s+"
+    r"(?:order|decree)\s+no\.?\s*[0-9]{1,4})")
+# Foreign countries' own rules (Singapore's WSH Regulations, 新加坡的工作场所安全规定).
+_FOREIGN = re.compile(r"(新加坡|马来西亚|日本|韩国|美国|英国|德国|法国|澳大利亚|加拿大|欧盟|哈萨克斯坦|"
+                      r"吉尔吉斯斯坦|俄罗斯|印度|"
+                      r"\bsingapore|\bmalaysia|\bjapan|\bkorea|\bunited states|\busa\b|\bunited kingdom|\buk\b|"
+                      r"\bgermany|\bfrance|\baustralia|\bcanada|\beuropean union|\beu\b|\bkazakhstan|\brussia|\bindia)"
+                      r"(?:'s|的|自己的)\s*[^?？。,，]{0,40}?"
+                      r"(?:法|条例|规定|标准|regulations?|rules|laws?|\bacts?\b|standards?|codes?)")
 # Asking for a place's own rules.
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # A place's own text, named after the place (湖南省自己的烟花爆竹安全管理条例, 上海有没有自己的三个必须细则,
 # 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
-_OWN_TEXT = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定)?(?:了)?(?:的|有)"
-                       r"[^，。？！,.?!;；]{0,16}?(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|三个必须|三管三必须)"
+_OWN_TEXT = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)"
+                       r"[^，。？！,.?!;；]{0,24}?(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|三个必须|三管三必须)"
                        r"(?:[\u4e00-\u9fff“”」]{0,6}?(?:条例|办法|细则|清单))?")
 # The same in English, after the place (Guangzhou's own municipal fire-safety regulation).
 _OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rules|laws?|measures|ordinances?)\b")
@@ -305,6 +320,13 @@ class DocumentNames:
         for name, titles in english_titles().items():
             if name not in self._held and name not in unknown and any(t in text for t in titles):
                 unknown.append(name)
+        for match in _ORDER_NAME.finditer(text):
+            name = (match.group(1) or match.group(2)).strip()
+            if not any(s <= match.start() < e for s, e in spans) and name not in unknown:
+                spans.append(match.span())
+                unknown.append(name)  # (a held document's order number is one of its names, found above)
+        if not named and (foreign := _FOREIGN.search(text)) is not None:
+            unknown.append(f"{foreign.group(1)}的法规")  # Singapore's WSH Regulations
         for match in _NOTICE.finditer(text):
             if (match.group(1) not in unknown and not any(s <= match.start(1) < e for s, e in spans)
                     and self._nearest_document(match.group(1)) is None):
@@ -419,7 +441,7 @@ class DocumentNames:
             if not places and region is not None and not self._holds_own(region):
                 places = sorted((alias for alias in region_aliases(region) if alias in before), key=len)
             if places:
-                thing = re.sub(r"^自己(?:出台|制定|颁布|发布|印发|搞|定)?(?:了)?(?:的|有)", "", match.group(0))
+                thing = re.sub(r"^自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)", "", match.group(0))
                 return f"{places[-1]}{thing}".translate(_NO_QUOTES)
         if region is not None and not self._holds_own(region):
             for place in _ENGLISH_PLACE.finditer(text):

@@ -1067,28 +1067,31 @@ class Searcher:
         return self._listing(query, analysis, rows[:max(k, 1)], scope, notes, in_scope=in_scope)
 
     def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int]) -> tuple[str, ...]:
-        """The words of a statement checked against cited articles (``rows``) when none of them is in
-        those articles, else ``()``.
+        """What a statement checked against cited articles (``rows``) claims that those articles do
+        not say (its figures, else its words), or ``()``.
 
-        Only for a Chinese question that puts a statement as a question (:attr:`Intent.checks`); its
-        words are the question's specific words outside the names it cites (rarer in the library than
-        ``topic_share``, as for amounts), less fillers (规定, 必须, 是不是), figures and words that ask
-        for an amount. One word found is enough: the article speaks of it. Figures the statement
-        claims are unsaid when the articles state no figure in any of their units.
+        Only for a question that puts a statement as a question (:attr:`Intent.checks`). Figures the
+        statement claims are unsaid when the articles state no figure in any of their units (Chinese
+        or English questions). Otherwise, for a Chinese question, its words are its specific words
+        outside the names it cites (rarer in the library than ``topic_share``, as for amounts), less
+        fillers (规定, 必须, 是不是), figures and words that ask for an amount; one word found is
+        enough: the article speaks of it.
         """
-        if not analysis.intent.checks or not has_cjk(analysis.text):
+        if not analysis.intent.checks:
             return ()
-        words = tuple(dict.fromkeys(
-            w for w in self.segmenter.words(analysis.topic or analysis.text)
-            if len(w) >= 2 and has_cjk(w) and w not in STOPWORDS and w not in CLAIM_FILLERS
-            and not AMOUNT_WORDS.search(w) and not _CITED_WORD.search(w) and not figures(w)
-            and self._clause_share(w) < self.settings.topic_share))
         texts = "".join(self.clauses[r].text for r in rows)
         # …第三十三条说使用登记证每5年要换一次: the article states no figure in years at all. (One that
         # states other figures of that unit speaks of it: 罚五万元以上 answers 最多罚两万，对吧.)
         claimed = figures(analysis.text)
         if claimed and not {unit for _, unit in claimed} & {unit for _, unit in figures(texts)}:
             return tuple(f"{value}{unit}" for value, unit in sorted(claimed))
+        if not has_cjk(analysis.text):
+            return ()
+        words = tuple(dict.fromkeys(
+            w for w in self.segmenter.words(analysis.topic or analysis.text)
+            if len(w) >= 2 and has_cjk(w) and w not in STOPWORDS and w not in CLAIM_FILLERS
+            and not AMOUNT_WORDS.search(w) and not _CITED_WORD.search(w) and not figures(w)
+            and self._clause_share(w) < self.settings.topic_share))
         if not words or any(w in texts for w in words):
             return ()
         return words
@@ -1258,7 +1261,8 @@ _CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
 _OFFICE_NAME = re.compile(r"(?:新疆生产建设兵团|兵团|新疆维吾尔自治区|新疆|自治区)"
                           r"(?:(?![哪谁由的和或及与在是各])[\u4e00-\u9fff]){2,12}?(?:厅|局)")
 # An item of a department's article named by the department (公安厅那一条的第十三项, 应急管理厅那条里的第5项).
-_DEPARTMENT_ITEM = re.compile(rf"(?:(?:那|这)一?条|职责)(?:里|中)?(?:的)?第\s*([{_NUM}]+)\s*项")
+_DEPARTMENT_ITEM = re.compile(rf"(?:(?:那|这)一?条|职责)[，,]?\s*(?:里|中)?(?:的)?"
+                              rf"第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
 _SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
 
 
