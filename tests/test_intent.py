@@ -331,3 +331,21 @@ def test_cues_of_the_third_round() -> None:
     assert Intent.read("骑手收入要不要交个税").never_stated
     for text in ("保健品骗老人找谁投诉", "企业vocs排放浓度超标怎么罚", "动物实验的伦理审查归谁管"):
         assert Intent.read(text).other_safety, text
+
+
+def test_cues_of_the_fourth_round() -> None:
+    assert not Intent.read("公司安许证明年三月到期,要提前多久去办延期").advice  # a date, not a forecast
+    assert Intent.read("明年过年会不会放开燃放烟花爆竹").advice
+    assert not Intent.read("事后单位会不会因为这个扣工资").never_stated  # a consequence the law states
+    assert Intent.read("电工的工资一般多少").never_stated
+    people = Intent.read("较大事故的重伤人数范围是多少").amount
+    assert people is not None and people.search("10人以上")
+    assert Intent.read("超过核定人数两成以上,罚款幅度是多少").amount is Intent.read("罚多少").amount
+    for text in ("油锅着火了到底咋灭,一步一步教我", "法考里这块有没有好记的口诀", "应急预案有没有现成范本",
+                 "帮我出一份疏散演练的脚本"):
+        assert Intent.read(text).advice, text
+    for text in ("燃煤锅炉氮氧化物排放限值是多少", "医院抗菌药分级使用归谁管", "未成年人打游戏防沉迷归谁管"):
+        assert Intent.read(text).other_safety, text
+    for text in ("p2p平台暴雷的金融风险谁兜底", "车险团伙骗保谁监管", "商品房预售资金归谁管"):
+        assert Intent.read(text).finance, text
+    assert Intent.read("预警有红橙黄蓝四个颜色,哪个等级最高").domain

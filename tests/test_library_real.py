@@ -148,3 +148,12 @@ def test_an_item_a_department_s_article_lacks(real_library: Searcher) -> None:
     english = real_library.search("Does the Work Safety Law cap night shifts at chemical plants at 10 hours? "
                                   "A client told me that's Article 44.", 5)
     assert not english.in_scope and english.hits[0].clause.id.startswith("安全生产法(2021-06-10)#44")
+
+
+def test_the_seed_by_its_slogan_and_an_item_named_after_its_department(real_library: Searcher) -> None:
+    sixty_one = real_library.search("三个必须细则第六十一条规定了什么内容", 5)
+    assert not sixty_one.in_scope and all(h.clause.document == SEED_ID for h in sixty_one.hits)
+    tenth = real_library.search("新疆那个三个必须细则第十条", 5)
+    assert tenth.in_scope and tenth.hits[0].clause.id.startswith(f"{SEED_ID}#10")
+    ninth = real_library.search("三个必须实施细则第三十一条卫健委职责里的第（九）项是什么内容？", 5)
+    assert not ninth.in_scope and any("没有第（九）项" in note for note in ninth.notes)

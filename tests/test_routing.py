@@ -275,3 +275,22 @@ def test_orders_foreign_rules_and_more_own_texts() -> None:
     assert corps.unknown_names == ("第七师三个必须责任清单",)
     guangzhou = find_mentions("广州 安委办设在哪个单位", LIBRARY)
     assert guangzhou.unknown_names and "广州" in guangzhou.unknown_names[0]
+
+
+def test_a_held_order_number_with_its_issuer_and_a_foreign_way_of_doing() -> None:
+    work_safety = Document(id="aq", title="中华人民共和国安全生产法", short_name="安全生产法", level="national",
+                           header=("中华人民共和国国务院令第493号公布",))
+    assert find_mentions("国务院493号令第三条", [work_safety]).unknown_names == ()
+    assert find_mentions("像日本的做法那样,厂里的安全培训归谁管", LIBRARY).unknown_names == ()
+
+
+def test_names_of_the_fourth_round() -> None:
+    assert find_mentions("新安法对没买安责险的企业怎么罚", LIBRARY).documents == ("aq",)
+    assert find_mentions("预警分几级,是那个法规定的", LIBRARY).unknown_names == ()
+    farm = find_mentions("农业机械安全监督管理条例哪一条规定要定期检验", LIBRARY)
+    assert farm.unknown_names == ("农业机械安全监督管理条例",)
+    assert find_mentions("矿井防尘系统有没有法定要求?哪部法哪一条", LIBRARY).unknown_names == ()
+    gansu = find_mentions("甘肃省出台的管行业必须管安全那套部门职责细则里卫健委管什么", LIBRARY)
+    assert gansu.documents == () and gansu.unknown_names
+    tenth = find_mentions("十四师昆玉市住建局自己有没有印发安全生产职责清单", LIBRARY)
+    assert tenth.unknown_names and tenth.unknown_names[-1].startswith("十四师")

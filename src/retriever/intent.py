@@ -31,7 +31,7 @@ DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
     r"多少|(?<!哪)几[个天年月岁人次回遍趟级块元分层辆台名位吨米张间成]|几号(?=到|至)|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
-    r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|(?<![扣降低其停])工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
@@ -65,7 +65,8 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"几[张间]|多少[张间]|how many (?:beds|rooms)"), re.compile(rf"{_NUMBER}[张间]")),
     (re.compile(r"有多重|多重以[上下]|多重(?=[？?]|$)|几吨|多少(?:吨|公斤|千克|斤)|how heavy|what weight"),
      re.compile(rf"{_NUMBER}(?:吨|千克|公斤|克)")),
-    (re.compile(r"几个?人|几[名位]|多少(?:个)?人|多少[名位]|死几|伤几|how many (?:people|persons|deaths|workers)"),
+    (re.compile(r"几个?人|几[名位]|多少(?:个)?人|多少[名位]|人数(?:范围|是多少|有多少)|死几|伤几|"
+                r"how many (?:people|persons|deaths|workers)"),
      re.compile(rf"{_NUMBER}[人名]")),
     # A share (瓦斯浓度超过百分之几): a text states a percentage.
     (re.compile(r"百分之几|百分比|多少%|多少百分|几成|what percent|how many percent|percentage"),
@@ -108,7 +109,7 @@ HISTORY = re.compile(
 # Prices, wages, rates and taxes, court practice, who first proposed an idea and this year's local
 # arrangements, which safety regulations never state (票价由谁定 included).
 NEVER_STATED = re.compile(
-    r"价格|票价|起步价|房价|工资|薪资|薪水|月薪|年薪|养老金|退休金|公积金|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
+    r"价格|票价|起步价|房价|(?<![扣降低其停])工资|薪资|薪水|月薪|年薪|养老金|退休金|公积金|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
     r"几折|打折|折扣|口号|标语|个税|个人所得税|谁排第一|排第一的是|排名第一的是|"
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
@@ -118,12 +119,14 @@ NEVER_STATED = re.compile(
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b|\bpensions?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
-                     r"非法集资|洗钱|wealth[- ]management|financial products|money[- ]laundering")
+                     r"非法集资|洗钱|p2p|金融风险|骗保|保险欺诈|预售资金|wealth[- ]management|financial products|"
+                     r"money[- ]laundering")
 # Other kinds of safety than the one these laws regulate: food poisoning and drugs, nuclear safety,
 # the environment, graded protection of information systems, medical accidents (等级保护测评归谁管).
 # (Not 食品安全: a school canteen's safety is the education department's, 学校食堂的食品安全谁负责.)
 OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保护|等保测评|环评|环境影响评价|排污|废水|"
-                          r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|扬尘|尾气|冒黑烟|医疗事故|医疗纠纷|健康证|养犬|犬只|烈性犬|"
+                          r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|扬尘|尾气|冒黑烟|氮氧化物|二氧化硫|排放限值|抗菌药|防沉迷|"
+                          r"网络游戏|医疗事故|医疗纠纷|健康证|养犬|犬只|烈性犬|"
                           r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|保健品|vocs?\b|排放浓度|实验动物|动物实验|伦理审查|"
                           r"nuclear safety")
 # 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
@@ -151,10 +154,14 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
-ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|明年|后年|将来会|以后会|"
+ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更|哪个好|值不值|值得|划算|推荐|将来会|以后会|"
+                    # 明年会不会放开 forecasts; 明年三月到期 is a date.
+                    r"(?:明年|后年)[^，,。?？]{0,6}(?:会|能不能|是否|可能|有没有)|"
+                    r"一步一步|一步步教|手把手|口诀|怎么背|范本|范文|哪家(?:公司|机构|单位)(?:好|靠谱|便宜|专业)?|"
                     r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)[^，,。?？]{0,6}(?:大修|修订|修改|修正)|会不会再(?:提高|降低|涨|调整|加大)|"
-                    r"教案|讲稿|课件|ppt|话术|说辞|(?:啥时候|什么时候|何时)\s*再(?:修订|修改|修正)|帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|整理|设计|起草|拟|编)|"
+                    r"教案|讲稿|课件|ppt|话术|说辞|脚本|(?:啥时候|什么时候|何时)\s*再(?:修订|修改|修正)|"
+                    r"帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|出|整理|设计|起草|拟|编)|"
 
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|\btips?\b|"
@@ -227,7 +234,7 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
 STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])|"
                       r"标准编号|标准号|国标号|哪个国标|哪项国标")
 DOMAIN_WORDS = re.compile(
-    r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|工伤|职业病|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
+    r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|预警|工伤|职业病|持证|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
 )
 

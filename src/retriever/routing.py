@@ -85,18 +85,22 @@ _BRACKETED = re.compile(r"《([^》]{2,40})》")
 # (Questions are NFKC-normalised first: ，？！；： arrive as ,?!;:.)
 _BARE_NAME = re.compile(
     r"(?:^|[，。？！、；：,.?!;:\s(]|根据|依据|按照|依照|关于|在|按)"
-    r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff][\u4e00-\u9fff“”]{1,23}?(?:法|条例|实施细则|实施办法|管理办法|规定))"
-    r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|[，。？！、；：,.?!;:\s)]|$)")
+    r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff][\u4e00-\u9fff“”]{1,23}?(?:法|条例|实施细则|实施办法|管理办法|规定)|"
+    # 三个必须细则, 新疆那个三个必须细则: a duty list named by its slogan (short: not 县里还要不要…出一套三个必须细则).
+    r"[\u4e00-\u9fff“”]{1,6}?必须”?细则)"
+    r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|(?<=例)哪|[，。？！、；：,.?!;:\s)]|$)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
     r"^.*?(?:根据|依据|按照|依照|关于|查一下|查一查|查查|查询|了解一下|了解下|了解|看一下|看看|问一下|问问|说说|讲讲|"
-    r"介绍一下|解释一下|按|说)")  # (同事说职防法第89条…)
+    r"介绍一下|解释一下|按|说|是)")  # (同事说职防法第89条…, 是那个法规定的)
+# 新疆那个三个必须细则: "that" between a place and its text's name.
+_THAT = re.compile(r"^(?:那个|这个|那部|这部|那套|这套)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
-_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|如何|是否|有没有|吗|呢|？|\?")
+_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|吗|呢|？|\?")
 # Two-character abbreviations staff use (安法第48条): too short for the loose matching of names.
-_ABBREVIATIONS = {"安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法"}
+_ABBREVIATIONS = {"新安法": "安全生产法", "安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法"}
 _ABBREVIATION = re.compile(r"(?:^|(?<=[，。？！、；：,.?!;:\s《按依据照在用下查看]))(" + "|".join(_ABBREVIATIONS)
                            + r")(?=第|里|中|规定|对|要求|上|说|的|[0-9]|》)")
 # Places where the national laws of the library do not apply (their own laws do).
@@ -125,13 +129,14 @@ _FOREIGN = re.compile(r"(新加坡|马来西亚|日本|韩国|美国|英国|德�
                       r"吉尔吉斯斯坦|俄罗斯|印度|"
                       r"\bsingapore|\bmalaysia|\bjapan|\bkorea|\bunited states|\busa\b|\bunited kingdom|\buk\b|"
                       r"\bgermany|\bfrance|\baustralia|\bcanada|\beuropean union|\beu\b|\bkazakhstan|\brussia|\bindia)"
-                      r"(?:'s|的|自己的)\s*[^?？。,，]{0,40}?"
-                      r"(?:法|条例|规定|标准|regulations?|rules|laws?|\bacts?\b|standards?|codes?)")
+                      r"(?:'s|的|自己的)?\s*[^?？。,，]{0,40}?"
+                      r"(?:(?<![做办方想说看用])法|条例|规定|标准|regulations?|rules|laws?|\bacts?\b|standards?|codes?)")
 # Asking for a place's own rules.
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # A place's own text, named after the place (湖南省自己的烟花爆竹安全管理条例, 上海有没有自己的三个必须细则,
 # 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
-_OWN_TEXT = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)"
+_OWN_LEAD = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)|(?:出台|制定|印发)(?:了)?的")
+_OWN_TEXT = re.compile(rf"(?:{_OWN_LEAD.pattern})"
                        r"[^，。？！,.?!;；]{0,24}?(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|三个必须|三管三必须)"
                        r"(?:[\u4e00-\u9fff“”」]{0,6}?(?:条例|办法|细则|清单))?")
 # The same in English, after the place (Guangzhou's own municipal fire-safety regulation).
@@ -140,7 +145,7 @@ _OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rule
 _OWN_REACH = 12
 # The 兵团 (Xinjiang Production and Construction Corps) and its divisions keep their own rules apart from
 # the region's.
-_CORPS = re.compile(r"(?:新疆生产建设)?兵团|第[一二三四五六七八九十]+师")
+_CORPS = re.compile(r"(?:新疆生产建设)?兵团|第?[一二三四五六七八九十]{1,3}师")
 # Endings that make a name even though they end like a common word (…管理办法 ends with 办法).
 _NAME_ENDINGS = ("管理办法", "实施办法", "暂行办法", "试行办法")
 _NOT_NAMES = ("依法", "方法", "办法", "合法", "违法", "执法", "做法", "想法", "说法", "立法", "守法", "用法",
@@ -322,7 +327,7 @@ class DocumentNames:
                 unknown.append(name)
         for match in _ORDER_NAME.finditer(text):
             name = (match.group(1) or match.group(2)).strip()
-            if not any(s <= match.start() < e for s, e in spans) and name not in unknown:
+            if not any(s < match.end() and match.start() < e for s, e in spans) and name not in unknown:
                 spans.append(match.span())
                 unknown.append(name)  # (a held document's order number is one of its names, found above)
         if not named and (foreign := _FOREIGN.search(text)) is not None:
@@ -411,6 +416,7 @@ class DocumentNames:
             for alias in aliases:
                 if name.startswith(alias) and len(name) - len(alias) >= 3:
                     spelled = name[len(alias):].removeprefix("的")  # 新疆的三个必须实施细则
+                    spelled = _THAT.sub("", spelled)  # 新疆那个三个必须细则
                     break
             chars = set(spelled)
             share = len(chars & title_chars) / len(chars)
@@ -441,7 +447,8 @@ class DocumentNames:
             if not places and region is not None and not self._holds_own(region):
                 places = sorted((alias for alias in region_aliases(region) if alias in before), key=len)
             if places:
-                thing = re.sub(r"^自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)", "", match.group(0))
+                lead = _OWN_LEAD.match(match.group(0))
+                thing = match.group(0)[lead.end() if lead else 0:]
                 return f"{places[-1]}{thing}".translate(_NO_QUOTES)
         if region is not None and not self._holds_own(region):
             for place in _ENGLISH_PLACE.finditer(text):

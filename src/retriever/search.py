@@ -70,6 +70,8 @@ _CITATION = re.compile(
 # A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
 # 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
+# An item named a few words after its article (第三十一条卫健委职责里的第（九）项).
+_LATER_ITEM = re.compile(rf"[^，。,.?？!！]{{0,12}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
 _BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
 # paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3).
@@ -1249,6 +1251,12 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
                 continue
             if not 0 < article < 1000 or any(n is not None and not 0 < n < 1000 for n in (item, paragraph)):
                 continue  # no regulation numbers its articles like that
+            if pattern is _CITATION and item is None and (later := _LATER_ITEM.match(text, m.end())):
+                # 第三十一条卫健委职责里的第（九）项: the item named a few words after its article.
+                try:
+                    item = chinese_to_int(later.group(1))
+                except ValueError:
+                    item = None
             return article, item, paragraph
     return None
 
