@@ -69,9 +69,9 @@ _CITATION = re.compile(
 )
 # A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
-# 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
 # An item named a few words after its article (第三十一条卫健委职责里的第（九）项).
 _LATER_ITEM = re.compile(rf"[^，。,.?？!！]{{0,12}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
+# 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
 _BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
 # paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3).
