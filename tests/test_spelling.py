@@ -84,3 +84,9 @@ def test_a_damaged_table_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mon
     saved.write_text('{"format": "homophone-tables-1", "key": "index-a", "vocabulary": 3}', encoding="utf-8")
     corrector = load_corrector("index-a", lambda: VOCABULARY, REAL_WORDS.__contains__)
     assert corrector.correct("妇连有哪些职责")[0] == "妇联有哪些职责"
+
+
+def test_a_penalty_is_never_read_as_a_typo() -> None:
+    corrector = HomophoneCorrector(["多发", "处罚"], lambda _: False)
+    assert corrector.correct("企业最多罚五百万") == ("企业最多罚五百万", ())  # a fine, not 多发
+    assert corrector.correct("处伐多少") == ("处罚多少", (Correction("处伐", "处罚"),))  # a typo into 罚 is still fixed

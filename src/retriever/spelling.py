@@ -42,6 +42,8 @@ def _pypinyin_version() -> str:
 
 #: Function characters are words of their own: a typo is never read into one of them (把车 stays, 扒车 is not meant).
 _FUNCTION_CHARACTERS = frozenset("把被将让给叫的地得了着过在是和与及或对向从往于跟比就都也还又再才很太最")
+#: What a question asks about a penalty is never read as a typo (最多罚五百万 is not 最多发).
+_PENALTY_CHARACTERS = frozenset("罚扣判")
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,8 @@ class HomophoneCorrector:
                 continue
             if any(a in _FUNCTION_CHARACTERS and (a != b or length == 2) for a, b in zip(piece, right, strict=True)):
                 continue  # 把车 is 把 + 车, not a misspelt 扒车; 出了 is 出 + 了, not 除了
+            if any(a in _PENALTY_CHARACTERS and a != b for a, b in zip(piece, right, strict=True)):
+                continue  # 最多罚五百万 asks for a fine, not 最多发
             if not self._core_is_ambiguous(piece, right):
                 return Correction(piece, right)
         return None
