@@ -255,6 +255,7 @@ class DocumentNames:
                       for name in (doc.short_name, doc.title.removeprefix("中华人民共和国"))}
         self._places = _place_spellings(self.documents)
         self._has_rules_of: dict[str, bool] = {}
+        self._holds_own_of: dict[str, bool] = {}
         # For loosely written names: per last character (法, 例, 则 …), each document's region
         # spellings and the character sets of its titles.
         self._by_ending: dict[str, list[tuple[Document, tuple[str, ...], frozenset[str]]]] = {}
@@ -450,15 +451,19 @@ class DocumentNames:
                 lead = _OWN_LEAD.match(match.group(0))
                 thing = match.group(0)[lead.end() if lead else 0:]
                 return f"{places[-1]}{thing}".translate(_NO_QUOTES)
-        if region is not None and not self._holds_own(region):
-            for place in _ENGLISH_PLACE.finditer(text):
-                if _ENGLISH_PLACES[place.group(1)] == region and _OWN_TEXT_EN.match(text, place.end()):
-                    return f"{region}的地方性法规"
+        for place in _ENGLISH_PLACE.finditer(text):
+            if (_ENGLISH_PLACES[place.group(1)] == region and _OWN_TEXT_EN.match(text, place.end())
+                    and not self._holds_own(region)):
+                return f"{region}的地方性法规"
         return None
 
     def _holds_own(self, region: str | None) -> bool:
         """Whether the library holds a text of exactly ``region`` (not only of the province around it)."""
-        return region is not None and any(same_region(doc.region, region) for doc in self.documents)
+        if region is None:
+            return False
+        if region not in self._holds_own_of:
+            self._holds_own_of[region] = any(same_region(doc.region, region) for doc in self.documents)
+        return self._holds_own_of[region]
 
     def _has_rules(self, region: str) -> bool:
         """Whether the library holds documents that apply in ``region``."""
