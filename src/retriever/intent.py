@@ -242,7 +242,7 @@ DOMAIN_WORDS = re.compile(
 def stated_figures(claimed: frozenset[tuple[int, str]], texts: Sequence[str], topic: Sequence[str] = ()) -> bool:
     """Whether one of ``texts`` states one of the ``claimed`` figures and names a word of ``topic``
     (any, when empty): 事故条例 states 3人 of deaths, not of workers in one room."""
-    return any(claimed & figures(t) and (not topic or any(w in t for w in topic)) for t in texts)
+    return any(claimed & figures(t) and _names(t, topic) for t in texts)
 
 
 def amount_asked(question: str) -> re.Pattern[str] | None:
@@ -266,7 +266,12 @@ def amount_stated(question: str, texts: Sequence[str], topic: Sequence[str] = ()
 
 def stated_about(states: re.Pattern[str], texts: Sequence[str], topic: Sequence[str] = ()) -> bool:
     """Whether one of ``texts`` matches ``states`` and names a word of ``topic`` (any, when empty)."""
-    return any(states.search(t) and (not topic or any(w in t for w in topic)) for t in texts)
+    return any(states.search(t) and _names(t, topic) for t in texts)
+
+
+def _names(text: str, topic: Sequence[str]) -> bool:
+    """Whether ``text`` names a word of ``topic`` (any text does, when it is empty)."""
+    return not topic or any(w in text for w in topic)
 
 
 # Words that ask for the amount or qualify it (多少天, 提前, 至少, 一次 …): not what the question is about.

@@ -391,7 +391,7 @@ class DocumentNames:
             year = found.group(1) or f"{'19' if int(found.group(2)) >= 50 else '20'}{found.group(2)}"
         lacking: list[tuple[str, str]] = []
         for doc_id in named:
-            doc = next(d for d in self.documents if d.id == doc_id)
+            doc = self._by_id[doc_id]
             if draft is not None:
                 lacking.append((doc_id, f"{doc.short_name}（{draft.group(0)}）"))
             elif year is not None and not any(

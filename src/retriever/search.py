@@ -33,7 +33,6 @@ from retriever.candidates import CandidateSource, FaissCandidates, Query, clause
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.intent import (
-    AMOUNT_WORDS,
     CLAIM_FILLERS,
     PAPERS_STATED,
     Intent,
@@ -1089,11 +1088,10 @@ class Searcher:
             return tuple(f"{value}{unit}" for value, unit in sorted(claimed))
         if not has_cjk(analysis.text):
             return ()
-        words = tuple(dict.fromkeys(
-            w for w in self.segmenter.words(analysis.topic or analysis.text)
-            if len(w) >= 2 and has_cjk(w) and w not in STOPWORDS and w not in CLAIM_FILLERS
-            and not AMOUNT_WORDS.search(w) and not _CITED_WORD.search(w) and not figures(w)
-            and self._clause_share(w) < self.settings.topic_share))
+        specific = topic_words(self.segmenter.words(analysis.topic or analysis.text), self._clause_share,
+                               self.settings.topic_share)
+        words = tuple(w for w in specific if w not in STOPWORDS and w not in CLAIM_FILLERS
+                      and not _CITED_WORD.search(w) and not figures(w))
         if not words or any(w in texts for w in words):
             return ()
         return words
