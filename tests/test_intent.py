@@ -349,3 +349,25 @@ def test_cues_of_the_fourth_round() -> None:
     for text in ("p2p平台暴雷的金融风险谁兜底", "车险团伙骗保谁监管", "商品房预售资金归谁管"):
         assert Intent.read(text).finance, text
     assert Intent.read("预警有红橙黄蓝四个颜色,哪个等级最高").domain
+
+
+def test_cues_of_the_fifth_round() -> None:
+    # A rough number stated is no question of quantity; 几具 and 几桶 asked are.
+    for text in ("我家晾房雇了十几个季节工,也得给他们上工伤保险吗", "库里那几桶剧毒药剂,我自己收发签字行不行",
+                 "里头还堆着几桶柴油,这样合规不", "想在操场放几个礼花,学校里能不能放"):
+        assert not Intent.read(text).quantity, text
+    assert Intent.read("三百来平米的晾房得配几具灭火器").quantity
+    for text in ("听说安全生产法规定气温超过40度就得停工,我们也算", "听说条例要求司仪也得持证上岗,是真的不",
+                 "据说条例要求事故单位登报道歉,确有此规定",
+                 "a friend says the mine safety law bans x. is that actually in the law?"):
+        assert Intent.read(text).checks, text
+    for text in ("一进门闻着煤气味,是先开窗户还是先去关总阀", "浓硫酸溅到手上了,现场急救步骤怎么弄",
+                 "叉车侧翻了该往哪边跳", "听说职业病防治法明年要第五次修正", "帮我起三个标题", "去劳动仲裁怎么立案"):
+        assert Intent.read(text).advice, text
+    for text in ("降压药的药品召回归谁管", "学校食堂饭菜被抽检出来不合格归谁查处", "二次供水的水质检测归谁管"):
+        assert Intent.read(text).other_safety, text
+    assert Intent.read("雪场预售季卡的资金存管归谁监管").finance
+    assert not Intent.read("学校食堂的食品安全谁负责").other_safety
+    for text in ("前两年有起隧道塌方的事故,后来调查报告认定的责任单位是谁", "公布的批发企业名单里,伊犁州的有哪几家",
+                 "今年国庆新疆高速对危化品车是哪几天禁止通行", "公司能不能扣他押金", "老师评中级职称要几篇论文"):
+        assert Intent.read(text).never_stated, text

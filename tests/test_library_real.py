@@ -157,3 +157,18 @@ def test_the_seed_by_its_slogan_and_an_item_named_after_its_department(real_libr
     assert tenth.in_scope and tenth.hits[0].clause.id.startswith(f"{SEED_ID}#10")
     ninth = real_library.search("三个必须实施细则第三十一条卫健委职责里的第（九）项是什么内容？", 5)
     assert not ninth.in_scope and any("没有第（九）项" in note for note in ninth.notes)
+
+
+def test_a_statement_without_a_citation_and_items_named_after_a_comma(real_library: Searcher) -> None:
+    """A rumour none of the closest articles speaks of is out of scope; one an article settles is not."""
+    unsaid = real_library.search("听说消防法规定每家每户都得装烟雾报警器，是真的吗？", 5)
+    assert not unsaid.in_scope and any("最相关的条款没有写到" in note for note in unsaid.notes)
+    settled = real_library.search("听说企业出了事故瞒着不报，老板要被罚上一年收入的一大半，真的假的？", 5)
+    assert settled.in_scope
+    tenth = real_library.search("大型群众性活动安全管理条例第六条，安全工作方案的第十项是什么？", 5)
+    assert not tenth.in_scope and any("没有第（十）项" in note for note in tenth.notes)
+    english = real_library.search("What does item (8) of Article 9 of the Mine Safety Law require?", 5)
+    assert not english.in_scope and any("没有第（八）项" in note for note in english.notes)
+    # 细则 alone is the library's only 细则 (the seed): its 第十条 has two items.
+    seed = real_library.search("细则第十条党委政法委那条的第（四）项是讲啥的", 5)
+    assert not seed.in_scope and all(h.clause.document == SEED_ID for h in seed.hits)

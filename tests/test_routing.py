@@ -294,3 +294,22 @@ def test_names_of_the_fourth_round() -> None:
     assert gansu.documents == () and gansu.unknown_names
     tenth = find_mentions("十四师昆玉市住建局自己有没有印发安全生产职责清单", LIBRARY)
     assert tenth.unknown_names and tenth.unknown_names[-1].startswith("十四师")
+
+
+def test_names_of_the_fifth_round() -> None:
+    # The library's only 细则, named alone: that one (a library of two 细则 would not say which).
+    assert find_mentions("细则第十条的第(四)项是讲啥的", LIBRARY).documents == ("seed",)
+    assert find_mentions("县里要不要再出一套细则", LIBRARY).documents == ()
+    # A prefecture's or a division's own text, a place's own rules asked about, an English place's regulation.
+    ili = find_mentions("伊犁州党委、州政府自己印发的州级职责清单里教育局有几条", LIBRARY)
+    assert ili.documents == () and ili.unknown_names == ("伊犁州州级职责清单",)
+    division = find_mentions("第一师阿拉尔市应急管理局出的棉花加工企业安全检查标准列了哪些", LIBRARY)
+    assert division.unknown_names == ("第一师棉花加工企业安全检查标准",)
+    corps = find_mentions("兵团自己的生产安全事故应急预案里响应分几级", LIBRARY)
+    assert corps.unknown_names == ("兵团生产安全事故应急预案",)
+    assert find_mentions("江苏那边省里有没有专门管实验室危化品的规定", LIBRARY).unknown_names
+    assert find_mentions("does the shanghai fire protection regulation require drills?", LIBRARY).unknown_names
+    assert not find_mentions("in shanghai, does the national fire law apply?", LIBRARY).unknown_names
+    # 刑法 is not in the library; a clause with a question word in it is no title.
+    assert find_mentions("刑法修正案(十一)的危险作业罪判几年", LIBRARY).unknown_names == ("刑法",)
+    assert find_mentions("法规只要求企业演练,政府部门自己多久演一次没有硬性规定,真是这样", LIBRARY).unknown_names == ()

@@ -30,7 +30,7 @@ OBLIGATION = re.compile(
 DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
-    r"多少|(?<!哪)几[个天年月岁人次回遍趟级块元分层辆台名位吨米张间成]|几号(?=到|至)|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
+    r"多少|(?<!哪)几[个天年月岁人次回遍趟级块元分层辆台名位吨米张间成具把套只支瓶桶袋箱]|几(?:公斤|斤|升|平米|平方)|几号(?=到|至)|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
     r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|(?<![扣降低其停])工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
@@ -114,12 +114,18 @@ NEVER_STATED = re.compile(
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"
     r"今年(?:春节|的主题|划定|公布|发布|印发|出台)|(?:哪一?年|什么时候|何时).{0,8}(?:组建|挂牌|成立)|"
+    # This year's notices and lists (今年国庆…哪几天禁止通行, 名单里…有哪几家), what became of one accident
+    # (前两年有起隧道塌方…后来调查报告认定…), deposits, teachers' titles: facts no regulation states.
+    r"(?:今年|去年|前年)[^，,。?？]{0,24}(?:哪几天|哪些天)|名单(?:里|上|中)[^。?？]{0,12}(?:哪几家|哪些|有谁)|"
+    r"(?:那起|这起|有起|有一起|那次|那场)[^?？]{0,30}(?:事故|火灾|爆炸|塌方)[^?？]{0,20}"
+    r"(?:后来|最后|最终|结果|原因是|调查报告)|押金|评[^，,。?？]{0,3}职称|职称评|"
     # A past event named by its year (the 2015 Tianjin port explosion): news, not a rule.
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b|\bpensions?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
-                     r"非法集资|洗钱|p2p|金融风险|骗保|保险欺诈|预售资金|wealth[- ]management|financial products|"
+                     r"非法集资|洗钱|p2p|金融风险|骗保|保险欺诈|预售资金|资金存管|会员费|预付卡|储值卡|"
+                     r"wealth[- ]management|financial products|"
                      r"money[- ]laundering")
 # Other kinds of safety than the one these laws regulate: food poisoning and drugs, nuclear safety,
 # the environment, graded protection of information systems, medical accidents (等级保护测评归谁管).
@@ -127,14 +133,20 @@ FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用�
 OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保护|等保测评|环评|环境影响评价|排污|废水|"
                           r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|扬尘|尾气|冒黑烟|氮氧化物|二氧化硫|排放限值|抗菌药|防沉迷|"
                           r"网络游戏|医疗事故|医疗纠纷|健康证|养犬|犬只|烈性犬|"
+                          r"药品召回|降压药|违禁成分|二次供水|水质检测|饮用水|"
+                          # Food quality tested (饭菜被抽检出来不合格), not a canteen's safety.
+                          r"(?:饭菜|菜品|饮料|食品|蔬菜)[^，,。?？]{0,8}抽检|抽检[^，,。?？]{0,4}不合格|"
                           r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|保健品|vocs?\b|排放浓度|实验动物|动物实验|伦理审查|"
                           r"nuclear safety")
 # 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
 # 找我们要几张票，这样合规吗).
-_INDEFINITE = re.compile(r"(?:(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住])|"
-                         r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住]了))"
-                         r"几(?=[个张名位件台辆根条块瓶箱袋杯])"
-                         r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|算不算|对不对|要不要|用不用|会不会|也得|也要))")
+_INDEFINITE = re.compile(r"(?:(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住堆存囤放])|"
+                         r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住堆存囤放][了着]))"
+                         r"几(?=[个张名位件台辆根条块瓶箱袋杯桶罐])"
+                         r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|合规不|算不算|对不对|要不要|用不用|会不会|"
+                         r"也得|也要))")
+# A rough number stated, not asked (雇了十几个季节工, 好几年, 几十万, 库里那几桶): no question of quantity.
+_ROUGH = re.compile(r"(?<=[十好那这])几|几(?=[十百千万])")
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理|会长)"
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
@@ -161,7 +173,10 @@ ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更
                     r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写|怎么填|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)[^，,。?？]{0,6}(?:大修|修订|修改|修正)|会不会再(?:提高|降低|涨|调整|加大)|"
                     r"教案|讲稿|课件|ppt|话术|说辞|脚本|(?:啥时候|什么时候|何时)\s*再(?:修订|修改|修正)|"
-                    r"帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|出|整理|设计|起草|拟|编)|"
+                    r"帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|出|整理|设计|起草|拟|编|起)|"
+                    # What to do first in an emergency (先开窗户还是先去关总阀, 急救一二三步怎么弄, 往哪边跳).
+                    r"先[^，,。?？]{1,10}还是先|急救[^，,。?？]{0,6}(?:步骤|怎么弄|怎么做|几步)|一二三步|按步骤|"
+                    r"往哪(?:边|里|儿)?跳|怎么立案|如何立案|(?:明年|后年)[^，,。?？]{0,6}(?:大修|修订|修正)|"
 
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|\btips?\b|"
@@ -183,12 +198,15 @@ CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规
 # A statement about what a text says, put as a question (第四十四条规定每年放三天安全假，是这样吧;
 # 第二十九条是不是规定…): with a citation, the cited article must say something about it.
 CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样吧|是吗|是吧|对吧|对吗|对不对|真的假的|是真的吗|"
-                    r"真的吗|没问题吧|"
+                    r"真的吗|没问题吧|是不是这样|是不是真的|是真的不|有这回事|有这(?:个|种)?说法|确有此(?:事|规定)|"
                     r"真有这条|没错吧|的吧)|(?:是不是|是否|有没有)(?:规定|要求|说|写)|"
                     # …第十三条里有一项是…，是第几项: the item must be there to be found.
                     r"有一项是[^?？]*(?:是第几项|是哪一项)|"
                     r"\b(?:says?|requires?|states?|provides?)\b.*"
-                    r"(?:is that (?:right|true|correct)|right\?|correct\?|true\?)|is it true|"
+                    r"(?:is that (?:actually |really )?(?:right|true|correct|so|in the (?:law|regulations?|rules))|"
+                    r"right\?|correct\?|true\?)|is it true|"
+                    # 听说安全生产法规定…，我们…也算: a rumour of what a text says.
+                    r"(?:听说|据说|听人说|听人讲|有人说|听同行讲|听同行说)[^?？，,]{0,12}(?:规定|要求)|"
                     r"^(?:does|do|did|is|are)\b.*\b(?:caps?|requires?|limits?|sets?|says?|allows?|bans?|mandates?)\b")
 # Words of such a statement that say nothing about its subject.
 CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
@@ -343,7 +361,7 @@ class Intent:
     @classmethod
     def read(cls, text: str) -> Intent:
         """The intent of a normalised question (lower-case, Simplified)."""
-        counted = _INDEFINITE.sub("些", text)  # the figures asked for, without "a few"
+        counted = _ROUGH.sub("余", _INDEFINITE.sub("些", text))  # the figures asked for, without "a few" or "ten-odd"
         return cls(
             who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
             quantity=bool(QUANTITY.search(counted)), amount=amount_asked(counted), penalty=bool(PENALTY.search(text)),

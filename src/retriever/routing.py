@@ -84,11 +84,14 @@ _NATIONAL_CUE = re.compile(r"国家(?:层面|规定|法律|法规)|全国性|全
 _BRACKETED = re.compile(r"《([^》]{2,40})》")
 # (Questions are NFKC-normalised first: ，？！；： arrive as ,?!;:.)
 _BARE_NAME = re.compile(
-    r"(?:^|[，。？！、；：,.?!;:\s(]|根据|依据|按照|依照|关于|在|按)"
+    r"(?:^|[，。？！、；：,.?!;:\s(]|根据|依据|按照|依照|关于|在|按|那份|这份)"
     r"([\u4e00-\u9fff]{1,8}?法典|[\u4e00-\u9fff][\u4e00-\u9fff“”]{1,23}?(?:法|条例|实施细则|实施办法|管理办法|规定)|"
     # 三个必须细则, 新疆那个三个必须细则: a duty list named by its slogan (short: not 县里还要不要…出一套三个必须细则).
     r"[\u4e00-\u9fff“”]{1,6}?必须”?细则)"
     r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|(?<=例)哪|[，。？！、；：,.?!;:\s)]|$)")
+# 细则第十条, 这个细则里: the kind of text named alone (the library's only 细则 is the one meant).
+_BARE_RULES = re.compile(r"(?:^|[，。？！、；：,.?!;:\s]|这个|那个|这份|那份|这部|那部|本|该|按|照|依据|根据)"
+                         r"((?:实施)?细则)(?=第|里|中|的|规定|要求|说|写|上|对|关于)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
     r"^.*?(?:根据|依据|按照|依照|关于|查一下|查一查|查查|查询|了解一下|了解下|了解|看一下|看看|问一下|问问|说说|讲讲|"
@@ -98,11 +101,13 @@ _THAT = re.compile(r"^(?:那个|这个|那部|这部|那套|这套)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
-_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|吗|呢|？|\?")
+_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|没有|多久|多少|多长|"
+                             r"吗|呢|？|\?")
 # Two-character abbreviations staff use (安法第48条): too short for the loose matching of names.
-_ABBREVIATIONS = {"新安法": "安全生产法", "安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法"}
+_ABBREVIATIONS = {"新安法": "安全生产法", "安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法",
+                  "刑法": "刑法"}
 _ABBREVIATION = re.compile(r"(?:^|(?<=[，。？！、；：,.?!;:\s《按依据照在用下查看]))(" + "|".join(_ABBREVIATIONS)
-                           + r")(?=第|里|中|规定|对|要求|上|说|的|[0-9]|》)")
+                           + r")(?=第|里|中|规定|对|要求|上|说|的|修正案|[0-9]|》)")
 # Places where the national laws of the library do not apply (their own laws do).
 _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香港特别行政区", "澳门特别行政区": "澳门特别行政区"}
 # A province's or city's own office or safety committee (宁夏回族自治区应急管理厅, 西藏自治区安委会):
@@ -135,14 +140,23 @@ _FOREIGN = re.compile(r"(新加坡|马来西亚|日本|韩国|美国|英国|德�
 _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|条例|政策|办法)")
 # A place's own text, named after the place (湖南省自己的烟花爆竹安全管理条例, 上海有没有自己的三个必须细则,
 # 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
-_OWN_LEAD = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)|(?:出台|制定|印发)(?:了)?的")
+# (江苏那边省里有没有专门管…的规定, 第一师应急管理局出的…检查标准: the place's own, too.)
+_OWN_LEAD = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)|(?:出台|制定|印发)(?:了)?的|"
+                       r"(?<=[局厅委办府])出的|(?:省里|市里|州里|那边)(?:有没有|有)(?:专门)?")
 _OWN_TEXT = re.compile(rf"(?:{_OWN_LEAD.pattern})"
-                       r"[^，。？！,.?!;；]{0,24}?(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|三个必须|三管三必须)"
+                       r"[^，。？！,.?!;；]{0,24}?"
+                       r"(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|预案|标准|三个必须|三管三必须)"
                        r"(?:[\u4e00-\u9fff“”」]{0,6}?(?:条例|办法|细则|清单))?")
 # The same in English, after the place (Guangzhou's own municipal fire-safety regulation).
-_OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rules|laws?|measures|ordinances?)\b")
+_OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rules|laws?|measures|ordinances?)\b|"
+                          # the Shanghai fire protection regulation, Guangdong's work safety regulations
+                          r"(?:'s|s')?(?: (?!national\b|state\b|chinese\b|china)[a-z-]+){1,4} "
+                          r"(?:regulations?|rules|measures|ordinances?)\b")
 # How far before 自己 the place may be named (图木舒克市（兵团三师）自己出台的).
 _OWN_REACH = 12
+# A prefecture, city or county named before its own text (伊犁州党委自己印发的…, 我们县自己出台的…).
+_LOCAL_PLACE = re.compile(r"([\u4e00-\u9fff]{2,5}?(?:自治州|州|地区|市|县|盟))"
+                          r"(?=党委|政府|人民政府|应急|自己|[，、,]|$)")
 # The 兵团 (Xinjiang Production and Construction Corps) and its divisions keep their own rules apart from
 # the region's.
 _CORPS = re.compile(r"(?:新疆生产建设)?兵团|第?[一二三四五六七八九十]{1,3}师")
@@ -254,6 +268,8 @@ class DocumentNames:
         self._held = {name for doc in self.documents
                       for name in (doc.short_name, doc.title.removeprefix("中华人民共和国"))}
         self._places = _place_spellings(self.documents)
+        rules = [doc.id for doc in self.documents if doc.short_name.endswith("细则") or doc.title.endswith("细则")]
+        self._only_rules = rules[0] if len(rules) == 1 else None
         self._has_rules_of: dict[str, bool] = {}
         self._holds_own_of: dict[str, bool] = {}
         # For loosely written names: per last character (法, 例, 则 …), each document's region
@@ -348,6 +364,10 @@ class DocumentNames:
                 named.extend(d for d in held if d not in named)
             elif full not in unknown:
                 unknown.append(full)
+        if (not named and not unknown and self._only_rules is not None
+                and (alone := _BARE_RULES.search(text)) is not None):
+            named.append(self._only_rules)
+            spans.append(alone.span(1))
         region, region_span = self._find_region(text)
         if region_span is not None and not any(s <= region_span[0] < e for s, e in spans):
             spans.append(region_span)
@@ -447,9 +467,12 @@ class DocumentNames:
             places = [m.group(0) for m in _CORPS.finditer(before)]
             if not places and region is not None and not self._holds_own(region):
                 places = sorted((alias for alias in region_aliases(region) if alias in before), key=len)
+            if not places and region is None:
+                # 伊犁州党委、州政府自己印发的清单: a prefecture or county no text of the library is of.
+                places = [m.group(1) for m in _LOCAL_PLACE.finditer(before) if not m.group(1).endswith("自治区")]
             if places:
-                lead = _OWN_LEAD.match(match.group(0))
-                thing = match.group(0)[lead.end() if lead else 0:]
+                lead = _OWN_LEAD.match(text, match.start())
+                thing = text[lead.end() if lead else match.start():match.end()]
                 return f"{places[-1]}{thing}".translate(_NO_QUOTES)
         for place in _ENGLISH_PLACE.finditer(text):
             if (_ENGLISH_PLACES[place.group(1)] == region and _OWN_TEXT_EN.match(text, place.end())

@@ -69,13 +69,14 @@ _CITATION = re.compile(
 # A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
 # An item named a few words after its article (第三十一条卫健委职责里的第（九）项).
-_LATER_ITEM = re.compile(rf"[^，。,.?？!！]{{0,12}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
+_LATER_ITEM = re.compile(rf"(?:(?!第\s*[{_NUM}]+\s*条)[^。.?？!！]){{0,14}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
 # 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
 _BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
 # paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3).
 _PART_OF_ARTICLE_EN = re.compile(
-    r"\b(paragraph|item)\s+(\d{1,2})\s+of\s+article\s+(\d{1,3})\b|\barticle\s+(\d{1,3}),?\s+(paragraph|item)\s+(\d{1,2})\b",
+    r"\b(paragraph|item)\s+\(?(\d{1,2})\)?\s+of\s+article\s+(\d{1,3})\b"
+    r"|\barticle\s+(\d{1,3}),?\s+(paragraph|item)\s+\(?(\d{1,2})\)?",
     re.IGNORECASE)
 
 # Words that, around a department name, still ask "what are all its duties".
@@ -134,6 +135,8 @@ class SearchSettings:
             (before ``quantity_boost``) states that kind of amount.
         topic_share: a "how much" question's specific words are those found in fewer than this
             share of the library's clauses; the clause stating the amount must name one of them.
+        claim_depth: a statement put as a question without a citation (听说消防法规定…，是真的吗) is
+            out of scope when none of its specific words is in the articles of this many best candidates.
         liability_penalty: taken, for a question that does not ask about penalties, from
             clauses of a law's 法律责任 chapter.
         article_boost: up to this much is added to a law clause whose article has other
@@ -179,6 +182,7 @@ class SearchSettings:
     who_supervision_boost: float = 0.05
     quantity_boost: float = 0.25
     stated_depth: int = 5
+    claim_depth: int = 3
     topic_share: float = 0.03
     article_boost: float = 0.045
     liability_penalty: float = 0.1
@@ -607,6 +611,11 @@ class Searcher:
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing):
             in_scope = False
+        elif (mode == "full" and in_scope and analysis.citation is None
+              and (unsaid := self._unsaid(analysis, self._best_articles(scored, self.settings.claim_depth)))):
+            # 听说消防法规定每家每户都得装烟雾报警器，是真的吗: the articles closest to the statement say nothing of it.
+            in_scope = False
+            notes += (f"最相关的条款没有写到{'、'.join(unsaid[:3])}，以下仅为库内最接近的条款，供参考。",)
         history = self._history(analysis) if mode == "full" and not unknown else None
         if history:
             # 道路交通安全法是哪一年通过的: the document's header answers, the clauses follow (not the
@@ -1067,6 +1076,14 @@ class Searcher:
         # is shown, with a note, in case it was miscounted).
         return self._listing(query, analysis, rows[:max(k, 1)], scope, notes, in_scope=in_scope)
 
+    def _best_articles(self, scored: _Scored, n: int) -> list[int]:
+        """The rows of the articles of the ``n`` best-scored clauses (each article once, best first)."""
+        rows: list[int] = []
+        for i in np.argsort(-scored.scores, kind="stable")[:n]:
+            clause = self.clauses[int(scored.rows[i])]
+            rows += [r for r in self._article_rows[(clause.document, _article_part(clause.id))] if r not in rows]
+        return rows
+
     def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int]) -> tuple[str, ...]:
         """What a statement checked against cited articles (``rows``) claims that those articles do
         not say (its figures, else its words), or ``()``.
@@ -1267,7 +1284,7 @@ _CHAPTER = re.compile(rf"第\s*([{_NUM}]+)\s*章")
 _OFFICE_NAME = re.compile(r"(?:新疆生产建设兵团|兵团|新疆维吾尔自治区|新疆|自治区)"
                           r"(?:(?![哪谁由的和或及与在是各])[\u4e00-\u9fff]){2,12}?(?:厅|局)")
 # An item of a department's article named by the department (公安厅那一条的第十三项, 应急管理厅那条里的第5项).
-_DEPARTMENT_ITEM = re.compile(rf"(?:(?:那|这)一?条|职责)[，,]?\s*(?:里|中)?(?:的)?"
+_DEPARTMENT_ITEM = re.compile(rf"(?:(?:那|这)一?条|职责)[，,]?\s*(?:里|中|底下|下面|下)?(?:的)?"
                               rf"第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
 _SECTION_NUMBER = re.compile(rf"第\s*([{_NUM}]+)\s*节")
 
