@@ -357,6 +357,10 @@ def test_cues_of_the_fifth_round() -> None:
                  "里头还堆着几桶柴油,这样合规不", "想在操场放几个礼花,学校里能不能放"):
         assert not Intent.read(text).quantity, text
     assert Intent.read("三百来平米的晾房得配几具灭火器").quantity
+    assert Intent.read("每个病房最多能放几张床,消防上有要求吗").quantity  # 能放几张 asks how many
+    # A licence's validity is stated as its 有效期, not by any period about the licence.
+    valid = Intent.read("剧毒化学品购买许可证有效期多久").amount
+    assert valid is not None and valid.search("安全生产许可证的有效期为3年") and not valid.search("3日内发给购买许可证")
     for text in ("听说安全生产法规定气温超过40度就得停工,我们也算", "听说条例要求司仪也得持证上岗,是真的不",
                  "据说条例要求事故单位登报道歉,确有此规定",
                  "a friend says the mine safety law bans x. is that actually in the law?"):

@@ -49,6 +49,11 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"几[次回遍趟]|多少[次回遍趟]|(?:多久|多长时间).{0,6}一次|[一两二三半]+(?:年|个月|季度)一(?:次|检|审)还是|"
                 r"how often"),
      re.compile(rf"{_NUMBER}次|每(?:年|半年|季度|月)")),
+    # How long a licence or certificate stays valid (有效期多久): a text states its 有效期 itself
+    # (安全生产许可证的有效期为3年), not any period about it (3日内发给购买许可证).
+    (re.compile(r"有效期.{0,8}(?:几年|多少年)|(?:几年|多少年).{0,8}有效期"),
+     re.compile(rf"有效期[^。；，,]{{0,6}}?{_NUMBER}年")),
+    (re.compile(r"有效期"), re.compile(rf"有效期[^。；，,]{{0,6}}?{_NUMBER}(?:个)?(?:年|月|日|天|小时)")),
     # A time limit in the unit asked for (几年 is not answered by 一个月), else in any unit.
     (re.compile(r"几年|多少年|how many years"), re.compile(rf"{_NUMBER}年")),
     (re.compile(r"几个月|多少个月|how many months"), re.compile(rf"{_NUMBER}个月")),
@@ -142,6 +147,8 @@ OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保
 # 找我们要几张票，这样合规吗).
 _INDEFINITE = re.compile(r"(?:(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住堆存囤放])|"
                          r"(?<=[招请找雇要拿带买送收给叫派装挂贴拉搬养住堆存囤放][了着]))"
+                         # (最多能放几张床 asks how many: 能/多 before the verb.)
+                         r"(?<![能多][招请找雇要拿带买送收给叫派装挂贴拉搬养住堆存囤放])"
                          r"几(?=[个张名位件台辆根条块瓶箱袋杯桶罐])"
                          r"(?=.*(?:吗|有没有|能不能|可不可以|行不行|让不让|合不合|合规不|算不算|对不对|要不要|用不用|会不会|"
                          r"也得|也要))")

@@ -268,6 +268,7 @@ class DocumentNames:
         self._held = {name for doc in self.documents
                       for name in (doc.short_name, doc.title.removeprefix("中华人民共和国"))}
         self._places = _place_spellings(self.documents)
+        self._place_names = frozenset(alias for alias, _ in self._places) | {"自治区", "自治州", "兵团"}
         rules = [doc.id for doc in self.documents if doc.short_name.endswith("细则") or doc.title.endswith("细则")]
         self._only_rules = rules[0] if len(rules) == 1 else None
         self._has_rules_of: dict[str, bool] = {}
@@ -394,6 +395,10 @@ class DocumentNames:
             unknown.append(f"{region}的地方性法规")
         return DocumentMention(documents=tuple(named), unknown_names=tuple(unknown), region=region,
                                level="national" if _NATIONAL_CUE.search(text) else None, spans=tuple(sorted(spans)))
+
+    def is_place(self, word: str) -> bool:
+        """Whether ``word`` is a place's name (新疆, 北京市, 自治区): what a statement says is not about it."""
+        return word in self._place_names
 
     def _other_versions(self, text: str, named: Sequence[str]) -> list[tuple[str, str]]:
         """The named documents whose asked version (a draft, another year's text) the library lacks,

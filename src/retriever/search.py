@@ -1092,8 +1092,8 @@ class Searcher:
         statement claims are unsaid when the articles state no figure in any of their units (Chinese
         or English questions). Otherwise, for a Chinese question, its words are its specific words
         outside the names it cites (rarer in the library than ``topic_share``, as for amounts), less
-        fillers (规定, 必须, 是不是), figures and words that ask for an amount; one word found is
-        enough: the article speaks of it.
+        fillers (规定, 必须, 是不是), figures, places and words that ask for an amount; one word found
+        is enough: the article speaks of it.
         """
         if not analysis.intent.checks:
             return ()
@@ -1108,7 +1108,7 @@ class Searcher:
         specific = topic_words(self.segmenter.words(analysis.topic or analysis.text), self._clause_share,
                                self.settings.topic_share)
         words = tuple(w for w in specific if w not in STOPWORDS and w not in CLAIM_FILLERS
-                      and not _CITED_WORD.search(w) and not figures(w))
+                      and not _CITED_WORD.search(w) and not figures(w) and not self._document_names.is_place(w))
         if not words or any(w in texts for w in words):
             return ()
         return words
