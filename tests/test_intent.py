@@ -375,3 +375,23 @@ def test_cues_of_the_fifth_round() -> None:
     for text in ("前两年有起隧道塌方的事故,后来调查报告认定的责任单位是谁", "公布的批发企业名单里,伊犁州的有哪几家",
                  "今年国庆新疆高速对危化品车是哪几天禁止通行", "公司能不能扣他押金", "老师评中级职称要几篇论文"):
         assert Intent.read(text).never_stated, text
+
+
+def test_cues_of_the_sixth_round() -> None:
+    assert (2000, "元") in figures("每人每年能领两千块误工补贴")
+    for text in ("老同事说特种设备安全法规定报告要盖章,是这么回事吗", "听讲安全生产法规定负责人要是中国国籍"):
+        assert Intent.read(text).checks, text
+    for text in ("燃气灶打不着火,我自己在家咋修", "乌鲁木齐有哪几家安保公司比较靠谱",
+                 "特种设备安全法预计几时修订,有冇时间表",
+                 "can you draft a one-page checklist for our plant?",
+                 "will the fire law be amended next year?"):
+        assert Intent.read(text).advice, text
+    assert not Intent.read("we're bringing a new process in next year. does the law require training?").advice
+    for text in ("包工头欠了半年工钱去哪告", "检查名单公布了没有", "一万人的场子大概报什么价",
+                 "what's the gift-value threshold for hospitality?", "which labs in hami are accredited?"):
+        assert Intent.read(text).never_stated, text
+    assert Intent.read("前台收到一张假钞怎么处理").finance
+    for text in ("出租屋里有人吸毒往哪举报", "尘肺病人咳得睡不着还有啥药能开", "酸奶没到保质期就涨袋了找谁"):
+        assert Intent.read(text).other_safety, text
+    assert not Intent.read("卖给客户的剧毒品几天内要报公安备案").other_safety
+    assert Intent.read("手里还剩两瓶氰化钠能不能送人").domain

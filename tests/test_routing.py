@@ -313,3 +313,9 @@ def test_names_of_the_fifth_round() -> None:
     # 刑法 is not in the library; a clause with a question word in it is no title.
     assert find_mentions("刑法修正案(十一)的危险作业罪判几年", LIBRARY).unknown_names == ("刑法",)
     assert find_mentions("法规只要求企业演练,政府部门自己多久演一次没有硬性规定,真是这样", LIBRARY).unknown_names == ()
+
+
+def test_names_of_the_sixth_round() -> None:
+    tacheng = find_mentions("塔城地区住建局自个儿发的起重机械管理文件要不要备案", LIBRARY)
+    assert tacheng.documents == () and tacheng.unknown_names == ("塔城地区起重机械管理文件",)
+    assert find_mentions("听人说细则要求每季度交报告", LIBRARY).documents == ("seed",)

@@ -123,13 +123,15 @@ NEVER_STATED = re.compile(
     # (前两年有起隧道塌方…后来调查报告认定…), deposits, teachers' titles: facts no regulation states.
     r"(?:今年|去年|前年)[^，,。?？]{0,24}(?:哪几天|哪些天)|名单(?:里|上|中)[^。?？]{0,12}(?:哪几家|哪些|有谁)|"
     r"(?:那起|这起|有起|有一起|那次|那场)[^?？]{0,30}(?:事故|火灾|爆炸|塌方)[^?？]{0,20}"
-    r"(?:后来|最后|最终|结果|原因是|调查报告)|押金|评[^，,。?？]{0,3}职称|职称评|"
+    r"(?:后来|最后|最终|结果|原因是|调查报告)|押金|评[^，,。?？]{0,3}职称|职称评|名单[^，,。?？]{0,4}(?:公布|出来)了|"
+    r"工钱|欠薪|讨薪|报价|什么价|"
+    r"\bbriber(?:y|ies)\b|\bgifts?\b|\bkickbacks?\b|which (?:labs|companies|firms|agencies) (?:in|are|can)\b|"
     # A past event named by its year (the 2015 Tianjin port explosion): news, not a rule.
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b|\bpensions?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
-                     r"非法集资|洗钱|p2p|金融风险|骗保|保险欺诈|预售资金|资金存管|会员费|预付卡|储值卡|"
+                     r"非法集资|洗钱|p2p|金融风险|骗保|保险欺诈|预售资金|资金存管|会员费|预付卡|储值卡|假钞|假币|"
                      r"wealth[- ]management|financial products|"
                      r"money[- ]laundering")
 # Other kinds of safety than the one these laws regulate: food poisoning and drugs, nuclear safety,
@@ -138,7 +140,7 @@ FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用�
 OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保护|等保测评|环评|环境影响评价|排污|废水|"
                           r"pm2\.5|空气质量|大气污染|碳排放|碳达峰|扬尘|尾气|冒黑烟|氮氧化物|二氧化硫|排放限值|抗菌药|防沉迷|"
                           r"网络游戏|医疗事故|医疗纠纷|健康证|养犬|犬只|烈性犬|"
-                          r"药品召回|降压药|违禁成分|二次供水|水质检测|饮用水|"
+                          r"药品召回|降压药|违禁成分|二次供水|水质检测|饮用水|吸毒|(?<![剧有])毒品|禁毒|止咳|开药|啥药|什么药|保质期|涨袋|"
                           # Food quality tested (饭菜被抽检出来不合格), not a canteen's safety.
                           r"(?:饭菜|菜品|饮料|食品|蔬菜)[^，,。?？]{0,8}抽检|抽检[^，,。?？]{0,4}不合格|"
                           r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|保健品|vocs?\b|排放浓度|实验动物|动物实验|伦理审查|"
@@ -183,10 +185,14 @@ ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更
                     r"帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|出|整理|设计|起草|拟|编|起)|"
                     # What to do first in an emergency (先开窗户还是先去关总阀, 急救一二三步怎么弄, 往哪边跳).
                     r"先[^，,。?？]{1,10}还是先|急救[^，,。?？]{0,6}(?:步骤|怎么弄|怎么做|几步)|一二三步|按步骤|"
-                    r"往哪(?:边|里|儿)?跳|怎么立案|如何立案|(?:明年|后年)[^，,。?？]{0,6}(?:大修|修订|修正)|"
+                    r"往哪(?:边|里|儿)?跳|怎么立案|如何立案|(?:咋|怎么|如何)修(?![订改正])|哪几家[^，,。?？]{0,8}(?:公司|机构|单位)|"
+                    r"预计[^，,。?？]{0,6}(?:修订|修改|修正)|时间表|(?:明年|后年)[^，,。?？]{0,6}(?:大修|修订|修正)|"
 
                     r"今天|昨天|刚刚|刚才|最新消息|新闻|today|yesterday|latest news|"
-                    r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|next year|\btips?\b|"
+                    r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|\btips?\b|"
+                    r"(?:will|going to|expected to|likely to)\b[^.?]{0,30}\bnext year|"
+                    r"next year\b[^.?]{0,20}\b(?:will|going to)\b|"
+                    r"\b(?:can|could) you (?:draft|write|prepare|make)\b|\bdraft (?:a|an|me)\b|"
                     r"how (?:should|do|can) (?:i|we) (?:write|structure|draft)|how to (?:write|structure|draft)|"
                     r"step[- ]by[- ]step|"
                     r"next (?:amendment|revision)|due for (?:its )?next|out for public comment|"
@@ -205,7 +211,8 @@ CLAIM = re.compile(r"(?:第几条|哪一?条|哪部法|哪个文件|哪个法规
 # A statement about what a text says, put as a question (第四十四条规定每年放三天安全假，是这样吧;
 # 第二十九条是不是规定…): with a citation, the cited article must say something about it.
 CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样吧|是吗|是吧|对吧|对吗|对不对|真的假的|是真的吗|"
-                    r"真的吗|没问题吧|是不是这样|是不是真的|是真的不|有这回事|有这(?:个|种)?说法|确有此(?:事|规定)|"
+                    r"真的吗|没问题吧|是不是这样|是不是真的|是真的不|有这回事|有这(?:个|种)?说法|确有此(?:事|规定)|是这么回事|"
+                    r"真有这么一条|"
                     r"真有这条|没错吧|的吧)|(?:是不是|是否|有没有)(?:规定|要求|说|写)|"
                     # …第十三条里有一项是…，是第几项: the item must be there to be found.
                     r"有一项是[^?？]*(?:是第几项|是哪一项)|"
@@ -213,7 +220,7 @@ CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样
                     r"(?:is that (?:actually |really )?(?:right|true|correct|so|in the (?:law|regulations?|rules))|"
                     r"right\?|correct\?|true\?)|is it true|"
                     # 听说安全生产法规定…，我们…也算: a rumour of what a text says.
-                    r"(?:听说|据说|听人说|听人讲|有人说|听同行讲|听同行说)[^?？，,]{0,12}(?:规定|要求)|"
+                    r"(?:听说|据说|听人说|听人讲|听讲|有人说|听同行讲|听同行说)[^?？，,]{0,12}(?:规定|要求)|"
                     r"^(?:does|do|did|is|are)\b.*\b(?:caps?|requires?|limits?|sets?|says?|allows?|bans?|mandates?)\b")
 # Words of such a statement that say nothing about its subject.
 CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
@@ -222,8 +229,9 @@ CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有
                            # The document itself (这个细则, 本条例).
                            "细则", "实施细则", "条例", "本法", "法律", "法规"))
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
-                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|个人|人|名|次|米|公里|层|周岁|岁|倍|个课时|课时|学时|%)")
-_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "个人": "人", "名": "人", "周岁": "岁",
+                     r"(个小时|小时|分钟|个月|年|天|日|万元|万|元|块钱|块|个人|人|名|次|米|公里|层|周岁|岁|倍|个课时|课时|学时|%)")
+_FIGURE_UNIT = {"个小时": "小时", "个月": "月", "天": "日", "万元": "万", "块钱": "元", "块": "元", "个人": "人",
+                "名": "人", "周岁": "岁",
                 "个课时": "课时", "学时": "课时"}
 
 
@@ -260,6 +268,8 @@ STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?
                       r"标准编号|标准号|国标号|哪个国标|哪项国标")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|预警|工伤|职业病|持证|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"
+    # Poisons by name or asked about (氰化钠, 剧毒, 岗位有啥毒): hazardous chemicals and occupational hazards.
+    r"剧毒|有毒|氰化|(?:啥|什么)毒|"
     r"safety|hazard|accident|\bfire|emergenc|inspect|supervis|regulat|licen[cs]|permit"
 )
 

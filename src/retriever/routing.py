@@ -90,7 +90,7 @@ _BARE_NAME = re.compile(
     r"[\u4e00-\u9fff“”]{1,6}?必须”?细则)"
     r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|(?<=例)哪|[，。？！、；：,.?!;:\s)]|$)")
 # 细则第十条, 这个细则里: the kind of text named alone (the library's only 细则 is the one meant).
-_BARE_RULES = re.compile(r"(?:^|[，。？！、；：,.?!;:\s]|这个|那个|这份|那份|这部|那部|本|该|按|照|依据|根据)"
+_BARE_RULES = re.compile(r"(?:^|[，。？！、；：,.?!;:\s]|这个|那个|这份|那份|这部|那部|本|该|按|照|依据|根据|说|讲)"
                          r"((?:实施)?细则)(?=第|里|中|的|规定|要求|说|写|上|对|关于)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
@@ -141,7 +141,8 @@ _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|�
 # A place's own text, named after the place (湖南省自己的烟花爆竹安全管理条例, 上海有没有自己的三个必须细则,
 # 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
 # (江苏那边省里有没有专门管…的规定, 第一师应急管理局出的…检查标准: the place's own, too.)
-_OWN_LEAD = re.compile(r"自己(?:出台|制定|颁布|发布|印发|搞|定|出)?(?:了)?(?:的|有)|(?:出台|制定|印发)(?:了)?的|"
+_OWN_LEAD = re.compile(r"(?:自己|自个儿?)(?:出台|制定|颁布|发布|印发|搞|定|出|发)?(?:了)?(?:的|有)|"
+                       r"(?:出台|制定|印发)(?:了)?的|"
                        r"(?<=[局厅委办府])出的|(?:省里|市里|州里|那边)(?:有没有|有)(?:专门)?")
 _OWN_TEXT = re.compile(rf"(?:{_OWN_LEAD.pattern})"
                        r"[^，。？！,.?!;；]{0,24}?"
@@ -156,7 +157,7 @@ _OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rule
 _OWN_REACH = 12
 # A prefecture, city or county named before its own text (伊犁州党委自己印发的…, 我们县自己出台的…).
 _LOCAL_PLACE = re.compile(r"([\u4e00-\u9fff]{2,5}?(?:自治州|州|地区|市|县|盟))"
-                          r"(?=党委|政府|人民政府|应急|自己|[，、,]|$)")
+                          r"(?=党委|政府|[\u4e00-\u9fff]{0,6}?(?:局|厅|委|办)|自己|自个|[，、,]|$)")
 # The 兵团 (Xinjiang Production and Construction Corps) and its divisions keep their own rules apart from
 # the region's.
 _CORPS = re.compile(r"(?:新疆生产建设)?兵团|第?[一二三四五六七八九十]{1,3}师")

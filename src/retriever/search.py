@@ -611,9 +611,12 @@ class Searcher:
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing):
             in_scope = False
-        elif (mode == "full" and in_scope and analysis.citation is None
-              and (unsaid := self._unsaid(analysis, self._best_articles(scored, self.settings.claim_depth)))):
-            # 听说消防法规定每家每户都得装烟雾报警器，是真的吗: the articles closest to the statement say nothing of it.
+        elif (mode == "full" and in_scope and analysis.citation is None and analysis.mention.documents
+              and (unsaid := self._unsaid(analysis, self._best_articles(scored, self.settings.claim_depth),
+                                          by_words=_mostly_chinese(analysis.text)))):
+            # 听说消防法规定每家每户都得装烟雾报警器，是真的吗: the closest articles of the text it names say
+            # nothing of it. (Only for a named text, and by its words only in Chinese: 法律上真是这样吗
+            # names none, and the words of a question mostly in English are not the texts'.)
             in_scope = False
             notes += (f"最相关的条款没有写到{'、'.join(unsaid[:3])}，以下仅为库内最接近的条款，供参考。",)
         history = self._history(analysis) if mode == "full" and not unknown else None
@@ -1084,16 +1087,16 @@ class Searcher:
             rows += [r for r in self._article_rows[(clause.document, _article_part(clause.id))] if r not in rows]
         return rows
 
-    def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int]) -> tuple[str, ...]:
+    def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int], *, by_words: bool = True) -> tuple[str, ...]:
         """What a statement checked against cited articles (``rows``) claims that those articles do
         not say (its figures, else its words), or ``()``.
 
         Only for a question that puts a statement as a question (:attr:`Intent.checks`). Figures the
         statement claims are unsaid when the articles state no figure in any of their units (Chinese
-        or English questions). Otherwise, for a Chinese question, its words are its specific words
-        outside the names it cites (rarer in the library than ``topic_share``, as for amounts), less
-        fillers (规定, 必须, 是不是), figures, places and words that ask for an amount; one word found
-        is enough: the article speaks of it.
+        or English questions). Otherwise, for a Chinese question (and ``by_words``), its words are its
+        specific words outside the names it cites (rarer in the library than ``topic_share``, as for
+        amounts), less fillers (规定, 必须, 是不是), figures, places and words that ask for an amount;
+        one word found is enough: the article speaks of it.
         """
         if not analysis.intent.checks:
             return ()
@@ -1103,7 +1106,7 @@ class Searcher:
         claimed = figures(analysis.text)
         if claimed and not {unit for _, unit in claimed} & {unit for _, unit in figures(texts)}:
             return tuple(f"{value}{unit}" for value, unit in sorted(claimed))
-        if not has_cjk(analysis.text):
+        if not by_words or not has_cjk(analysis.text):
             return ()
         specific = topic_words(self.segmenter.words(analysis.topic or analysis.text), self._clause_share,
                                self.settings.topic_share)
@@ -1226,6 +1229,13 @@ class Searcher:
 
     def _tier_of(self, clause: Clause, scope: _Scope) -> int:
         return int(scope.tiers[self._position[clause.document]])
+
+
+def _mostly_chinese(text: str) -> bool:
+    """Whether Chinese characters are at least half of ``text``'s letters."""
+    chinese = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    return chinese >= latin
 
 
 def _article_part(clause_id: str) -> str:
