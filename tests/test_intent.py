@@ -395,3 +395,7 @@ def test_cues_of_the_sixth_round() -> None:
         assert Intent.read(text).other_safety, text
     assert not Intent.read("卖给客户的剧毒品几天内要报公安备案").other_safety
     assert Intent.read("手里还剩两瓶氰化钠能不能送人").domain
+    assert (2, "点") in figures("凌晨两点以后必须停业")
+    assert not Intent.read("细则里怎么写的").advice and Intent.read("申请书怎么写").advice
+    assert Intent.read("我该怎么跟他沟通他才肯听").advice
+    assert Intent.read("上牌的点在哪,周六周日开不开门").official

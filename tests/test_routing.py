@@ -319,3 +319,5 @@ def test_names_of_the_sixth_round() -> None:
     tacheng = find_mentions("塔城地区住建局自个儿发的起重机械管理文件要不要备案", LIBRARY)
     assert tacheng.documents == () and tacheng.unknown_names == ("塔城地区起重机械管理文件",)
     assert find_mentions("听人说细则要求每季度交报告", LIBRARY).documents == ("seed",)
+    assert find_mentions("他说上牌是各省自己定的,国家没统一规定,对不对", LIBRARY).unknown_names == ()
+    assert find_mentions("jiangsu has its own special equipment safety regulation, i believe.", LIBRARY).unknown_names

@@ -101,7 +101,8 @@ _THAT = re.compile(r"^(?:那个|这个|那部|这部|那套|这套)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
-_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|没有|多久|多少|多长|"
+# (Nor is a clause that says what a text does not say: 国家没统一规定, 法律真这么硬性规定.)
+_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|没|多久|多少|多长|这么|那么|"
                              r"吗|呢|？|\?")
 # Two-character abbreviations staff use (安法第48条): too short for the loose matching of names.
 _ABBREVIATIONS = {"新安法": "安全生产法", "安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法",
@@ -149,7 +150,8 @@ _OWN_TEXT = re.compile(rf"(?:{_OWN_LEAD.pattern})"
                        r"(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|预案|标准|三个必须|三管三必须)"
                        r"(?:[\u4e00-\u9fff“”」]{0,6}?(?:条例|办法|细则|清单))?")
 # The same in English, after the place (Guangzhou's own municipal fire-safety regulation).
-_OWN_TEXT_EN = re.compile(r"(?:'s|s')? own (?:[a-z-]+ ){0,4}(?:regulations?|rules|laws?|measures|ordinances?)\b|"
+_OWN_TEXT_EN = re.compile(r"(?:'s|s'| has its| have their)? own (?:[a-z-]+ ){0,4}"
+                          r"(?:regulations?|rules|laws?|measures|ordinances?)\b|"
                           # the Shanghai fire protection regulation, Guangdong's work safety regulations
                           r"(?:'s|s')?(?: (?!national\b|state\b|chinese\b|china)[a-z-]+){1,4} "
                           r"(?:regulations?|rules|measures|ordinances?)\b")
