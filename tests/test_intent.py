@@ -399,3 +399,20 @@ def test_cues_of_the_sixth_round() -> None:
     assert not Intent.read("细则里怎么写的").advice and Intent.read("申请书怎么写").advice
     assert Intent.read("我该怎么跟他沟通他才肯听").advice
     assert Intent.read("上牌的点在哪,周六周日开不开门").official
+
+
+def test_cues_of_the_seventh_round() -> None:
+    assert Intent.read("今天发暴雪红色预警了吗").advice
+    assert not Intent.read("昨天那起剐蹭,让他接着处理这事合适吗").advice  # the scene, not news
+    assert (8, "小时") in figures("一个班连续干不能超过八个钟头")
+    assert Intent.read("听老师傅讲,特种设备安全法规定司炉工一个班不能超过八个钟头").checks
+    assert Intent.read("有研究称细则第十八条定义了九小场所,此说是否属实").checks
+    for text in ("商户欠了半年租金和物业费", "押运补贴三个月没见着,我该上哪儿去讨", "民办幼儿园保教费想涨一点要报谁",
+                 "村民宅基地审批归谁", "乌鲁木齐哪家安评公司报价便宜",
+                 "听说前几年有个铁矿透水淹了人,最后调查报告认定是谁的责任"):
+        assert Intent.read(text).never_stated, text
+    assert not Intent.read("厂房租给别人用了,出租方还要管安全吗").never_stated
+    assert not Intent.read("浏阳的厂家给我报价,比批发部便宜一大截,能不能直接进货").never_stated
+    assert Intent.read("新疆食品安全委员会成员单位怎么分工").other_safety
+    for text in ("给我出个摊位布置方案", "出10道安全生产法的单选题", "实施条例预计哪一年出台"):
+        assert Intent.read(text).advice, text

@@ -321,3 +321,10 @@ def test_names_of_the_sixth_round() -> None:
     assert find_mentions("听人说细则要求每季度交报告", LIBRARY).documents == ("seed",)
     assert find_mentions("他说上牌是各省自己定的,国家没统一规定,对不对", LIBRARY).unknown_names == ()
     assert find_mentions("jiangsu has its own special equipment safety regulation, i believe.", LIBRARY).unknown_names
+
+
+def test_where_a_person_comes_from_is_not_the_place_asked_about() -> None:
+    shop = find_mentions("楼里一家台湾老板开的五金店能不能卖稀释剂", LIBRARY)
+    assert shop.region is None and shop.unknown_names == ()
+    assert find_mentions("上海游客在新疆被电动车撞了找谁", LIBRARY).region == "新疆维吾尔自治区"
+    assert find_mentions("台湾的消防法怎么规定", LIBRARY).unknown_names == ("台湾地区的法律法规",)
