@@ -416,3 +416,4 @@ def test_cues_of_the_seventh_round() -> None:
     assert Intent.read("新疆食品安全委员会成员单位怎么分工").other_safety
     for text in ("给我出个摊位布置方案", "出10道安全生产法的单选题", "实施条例预计哪一年出台"):
         assert Intent.read(text).advice, text
+    assert (12, "点") in figures("户外演出最晚只能到晚上十二点") and not figures("第十条规定了三点要求")

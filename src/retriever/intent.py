@@ -7,6 +7,7 @@ are plain regular expressions over Chinese and English question words.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -234,9 +235,11 @@ CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有
                            "细则", "实施细则", "条例", "本法", "法律", "法规"))
 _FIGURE = re.compile(r"([0-9]+|[零一二两三四五六七八九十百千]+)\s*"
                      r"(个小时|小时|个钟头|钟头|分钟|个月|年|天|日|万元|万|元|块钱|块|个人|人|名|次|米|公里|层|周岁|岁|倍|"
-                     r"个课时|课时|学时|点钟|点|%)")
+                     r"个课时|课时|学时|%)")
+# A time of day (凌晨两点以后, 晚上十二点): not 三点要求, the points of a list.
+_FIGURE_TIME = re.compile(r"(?:凌晨|早上|上午|中午|下午|晚上|夜里|夜间)\s*([0-9]+|[零一二两三四五六七八九十]+)\s*点")
 _FIGURE_UNIT = {"个小时": "小时", "个钟头": "小时", "钟头": "小时", "个月": "月", "天": "日", "万元": "万",
-                "块钱": "元", "块": "元", "个人": "人", "名": "人", "周岁": "岁", "点钟": "点",
+                "块钱": "元", "块": "元", "个人": "人", "名": "人", "周岁": "岁",
                 "个课时": "课时", "学时": "课时"}
 
 
@@ -261,6 +264,9 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
             continue
         if value > 1:
             found.add((value, _FIGURE_UNIT.get(unit, unit)))
+    for number in _FIGURE_TIME.findall(text):
+        with contextlib.suppress(ValueError):
+            found.add((chinese_to_int(number), "点"))
     for number, unit in _FIGURE_EN.findall(text):
         singular = unit if unit in _FIGURE_UNIT_EN else unit.removesuffix("s")
         if int(number) > 1 and singular in _FIGURE_UNIT_EN:

@@ -68,7 +68,8 @@ _CITATION = re.compile(
 )
 # A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
-# An item named a few words after its article (第三十一条卫健委职责里的第（九）项).
+# An item named a few words after its article, a comma allowed (第三十一条卫健委职责里的第（九）项,
+# 第六条，安全工作方案的第十项), but not after another article.
 _LATER_ITEM = re.compile(rf"(?:(?!第\s*[{_NUM}]+\s*条)[^。.?？!！]){{0,14}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
 # 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
 _BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
@@ -135,8 +136,9 @@ class SearchSettings:
             (before ``quantity_boost``) states that kind of amount.
         topic_share: a "how much" question's specific words are those found in fewer than this
             share of the library's clauses; the clause stating the amount must name one of them.
-        claim_depth: a statement put as a question without a citation (听说消防法规定…，是真的吗) is
-            out of scope when none of its specific words is in the articles of this many best candidates.
+        claim_depth: a statement about a named text put as a question without a citation
+            (听说消防法规定…，是真的吗) is out of scope when none of its specific words (none of its
+            figures' units) is in the articles of this many best candidates.
         liability_penalty: taken, for a question that does not ask about penalties, from
             clauses of a law's 法律责任 chapter.
         article_boost: up to this much is added to a law clause whose article has other
@@ -1088,8 +1090,8 @@ class Searcher:
         return rows
 
     def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int], *, by_words: bool = True) -> tuple[str, ...]:
-        """What a statement checked against cited articles (``rows``) claims that those articles do
-        not say (its figures, else its words), or ``()``.
+        """What a statement checked against articles (``rows``: the cited ones, or the best ones of the
+        text it names) claims that those articles do not say (its figures, else its words), or ``()``.
 
         Only for a question that puts a statement as a question (:attr:`Intent.checks`). Figures the
         statement claims are unsaid when the articles state no figure in any of their units (Chinese
