@@ -417,3 +417,14 @@ def test_cues_of_the_seventh_round() -> None:
     for text in ("给我出个摊位布置方案", "出10道安全生产法的单选题", "实施条例预计哪一年出台"):
         assert Intent.read(text).advice, text
     assert (12, "点") in figures("户外演出最晚只能到晚上十二点") and not figures("第十条规定了三点要求")
+
+
+def test_cues_of_the_eighth_round() -> None:
+    assert Intent.read("放炮前的警报法律上规定要鸣几声").quantity
+    assert (6, "级") in figures("刮六级以上大风必须停止脚手架作业")
+    for text in ("麻醉药品的专用保险柜归谁查", "香港那边的强积金 mpf 还要不要供"):
+        intent = Intent.read(text)
+        assert intent.other_safety or intent.finance, text
+    for text in ("公司一个月收我五千二的份子钱", "草原补奖标准每亩多少钱"):
+        assert Intent.read(text).never_stated, text
+    assert Intent.read("报名找谁、电话多少").official

@@ -310,3 +310,10 @@ def test_cantonese_question_words_read_as_mandarin() -> None:
     assert mandarin("安全生产法系咪规定要罚款") == "安全生产法是不是规定要罚款"
     # Mandarin keeps its own 几多 and 边 (no word that is Cantonese alone).
     assert mandarin("路边几多车辆") == "路边几多车辆"
+
+
+def test_which_position_in_cantonese_is_not_who() -> None:
+    from retriever.lexicon import mandarin
+
+    assert mandarin("企边个位置最稳阵?要带咩装备") == "企哪个位置最稳阵?要带什么装备"
+    assert mandarin("边个负责?") == "谁负责?"

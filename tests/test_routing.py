@@ -328,3 +328,11 @@ def test_where_a_person_comes_from_is_not_the_place_asked_about() -> None:
     assert shop.region is None and shop.unknown_names == ()
     assert find_mentions("上海游客在新疆被电动车撞了找谁", LIBRARY).region == "新疆维吾尔自治区"
     assert find_mentions("台湾的消防法怎么规定", LIBRARY).unknown_names == ("台湾地区的法律法规",)
+
+
+def test_names_of_the_eighth_round() -> None:
+    assert find_mentions("到了新工地还得重新受安全培训吗?国家条例咋规定的", LIBRARY).unknown_names == ()
+    corps = find_mentions("兵团卫健委有没有单独印发医疗机构安全生产责任清单", LIBRARY)
+    assert corps.unknown_names == ("兵团医疗机构安全生产责任清单",)
+    altay = find_mentions("阿勒泰地区行署或者公安处有没有自己印发的民爆物品管理办法", LIBRARY)
+    assert altay.unknown_names == ("阿勒泰地区民爆物品管理办法",)

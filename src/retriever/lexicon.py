@@ -45,7 +45,10 @@ def normalize(text: str) -> str:
 # Cantonese words Hong Kong users type (喺乌鲁木齐搞演唱会要去边一级公安申请), in their Mandarin form; read
 # only in a question with a word that is Cantonese alone, so that 边 and 几多 in Mandarin stay as they are.
 _CANTONESE_MARK = re.compile(r"[喺咗嘅咩冇啲嚟睇搵畀佢唔]|系咪|乜嘢|点解|边个|边度")
-_CANTONESE = (("系唔系", "是不是"), ("系咪", "是不是"), ("乜嘢", "什么"), ("边个", "谁"), ("边度", "哪里"),
+_CANTONESE = (("系唔系", "是不是"), ("系咪", "是不是"), ("乜嘢", "什么"),
+              # 边个 is 谁, but 边个位置 is 哪个位置 (which position).
+              ("边个位置", "哪个位置"), ("边个地方", "哪个地方"), ("边个部门", "哪个部门"), ("边个", "谁"),
+              ("边度", "哪里"),
               ("边一", "哪一"), ("边级", "哪级"), ("边间", "哪家"), ("边位", "哪位"), ("几多", "多少"),
               ("点样", "怎么"), ("影相", "拍照"),
               ("点解", "为什么"), ("咩", "什么"), ("喺", "在"), ("咗", "了"), ("嘅", "的"),

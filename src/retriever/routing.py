@@ -102,7 +102,7 @@ _THAT = re.compile(r"^(?:那个|这个|那部|这部|那套|这套)")
 _DEICTIC = re.compile(r"这|那|该|本|此|上述|前述")
 # A question, not a title: 深圳市对电动自行车上路有什么地方规定 is not a regulation's name.
 # (Nor is a clause that says what a text does not say: 国家没统一规定, 法律真这么硬性规定.)
-_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|没|多久|多少|多长|这么|那么|"
+_QUESTION_WORDS = re.compile(r"什么|怎么|怎样|咋|哪些|哪个|哪部|哪一|哪条|如何|是否|有没有|没|多久|多少|多长|这么|那么|"
                              r"吗|呢|？|\?")
 # Two-character abbreviations staff use (安法第48条): too short for the loose matching of names.
 _ABBREVIATIONS = {"新安法": "安全生产法", "安法": "安全生产法", "消法": "消费者权益保护法", "劳法": "劳动法",
@@ -146,7 +146,7 @@ _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|�
 # (江苏那边省里有没有专门管…的规定, 第一师应急管理局出的…检查标准: the place's own, too.)
 _OWN_LEAD = re.compile(r"(?:自己|自个儿?)(?:出台|制定|颁布|发布|印发|搞|定|出|发)?(?:了)?(?:的|有)|"
                        r"(?:出台|制定|印发)(?:了)?的|"
-                       r"(?<=[局厅委办府])出的|(?:省里|市里|州里|那边)(?:有没有|有)(?:专门)?")
+                       r"(?<=[局厅委办府])出的|(?:省里|市里|州里|那边)(?:有没有|有)(?:专门)?|单独(?:印发|出台|制定)(?:了)?的?")
 _OWN_TEXT = re.compile(rf"(?:{_OWN_LEAD.pattern})"
                        r"[^，。？！,.?!;；]{0,24}?"
                        r"(?:条例|办法|规定|细则|清单|分工|法规|政策|文件|方案|预案|标准|三个必须|三管三必须)"
@@ -158,10 +158,10 @@ _OWN_TEXT_EN = re.compile(r"(?:'s|s'| has its| have their)? own (?:[a-z-]+ ){0,4
                           r"(?:'s|s')?(?: (?!national\b|state\b|chinese\b|china)[a-z-]+){1,4} "
                           r"(?:regulations?|rules|measures|ordinances?)\b")
 # How far before 自己 the place may be named (图木舒克市（兵团三师）自己出台的).
-_OWN_REACH = 12
+_OWN_REACH = 16
 # A prefecture, city or county named before its own text (伊犁州党委自己印发的…, 我们县自己出台的…).
 _LOCAL_PLACE = re.compile(r"([\u4e00-\u9fff]{2,5}?(?:自治州|州|地区|市|县|盟))"
-                          r"(?=党委|政府|[\u4e00-\u9fff]{0,6}?(?:局|厅|委|办)|自己|自个|[，、,]|$)")
+                          r"(?=党委|政府|行署|[\u4e00-\u9fff]{0,6}?(?:局|厅|委|办|处)|自己|自个|[，、,]|$)")
 # The 兵团 (Xinjiang Production and Construction Corps) and its divisions keep their own rules apart from
 # the region's.
 _CORPS = re.compile(r"(?:新疆生产建设)?兵团|第?[一二三四五六七八九十]{1,3}师")
