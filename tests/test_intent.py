@@ -428,3 +428,12 @@ def test_cues_of_the_eighth_round() -> None:
     for text in ("公司一个月收我五千二的份子钱", "草原补奖标准每亩多少钱"):
         assert Intent.read(text).never_stated, text
     assert Intent.read("报名找谁、电话多少").official
+
+
+def test_cues_of_the_ninth_round() -> None:
+    for text in ("全疆lng站数量", "bog回收装置哪家厂的性价比高,给推荐两三家", "被征收的住户嫌补偿低不肯搬",
+                 "居委会换届选举候选人有没有年龄要求", "去年那个拆除工地墙倒砸人的事,最后谁被追责了"):
+        intent = Intent.read(text)
+        assert intent.statistic or intent.never_stated, text
+    assert Intent.read("lng储罐最高充装率").quantity
+    assert not Intent.read("突发事件中被征用的车辆,补偿谁给").never_stated

@@ -270,3 +270,11 @@ def test_an_english_question_leans_on_the_dense_scores(fake_searcher: Searcher) 
     finally:
         fake_searcher.settings = base
     assert [h.clause.id for h in chinese.hits] == [h.clause.id for h in fake_searcher.search("网吧归谁管", k=3).hits]
+
+
+def test_an_article_in_digits_after_a_name() -> None:
+    from retriever.search import _find_citation
+
+    assert _find_citation("细则55条第8项讲啥") == (55, 8, None)
+    assert _find_citation("建安条例74条是管拆除的吧") == (74, None, None)
+    assert _find_citation("安全生产法有3条讲培训") is None

@@ -32,7 +32,7 @@ DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
     r"多少|(?<!哪)几[个天年月岁人次回遍趟级块元分层辆台名位吨米张间成具把套只支瓶桶袋箱声]|几(?:公斤|斤|升|平米|平方)|几号(?=到|至)|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
-    r"多重(?=[？?]|$)|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|(?<![扣降低其停])工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    r"多重(?=[？?]|$)|(?:最高|最低|最大)[^，,。?？]{0,6}率|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|(?<![扣降低其停])工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
@@ -106,6 +106,7 @@ PENALTY = re.compile(
 # A question for a statistic (a year's or a region's count), which no regulation states.
 STATISTIC = re.compile(r"(?:19|20)\d\d年|去年|前年|今年以来|全国.{0,8}(?:发生|共|一共|总共)|统计|排名|排行|第几名|"
                        r"(?:一共|总共|现在)有(?:几|多少)家|名单在哪|名录在哪|"
+                       r"(?:全疆|全区|全省|全国|全市|全州)[^，,。?？]{0,10}(?:数量|有多少|几家|多少家|多少个)|"
                        r"\bin (?:19|20)\d\d\b|last year|statistic")
 # When a regulation was adopted, amended or took effect: its header says.
 HISTORY = re.compile(
@@ -123,9 +124,9 @@ NEVER_STATED = re.compile(
     # This year's notices and lists (今年国庆…哪几天禁止通行, 名单里…有哪几家), what became of one accident
     # (前两年有起隧道塌方…后来调查报告认定…), deposits, teachers' titles: facts no regulation states.
     r"(?:今年|去年|前年)[^，,。?？]{0,24}(?:哪几天|哪些天)|名单(?:里|上|中)[^。?？]{0,12}(?:哪几家|哪些|有谁)|"
-    r"(?:那起|这起|有起|有一起|有个|那次|那场)[^?？]{0,30}(?:事故|火灾|爆炸|塌方|透水)[^?？]{0,20}"
+    r"(?:那起|这起|有起|有一起|有个|那个|那件|那次|那场)[^?？]{0,30}(?:事故|火灾|爆炸|塌方|透水|的事)[^?？]{0,20}"
     r"(?:后来|最后|最终|结果|原因是|调查报告)|押金|评[^，,。?？]{0,3}职称|职称评|名单[^，,。?？]{0,4}(?:公布|出来)了|"
-    r"工钱|欠薪|讨薪|份子钱|承包金|补贴标准|补助标准|补奖|每亩|(?:上|去)哪儿?(?:去)?讨|租金|物业费|学费|保教费|涨价|宅基地|(?:报|开|出)(?:什么|啥|多少)价|(?:报价|价格|收费|价钱)[^，,。?？]{0,2}(?:便宜|贵|高|低)|"
+    r"性价比|推荐[^，,。?？]{0,4}家|房屋征收|征收补偿|拆迁补偿|被征收|换届|工钱|欠薪|讨薪|份子钱|承包金|补贴标准|补助标准|补奖|每亩|(?:上|去)哪儿?(?:去)?讨|租金|物业费|学费|保教费|涨价|宅基地|(?:报|开|出)(?:什么|啥|多少)价|(?:报价|价格|收费|价钱)[^，,。?？]{0,2}(?:便宜|贵|高|低)|"
     r"\bbriber(?:y|ies)\b|\bgifts?\b|\bkickbacks?\b|which (?:labs|companies|firms|agencies) (?:in|are|can)\b|"
     # A past event named by its year (the 2015 Tianjin port explosion): news, not a rule.
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"

@@ -71,6 +71,8 @@ _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
 # An item named a few words after its article, a comma allowed (第三十一条卫健委职责里的第（九）项,
 # 第六条，安全工作方案的第十项), but not after another article.
 _LATER_ITEM = re.compile(rf"(?:(?!第\s*[{_NUM}]+\s*条)[^。.?？!！]){{0,14}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
+# An article numbered in digits without 第, after a name (细则55条, 建安条例74条; not 有3条规定).
+_ARABIC_ARTICLE = re.compile(r"(?<=[法例则])\s*([0-9]{1,3})\s*条(?!例)")
 # 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
 _BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
@@ -1266,6 +1268,7 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
                                else (m.group(5), m.group(6), m.group(4)))
         if 0 < int(article) < 1000 and 0 < int(part) < 100:
             return (int(article), int(part), None) if kind.lower() == "item" else (int(article), None, int(part))
+    text = _ARABIC_ARTICLE.sub(r"第\1条", text)  # 细则55条第8项 is 细则第55条第8项
     for pattern in (_CITATION, _ARTICLE_EN, _BARE_ID):
         if m := pattern.search(text):
             groups = m.groups()
