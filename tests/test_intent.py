@@ -437,3 +437,5 @@ def test_cues_of_the_ninth_round() -> None:
         assert intent.statistic or intent.never_stated, text
     assert Intent.read("lng储罐最高充装率").quantity
     assert not Intent.read("突发事件中被征用的车辆,补偿谁给").never_stated
+    assert Intent.read("jt/t 617 里罐车的警告板前后都得挂吗").standard
+    assert Intent.read("走高速还是翻天山,哪条更安全,帮我比一比").advice

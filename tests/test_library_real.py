@@ -172,3 +172,12 @@ def test_a_statement_without_a_citation_and_items_named_after_a_comma(real_libra
     # 细则 alone is the library's only 细则 (the seed): its 第十条 has two items.
     seed = real_library.search("细则第十条党委政法委那条的第（四）项是讲啥的", 5)
     assert not seed.in_scope and all(h.clause.document == SEED_ID for h in seed.hits)
+
+
+def test_words_common_in_the_named_text_say_nothing_of_a_statement(real_library: Searcher) -> None:
+    # 消防安全 is in many of 消防法's clauses: the statement's own words (电影院, 提示片) are not.
+    unsaid = real_library.search("聽說消防法規定電影院每場開映前都必須播一段消防安全提示片，沒播就要罰款，是真的嗎？",
+                                 5)
+    assert not unsaid.in_scope and any("最相关的条款没有写到" in note for note in unsaid.notes)
+    english = real_library.search("Please show me Article 30 of the Work Safety License Regulation.", 5)
+    assert not english.in_scope and all(h.clause.document == "安全生产许可证条例(2014-07-29)" for h in english.hits)

@@ -336,3 +336,6 @@ def test_names_of_the_eighth_round() -> None:
     assert corps.unknown_names == ("兵团医疗机构安全生产责任清单",)
     altay = find_mentions("阿勒泰地区行署或者公安处有没有自己印发的民爆物品管理办法", LIBRARY)
     assert altay.unknown_names == ("阿勒泰地区民爆物品管理办法",)
+    dalian = find_mentions("my boss in dalian says liaoning has its own provincial special-equipment ordinance.",
+                           LIBRARY)
+    assert dalian.unknown_names

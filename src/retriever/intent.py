@@ -188,7 +188,7 @@ ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更
                     # What to do first in an emergency (先开窗户还是先去关总阀, 急救一二三步怎么弄, 往哪边跳).
                     r"先[^，,。?？]{1,10}还是先|急救[^，,。?？]{0,6}(?:步骤|怎么弄|怎么做|几步)|一二三步|按步骤|"
                     r"往哪(?:边|里|儿)?跳|怎么立案|如何立案|怎么(?:跟|和|与)[^，,。?？]{0,6}(?:沟通|交流|谈)|(?:咋|怎么|如何)修(?![订改正])|哪几家[^，,。?？]{0,8}(?:公司|机构|单位)|"
-                    r"预计[^，,。?？]{0,6}(?:修订|修改|修正|出台|颁布|发布)|时间表|"
+                    r"预计[^，,。?？]{0,6}(?:修订|修改|修正|出台|颁布|发布)|时间表|哪条(?:路|线)?更|帮我比|比一比|"
                     r"给我[^，,。?？]{0,4}(?:出|写|列|做|画|拟)(?:个|一个|一份|份)|出[0-9一二三四五六七八九十几]*道[^，,。?？]{0,8}题|"
                     r"单选题|多选题|判断题|选择题|(?:明年|后年)[^，,。?？]{0,6}(?:大修|修订|修正)|"
                     # News: whether something happened or was published (昨天那起剐蹭…合适吗 only sets the scene).
@@ -276,7 +276,8 @@ def figures(text: str) -> frozenset[tuple[int, str]]:
 
 
 # A technical standard (GB 50016, ISO 45001, OSHA): standards are not regulations of the library.
-STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|(?<![a-z])osha(?![a-z])|"
+STANDARD = re.compile(r"(?<![a-z])(?:gbz?|aq|jgj|jt|tsg|hg|sy|iso|iec|nfpa|ansi)\s*(?:/\s*t)?\s*[0-9]{2,}|"
+                      r"(?<![a-z])osha(?![a-z])|"
                       r"标准编号|标准号|国标号|哪个国标|哪项国标")
 DOMAIN_WORDS = re.compile(
     r"安全|事故|隐患|消防|火灾|应急|救援|突发事件|预警|工伤|职业病|持证|监管|监督|检查|执法|审批|许可|危险|风险|防护|职责|负责|管理|细则|施行|解释|"

@@ -497,9 +497,10 @@ class DocumentNames:
                 thing = text[lead.end() if lead else match.start():match.end()]
                 return f"{places[-1]}{thing}".translate(_NO_QUOTES)
         for place in _ENGLISH_PLACE.finditer(text):
-            if (_ENGLISH_PLACES[place.group(1)] == region and _OWN_TEXT_EN.match(text, place.end())
-                    and not self._holds_own(region)):
-                return f"{region}的地方性法规"
+            # (Any place of the question: My boss in Dalian says Liaoning has its own … ordinance.)
+            named_place = _ENGLISH_PLACES[place.group(1)]
+            if _OWN_TEXT_EN.match(text, place.end()) and not self._holds_own(named_place):
+                return f"{named_place}的地方性法规"
         return None
 
     def _holds_own(self, region: str | None) -> bool:

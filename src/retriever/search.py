@@ -141,6 +141,8 @@ class SearchSettings:
         claim_depth: a statement about a named text put as a question without a citation
             (听说消防法规定…，是真的吗) is out of scope when none of its specific words (none of its
             figures' units) is in the articles of this many best candidates.
+        claim_common: for such a statement, words in at least this share of the named text's
+            clauses (消防安全 in 消防法) are not its specific words.
         liability_penalty: taken, for a question that does not ask about penalties, from
             clauses of a law's 法律责任 chapter.
         article_boost: up to this much is added to a law clause whose article has other
@@ -187,6 +189,7 @@ class SearchSettings:
     quantity_boost: float = 0.25
     stated_depth: int = 5
     claim_depth: int = 3
+    claim_common: float = 0.05
     topic_share: float = 0.03
     article_boost: float = 0.045
     liability_penalty: float = 0.1
@@ -617,7 +620,8 @@ class Searcher:
             in_scope = False
         elif (mode == "full" and in_scope and analysis.citation is None and analysis.mention.documents
               and (unsaid := self._unsaid(analysis, self._best_articles(scored, self.settings.claim_depth),
-                                          by_words=_mostly_chinese(analysis.text)))):
+                                          by_words=_mostly_chinese(analysis.text),
+                                          within=analysis.mention.documents))):
             # 听说消防法规定每家每户都得装烟雾报警器，是真的吗: the closest articles of the text it names say
             # nothing of it. (Only for a named text, and by its words only in Chinese: 法律上真是这样吗
             # names none, and the words of a question mostly in English are not the texts'.)
@@ -1083,6 +1087,11 @@ class Searcher:
         # is shown, with a note, in case it was miscounted).
         return self._listing(query, analysis, rows[:max(k, 1)], scope, notes, in_scope=in_scope)
 
+    def _document_share(self, word: str, document: str) -> float:
+        """The share of ``document``'s clauses that contain ``word``."""
+        rows = self._document_rows.get(document, ())
+        return sum(word in self.clauses[r].text for r in rows) / max(1, len(rows))
+
     def _best_articles(self, scored: _Scored, n: int) -> list[int]:
         """The rows of the articles of the ``n`` best-scored clauses (each article once, best first)."""
         rows: list[int] = []
@@ -1091,7 +1100,8 @@ class Searcher:
             rows += [r for r in self._article_rows[(clause.document, _article_part(clause.id))] if r not in rows]
         return rows
 
-    def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int], *, by_words: bool = True) -> tuple[str, ...]:
+    def _unsaid(self, analysis: QueryAnalysis, rows: Sequence[int], *, by_words: bool = True,
+                within: Sequence[str] = ()) -> tuple[str, ...]:
         """What a statement checked against articles (``rows``: the cited ones, or the best ones of the
         text it names) claims that those articles do not say (its figures, else its words), or ``()``.
 
@@ -1099,8 +1109,9 @@ class Searcher:
         statement claims are unsaid when the articles state no figure in any of their units (Chinese
         or English questions). Otherwise, for a Chinese question (and ``by_words``), its words are its
         specific words outside the names it cites (rarer in the library than ``topic_share``, as for
-        amounts), less fillers (规定, 必须, 是不是), figures, places and words that ask for an amount;
-        one word found is enough: the article speaks of it.
+        amounts), less fillers (规定, 必须, 是不是), figures, places and words that ask for an amount,
+        and words common in the documents it is checked ``within`` (消防安全 in 消防法 says nothing
+        about what the statement claims); one word found is enough: the article speaks of it.
         """
         if not analysis.intent.checks:
             return ()
@@ -1115,7 +1126,8 @@ class Searcher:
         specific = topic_words(self.segmenter.words(analysis.topic or analysis.text), self._clause_share,
                                self.settings.topic_share)
         words = tuple(w for w in specific if w not in STOPWORDS and w not in CLAIM_FILLERS
-                      and not _CITED_WORD.search(w) and not figures(w) and not self._document_names.is_place(w))
+                      and not _CITED_WORD.search(w) and not figures(w) and not self._document_names.is_place(w)
+                      and not any(self._document_share(w, d) >= self.settings.claim_common for d in within))
         if not words or any(w in texts for w in words):
             return ()
         return words
