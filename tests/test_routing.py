@@ -339,3 +339,5 @@ def test_names_of_the_eighth_round() -> None:
     dalian = find_mentions("my boss in dalian says liaoning has its own provincial special-equipment ordinance.",
                            LIBRARY)
     assert dalian.unknown_names
+    assert find_mentions("北京市人民政府对电动车有什么规定", LIBRARY).region == "北京市"
+    assert find_mentions("北京人大通过的条例", LIBRARY).region == "北京市"

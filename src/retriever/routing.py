@@ -110,7 +110,8 @@ _ABBREVIATIONS = {"新安法": "安全生产法", "安法": "安全生产法", "
 _ABBREVIATION = re.compile(r"(?:^|(?<=[，。？！、；：,.?!;:\s《按依据照在用下查看]))(" + "|".join(_ABBREVIATIONS)
                            + r")(?=第|里|中|规定|对|要求|上|说|的|修正案|[0-9]|》)")
 # 台湾老板开的五金店: where a person comes from, not where the question is asked about.
-_ORIGIN = re.compile(r"(?:籍)?(?:老板|商人|客商|同胞|人|朋友|游客|学生|员工|干部|企业家|居民)")
+# (Not 北京市人民政府, 北京人大, 新疆居民区.)
+_ORIGIN = re.compile(r"(?:籍)?(?:老板|商人|客商|同胞|人(?![民大员])|朋友|游客|学生|员工|企业家|居民(?![区楼]))")
 # Places where the national laws of the library do not apply (their own laws do).
 _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香港特别行政区", "澳门特别行政区": "澳门特别行政区"}
 # A province's or city's own office or safety committee (宁夏回族自治区应急管理厅, 西藏自治区安委会):
