@@ -300,6 +300,7 @@ class Searcher:
         self._scopes: dict[tuple[Any, ...], _Scope] = {}
         # Per word: about the share of clauses that contain it (see _clause_share).
         self._shares: dict[str, float] = {}
+        self._document_shares: dict[tuple[str, str], float] = {}
         self.home_region: str | None = (self.settings.region or os.environ.get("RETRIEVER_REGION")
                                         or index.manifest.get("library", {}).get("region") or None)
 
@@ -618,7 +619,8 @@ class Searcher:
         scored, in_scope = yield from self._retrieve(analysis, mode, department, scope)
         if mode == "full" and (unknown or missing):
             in_scope = False
-        elif (mode == "full" and in_scope and analysis.citation is None and analysis.mention.documents
+        elif (mode == "full" and in_scope and analysis.intent.checks and analysis.citation is None
+              and analysis.mention.documents
               and (unsaid := self._unsaid(analysis, self._best_articles(scored, self.settings.claim_depth),
                                           by_words=_mostly_chinese(analysis.text),
                                           within=analysis.mention.documents))):
@@ -1088,9 +1090,13 @@ class Searcher:
         return self._listing(query, analysis, rows[:max(k, 1)], scope, notes, in_scope=in_scope)
 
     def _document_share(self, word: str, document: str) -> float:
-        """The share of ``document``'s clauses that contain ``word``."""
-        rows = self._document_rows.get(document, ())
-        return sum(word in self.clauses[r].text for r in rows) / max(1, len(rows))
+        """The share of ``document``'s clauses that contain ``word`` (remembered, like :meth:`_clause_share`)."""
+        share = self._document_shares.get((word, document))
+        if share is None:
+            rows = self._document_rows.get(document, ())
+            share = self._document_shares[(word, document)] = (
+                sum(word in self.clauses[r].text for r in rows) / max(1, len(rows)))
+        return share
 
     def _best_articles(self, scored: _Scored, n: int) -> list[int]:
         """The rows of the articles of the ``n`` best-scored clauses (each article once, best first)."""
