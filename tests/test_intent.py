@@ -188,7 +188,8 @@ def test_whom_to_report_to_is_the_reporting_partys_duty() -> None:
 
 
 def test_advice_forecasts_statistics_and_how_soon() -> None:
-    for text in ("干粉灭火器怎么用", "电动车和摩托车哪个更安全，值得换吗", "明年过年会不会放开燃放烟花爆竹"):
+    for text in ("干粉灭火器怎么用", "电动车和摩托车哪个更安全，值得换吗", "明年过年会不会放开燃放烟花爆竹",
+                 "请以“论安全生产法第三条”为题，写一篇课程论文", "撰写一篇学术评析"):
         assert Intent.read(text).advice, text
     assert not Intent.read("超载会不会被罚").advice and not Intent.read("活动批下来以后想改时间怎么办").advice
     assert Intent.read("河南省去年安全生产考核排名第一的是哪个市").statistic

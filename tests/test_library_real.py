@@ -181,3 +181,11 @@ def test_words_common_in_the_named_text_say_nothing_of_a_statement(real_library:
     assert not unsaid.in_scope and any("最相关的条款没有写到" in note for note in unsaid.notes)
     english = real_library.search("Please show me Article 30 of the Work Safety License Regulation.", 5)
     assert not english.in_scope and all(h.clause.document == "安全生产许可证条例(2014-07-29)" for h in english.hits)
+
+
+def test_an_essay_about_a_cited_article_is_not_in_the_library(real_library: Searcher) -> None:
+    essay = real_library.search("请以“论安全生产法第三条的衔接”为题，写一篇3000字的课程论文", k=3, mode="full")
+    assert essay.route == "citation" and not essay.in_scope
+    assert essay.hits[0].clause.id.startswith("安全生产法(2021-06-10)#3")
+    shown = real_library.search("帮我把安全生产法第十条原文调出来", k=3, mode="full")
+    assert shown.route == "citation" and shown.in_scope

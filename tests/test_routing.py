@@ -140,6 +140,14 @@ def test_a_place_s_own_offices_and_laws_that_the_library_lacks() -> None:
     # The national laws do not apply in Taiwan, Hong Kong or Macao.
     taiwan = find_mentions("台湾的消防法有没有规定住家要装火灾警报器", LIBRARY)
     assert taiwan.documents == () and taiwan.unknown_names == ("台湾地区的法律法规",)
+    assert find_mentions("依细则规定，地方性法规草案由哪个部门起草", LIBRARY).unknown_names == ()  # 细则 + the verb
+    far = find_mentions("内蒙古是把化工园区认定放在工信厅还是应急厅", LIBRARY)  # the office far from the place
+    assert far.unknown_names == ("内蒙古自治区各部门的安全生产职责规定",)
+    assert find_mentions("上海的宴会厅要配几个灭火器", LIBRARY).unknown_names == ()  # a hall, not an office
+    # Asked from Hong Kong about the mainland: the national laws answer.
+    mainland = find_mentions("my cousin in hong kong asks: in mainland china, who is fined under the fire "
+                             "protection law", LIBRARY)
+    assert mainland.unknown_names == () and mainland.region is None and mainland.documents
 
 
 def test_a_notice_named_by_its_subject() -> None:

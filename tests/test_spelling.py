@@ -90,3 +90,21 @@ def test_a_penalty_is_never_read_as_a_typo() -> None:
     corrector = HomophoneCorrector(["多发", "处罚"], lambda _: False)
     assert corrector.correct("企业最多罚五百万") == ("企业最多罚五百万", ())  # a fine, not 多发
     assert corrector.correct("处伐多少") == ("处罚多少", (Correction("处伐", "处罚"),))  # a typo into 罚 is still fixed
+
+
+def test_a_correction_must_make_the_text_around_it_more_likely() -> None:
+    # jieba's word frequencies as the language model: two words that meet (驾龄 + 有, 拾花 + 工) are
+    # not a misspelt word, a non-word that sounds like a common one (措失 → 措施) is.
+    from retriever.lexicon import load_lexicon
+    from retriever.segment import Segmenter
+
+    segmenter = Segmenter(load_lexicon().user_words())
+    vocabulary = ["另有", "化工", "措施", "出境", "消防"]
+    plain = HomophoneCorrector(vocabulary, segmenter.is_word)
+    checked = HomophoneCorrector(vocabulary, segmenter.is_word, segmenter.log_probability)
+    for query in ("对司机驾龄有几年的要求", "拾花工是内地劳务公司招来的", "消防队出警救火要收钱吗"):
+        assert plain.correct(query)[1]  # without the language model these were "corrected"
+        assert checked.correct(query) == (query, ())
+    assert checked.correct("工地的安全措失费能挪用吗") == ("工地的安全措施费能挪用吗", (Correction("措失", "措施"),))
+    assert segmenter.log_probability("") == 0.0
+    assert segmenter.log_probability("安全措施") > segmenter.log_probability("安全措失")

@@ -128,8 +128,14 @@ NEVER_STATED = re.compile(
     r"(?:后来|最后|最终|结果|原因是|调查报告)|押金|评[^，,。?？]{0,3}职称|职称评|名单[^，,。?？]{0,4}(?:公布|出来)了|"
     r"性价比|推荐[^，,。?？]{0,4}家|房屋征收|征收补偿|拆迁补偿|被征收|换届|工钱|欠薪|讨薪|份子钱|承包金|补贴标准|补助标准|补奖|每亩|(?:上|去)哪儿?(?:去)?讨|租金|物业费|学费|保教费|宅基地|(?:报|开|出)(?:什么|啥|多少)价|(?:报价|价格|收费|价钱)[^，,。?？]{0,2}(?:便宜|贵|高|低)|"
     r"\bbriber(?:y|ies)\b|\bgifts?\b|\bkickbacks?\b|which (?:labs|companies|firms|agencies) (?:in|are|can)\b|"
+    # An accident named by its date (天津港8·12爆炸) or a case's outcome (…爆炸那个案子，最后判了什么): news.
+    r"[0-9]{1,2}[·.][0-9]{1,2}”?[^，,。?？]{0,8}(?:爆炸|事故|火灾)|"
+    r"(?:爆炸|事故|火灾)那个案子[^?？]{0,20}(?:最后|后来|结果|判)|"
     # A past event named by its year (the 2015 Tianjin port explosion): news, not a rule.
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
+    # Labour disputes, tolls, a policy to buy, refunds and freight claims (加班费, 劳动仲裁的时效, 绿通车通行费,
+    # 三者险买哪家, 全额退票, 按货值赔): matters of contract and labour law, not of these texts.
+    r"加班费|劳动仲裁|仲裁时效|通行费|绿通|三者险|商业险|家财险|退票|货值|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b|\bpensions?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
@@ -146,6 +152,8 @@ OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保
                           # Food quality tested (饭菜被抽检出来不合格), not a canteen's safety.
                           r"(?:饭菜|菜品|饮料|食品|蔬菜)[^，,。?？]{0,8}抽检|抽检[^，,。?？]{0,4}不合格|"
                           r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|保健品|vocs?\b|排放浓度|实验动物|动物实验|伦理审查|"
+                          # Quarantine, residues in food, carbon trading (检疫章, 农药残留超标, 碳市场的配额).
+                          r"检疫|农药残留|兽药残留|残留超标|碳市场|碳交易|配额|"
                           r"nuclear safety")
 # 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
 # 找我们要几张票，这样合规吗).
@@ -173,7 +181,7 @@ OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县�
                       r"who is the (?:current )?(?:head|director|minister|chief)|\baddress\b|phone number|"
                       r"telephone number|"
                       r"hotline number|哪条路|哪条街|打哪个电话|电话是多少|电话号码|怎么联络|"
-                      r"办公地点|哪个号码|拨哪个|打哪个号|"
+                      r"办公地点|哪个号码|拨哪个|打哪个号|搬到哪|搬去哪|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
@@ -190,9 +198,12 @@ ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更
                     r"往哪(?:边|里|儿)?跳|怎么立案|如何立案|怎么(?:跟|和|与)[^，,。?？]{0,6}(?:沟通|交流|谈)|(?:咋|怎么|如何)修(?![订改正])|哪几家[^，,。?？]{0,8}(?:公司|机构|单位)|"
                     r"预计[^，,。?？]{0,6}(?:修订|修改|修正|出台|颁布|发布)|时间表|哪条(?:路|线)?更|帮我比|比一比|"
                     r"给我[^，,。?？]{0,4}(?:出|写|列|做|画|拟)(?:个|一个|一份|份)|出[0-9一二三四五六七八九十几]*道[^，,。?？]{0,8}题|"
+                    # An essay asked for (以…为题，写一篇…论文; 撰写一篇…评析).
+                    r"(?:写|撰写)一?篇|以[^，,。?？]{1,40}为题|"
                     r"单选题|多选题|判断题|选择题|(?:明年|后年)[^，,。?？]{0,6}(?:大修|修订|修正)|"
                     # News: whether something happened or was published (昨天那起剐蹭…合适吗 only sets the scene).
-                    r"(?:今天|昨天|刚刚|刚才)[^?？]*(?:了吗|了没|公布|发布|通报)|最新消息|新闻|"
+                    r"(?:今天|昨天|刚刚|刚才)[^?？]*(?:了吗|了没|公布|发布|通报)|最新消息|新闻|出来(?:没有|了没|了吗)|"
+                    r"主意|"
                     r"today|yesterday|latest news|"
                     r"how (?:do|to) (?:i )?use|which is (?:safer|better)|worth it|recommend|\btips?\b|"
                     r"(?:will|going to|expected to|likely to)\b[^.?]{0,30}\bnext year|"

@@ -90,12 +90,14 @@ _BARE_NAME = re.compile(
     r"[\u4e00-\u9fff“”]{1,6}?必须”?细则)"
     r"(?=第|规定|中|里|上|的|说|(?<=法|例)[要讲写]|对|关于|是|有|怎么|如何|明确|提到|谁|由|归|(?<=例)哪|[0-9]|[，。？！、；：,.?!;:\s)]|$)")
 # 细则第十条, 这个细则里: the kind of text named alone (the library's only 细则 is the one meant).
-_BARE_RULES = re.compile(r"(?:^|[，。？！、；：,.?!;:\s]|这个|那个|这份|那份|这部|那部|本|该|按|照|依据|根据|说|讲)"
+_BARE_RULES = re.compile(r"(?:^|[，。？！、；：,.?!;:\s]|这个|那个|这份|那份|这部|那部|本|该|按|照|依据|根据|依|说|讲)"
                          r"((?:实施)?细则)(?=第|里|中|的|规定|要求|说|写|上|对|关于)")
 # Words that lead into a name without being part of it (按照建筑法, 帮我查一下网络安全法, 我想了解下环保法).
 _NAME_LEAD_IN = re.compile(
     r"^.*?(?:根据|依据|按照|依照|关于|查一下|查一查|查查|查询|了解一下|了解下|了解|看一下|看看|问一下|问问|说说|讲讲|"
-    r"介绍一下|解释一下|按|说|是)")  # (同事说职防法第89条…, 是那个法规定的)
+    r"介绍一下|解释一下|按|说|是|依(?!法))")  # (同事说职防法第89条…, 是那个法规定的, 依细则规定)
+# A kind of text named alone and the verb after it (依细则规定, 按条例规定): no name.
+_KIND_THEN_VERB = re.compile(r"(?:实施)?(?:细则|条例|办法|规定)规定")
 # 新疆那个三个必须细则: "that" between a place and its text's name.
 _THAT = re.compile(r"^(?:那个|这个|那部|这部|那套|这套)")
 # 这个实施细则, 本条例, 该法: the document in front of the reader, not a name.
@@ -117,7 +119,9 @@ _OWN_LAW_REGIONS = {"台湾省": "台湾地区", "香港特别行政区": "香�
 # A province's or city's own office or safety committee (宁夏回族自治区应急管理厅, 西藏自治区安委会):
 # its duties and members are that place's own arrangements.
 _OWN_OFFICE = re.compile(r"(?:省|市|自治区|壮族自治区|回族自治区|维吾尔自治区)?\s*(?:的)?(?:人民政府)?"
-                         r"(?:[\u4e00-\u9fff]{2,10}?厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
+                         r"(?:[\u4e00-\u9fff]{2,16}?(?<![餐客舞展门歌大会饭球])厅|[\u4e00-\u9fff]{0,4}?(?:安委会|安委办|安全生产委员会))")
+# A question about the mainland's law asked from (or about someone in) 香港, 澳门 or 台湾.
+_MAINLAND = re.compile(r"内地|大陆|mainland", re.IGNORECASE)
 # Quotation marks inside a name (自治区“三管三必须”实施细则) are not part of its spelling.
 _NO_QUOTES = str.maketrans("", "", "“”「」")
 # What may stand between a place and the name of its own text (内蒙古自治区的“三个必须”实施细则).
@@ -327,6 +331,8 @@ class DocumentNames:
                 if len(name) - lead.end() < 3:
                     continue  # 并按照规定: no name after the lead-in
                 name, start = name[lead.end():], start + lead.end()
+            if _KIND_THEN_VERB.fullmatch(name):
+                continue
             if any(s <= start < e or start <= s < start + len(name) for s, e in spans):
                 continue
             # (A bracketed name is a title whatever it ends with: 《…实施〈消防法〉办法》.)
@@ -386,6 +392,8 @@ class DocumentNames:
                         and region_span[1] <= start and _BETWEEN_PLACE_AND_NAME.fullmatch(text, region_span[1], start)):
                     named.remove(doc_id)
                     unknown.append(text[region_span[0]:end].translate(_NO_QUOTES))
+        if region in _OWN_LAW_REGIONS and _MAINLAND.search(text):
+            region = None  # My cousin in Hong Kong asks: in mainland China …: the mainland's law is asked
         if region in _OWN_LAW_REGIONS and not self._has_rules(region):
             named = []  # 台湾的消防法: the national laws of the library do not apply there
             unknown.append(f"{_OWN_LAW_REGIONS[region]}的法律法规")

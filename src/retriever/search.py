@@ -67,6 +67,8 @@ _CITATION = re.compile(
     rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
 )
 # A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
+#: A request to see a cited text (帮我把原文调出来) rather than for advice or an essay about it.
+_SHOW_TEXT = re.compile(r"原文|全文|原话|条文|(?:调|找|摘|列|念|贴)出来|show me|full text|wording")
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
 # An item named a few words after its article, a comma allowed (第三十一条卫健委职责里的第（九）项,
 # 第六条，安全工作方案的第十项), but not after another article.
@@ -321,10 +323,10 @@ class Searcher:
         # segmenter: its pinyin tables are computed once per index and kept in the user cache.
         clauses_sha = (self.manifest.get("files") or {}).get("clauses.jsonl")
         if not isinstance(clauses_sha, str):  # an index without checksums: nothing safe to key on
-            return HomophoneCorrector(vocabulary(), self.segmenter.is_word)
+            return HomophoneCorrector(vocabulary(), self.segmenter.is_word, self.segmenter.log_probability)
         source = "bm25" if len(self.clauses) > _SEGMENT_VOCABULARY_MAX else "words"
         key = "\n".join((f"vocabulary-1-{source}", clauses_sha, self.lexicon.checksum, self.segmenter.fingerprint))
-        return load_corrector(key, vocabulary, self.segmenter.is_word)
+        return load_corrector(key, vocabulary, self.segmenter.is_word, self.segmenter.log_probability)
 
     @cached_property
     def _converter(self) -> Any:
@@ -1081,6 +1083,10 @@ class Searcher:
                       "以下按法规分组列出；请在问题中写明法规名称，例如「"
                       f"{self.documents[holders[0]].short_name}{make_citation(article, None)}」。",)
         in_scope = exact or (item is None and paragraph is None)
+        if in_scope and analysis.intent.advice and not _SHOW_TEXT.search(analysis.text):
+            # 以…安全生产法第三条…为题，写一篇论文: the article is there, the essay is not.
+            in_scope = False
+            notes += ("库内法规只提供条文，不提供建议或代写文稿，以下为该条的全部内容。",)
         if in_scope and (unsaid := self._unsaid(analysis, [r for group in per_document for r in group])):
             # 矿山安全法第二十六条规定工人下井前必须做酒精检测，对吧: the article says nothing of it.
             in_scope = False

@@ -187,6 +187,16 @@ class Segmenter:
         self._tokenizer.check_initialized()
         return int(self._tokenizer.FREQ.get(text, 0)) >= 10
 
+    def log_probability(self, text: str) -> float:
+        """The natural log of the likeliest segmentation's probability under jieba's word frequencies
+        (a unigram language model; a piece the dictionary does not know counts as seen once)."""
+        self._tokenizer.check_initialized()
+        if not text:
+            return 0.0
+        route: dict[int, tuple[float, int]] = {}
+        self._tokenizer.calc(text, self._tokenizer.get_DAG(text), route)
+        return float(route[0][0])
+
     def words(self, text: str) -> list[str]:
         """Precise-mode words, punctuation and spaces removed (for term matching)."""
         return [w for w in self._tokenizer.lcut(text, HMM=True) if _TOKEN.search(w)]

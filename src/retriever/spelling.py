@@ -44,6 +44,11 @@ def _pypinyin_version() -> str:
 _FUNCTION_CHARACTERS = frozenset("把被将让给叫的地得了着过在是和与及或对向从往于跟比就都也还又再才很太最")
 #: What a question asks about a penalty is never read as a typo (最多罚五百万 is not 最多发).
 _PENALTY_CHARACTERS = frozenset("罚扣判")
+#: A correction must make its neighbourhood (_CONTEXT characters each side) at least e**PLAUSIBILITY_MARGIN
+#: times as likely as the text as typed (about 400 times: a typo is rare, two words that meet are not):
+#: 驾龄有 is 驾龄 + 有, not a misspelt 另有; 拾花工 stays, 措失费 becomes 措施费.
+PLAUSIBILITY_MARGIN = 6.0
+_CONTEXT = 2
 
 
 @dataclass(frozen=True)
@@ -61,9 +66,13 @@ class HomophoneCorrector:
         vocabulary: the domain words (Chinese), e.g. the regulation's words and the lexicon's terms.
         is_word: tells whether a string is a real word of the language (such a string is never
             "corrected", e.g. 世故 stays even though it sounds like 事故).
+        plausibility: the log-probability of a text under a language model (the segmenter's word
+            frequencies, :meth:`retriever.segment.Segmenter.log_probability`); when given, a correction
+            is made only where it makes the text around it much more likely (:data:`PLAUSIBILITY_MARGIN`).
     """
 
-    def __init__(self, vocabulary: Iterable[str], is_word: Callable[[str], bool]) -> None:
+    def __init__(self, vocabulary: Iterable[str], is_word: Callable[[str], bool],
+                 plausibility: Callable[[str], float] | None = None) -> None:
         by_sound: dict[tuple[str, ...], set[str]] = {}
         self._vocabulary: set[str] = set()
         for word in vocabulary:
@@ -74,6 +83,7 @@ class HomophoneCorrector:
         self._by_sound = {sound: next(iter(words)) for sound, words in by_sound.items() if len(words) == 1}
         self._ambiguous = {sound for sound, words in by_sound.items() if len(words) > 1}
         self._is_word = is_word
+        self._plausibility = plausibility
         self._index_shapes()
 
     def _index_shapes(self) -> None:
@@ -99,13 +109,14 @@ class HomophoneCorrector:
         return False
 
     @classmethod
-    def from_tables(cls, tables: dict[str, Any], is_word: Callable[[str], bool]) -> HomophoneCorrector:
+    def from_tables(cls, tables: dict[str, Any], is_word: Callable[[str], bool],
+                    plausibility: Callable[[str], float] | None = None) -> HomophoneCorrector:
         """A corrector from :meth:`tables` output, without computing any pinyin.
 
         Raises:
             KeyError, TypeError, ValueError: ``tables`` is not such output.
         """
-        corrector = cls((), is_word)
+        corrector = cls((), is_word, plausibility)
         corrector._vocabulary = {str(w) for w in tables["vocabulary"]}
         corrector._by_sound = {tuple(str(s) for s in sound): str(word) for sound, word in tables["by_sound"]}
         corrector._ambiguous = {tuple(str(s) for s in sound) for sound in tables["ambiguous"]}
@@ -172,9 +183,18 @@ class HomophoneCorrector:
                 continue  # 把车 is 把 + 车, not a misspelt 扒车; 出了 is 出 + 了, not 除了
             if any(a in _PENALTY_CHARACTERS and a != b for a, b in zip(piece, right, strict=True)):
                 continue  # 最多罚五百万 asks for a fine, not 最多发
-            if not self._core_is_ambiguous(piece, right):
-                return Correction(piece, right)
+            if self._core_is_ambiguous(piece, right) or not self._more_plausible(text, i, piece, right):
+                continue
+            return Correction(piece, right)
         return None
+
+    def _more_plausible(self, text: str, i: int, piece: str, right: str) -> bool:
+        """Whether ``right`` in place of ``piece`` (at ``i``) makes the text around it much more likely."""
+        if self._plausibility is None:
+            return True
+        before, after = text[max(0, i - _CONTEXT):i], text[i + len(piece):i + len(piece) + _CONTEXT]
+        gain = self._plausibility(before + right + after) - self._plausibility(before + piece + after)
+        return gain >= PLAUSIBILITY_MARGIN
 
     def _core_is_ambiguous(self, piece: str, right: str) -> bool:
         """Whether the differing part alone sounds like several vocabulary words.
@@ -188,8 +208,8 @@ class HomophoneCorrector:
 
 
 
-def load_corrector(key: str, vocabulary: Callable[[], Iterable[str]],
-                   is_word: Callable[[str], bool]) -> HomophoneCorrector:
+def load_corrector(key: str, vocabulary: Callable[[], Iterable[str]], is_word: Callable[[str], bool],
+                   plausibility: Callable[[str], float] | None = None) -> HomophoneCorrector:
     """The corrector for ``vocabulary``, from the user cache when it was built before under ``key``.
 
     The pinyin of a few thousand words costs a quarter of a second, more than a query:
@@ -202,9 +222,9 @@ def load_corrector(key: str, vocabulary: Callable[[], Iterable[str]],
     saved = read_json(path)
     if isinstance(saved, dict) and saved.get("format") == TABLES_FORMAT and saved.get("key") == key:
         try:
-            return HomophoneCorrector.from_tables(saved, is_word)
+            return HomophoneCorrector.from_tables(saved, is_word, plausibility)
         except (KeyError, TypeError, ValueError):
             pass  # a damaged file: build again and replace it
-    corrector = HomophoneCorrector(vocabulary(), is_word)
+    corrector = HomophoneCorrector(vocabulary(), is_word, plausibility)
     write_json(path, {"format": TABLES_FORMAT, "key": key, **corrector.tables()})
     return corrector
