@@ -66,9 +66,9 @@ _NUM = "零〇一二两三四五六七八九十百千\\d"
 _CITATION = re.compile(
     rf"第\s*([{_NUM}]+)\s*条(?:\s*第\s*([{_NUM}]+)\s*款)?(?:\s*第?\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项?)?"
 )
-# A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
-#: A request to see a cited text (帮我把原文调出来) rather than for advice or an essay about it.
+# A request to see a cited text (帮我把原文调出来) rather than for advice or an essay about it.
 _SHOW_TEXT = re.compile(r"原文|全文|原话|条文|(?:调|找|摘|列|念|贴)出来|show me|full text|wording")
+# A word that is a citation or a number (第四十四条, 第38条): not what a statement is about.
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
 # An item named a few words after its article, a comma allowed (第三十一条卫健委职责里的第（九）项,
 # 第六条，安全工作方案的第十项), but not after another article.
