@@ -440,3 +440,27 @@ def test_cues_of_the_ninth_round() -> None:
     assert not Intent.read("突发事件中被征用的车辆,补偿谁给").never_stated
     assert Intent.read("jt/t 617 里罐车的警告板前后都得挂吗").standard
     assert Intent.read("走高速还是翻天山,哪条更安全,帮我比一比").advice
+
+
+def test_cues_of_the_tenth_round() -> None:
+    # 几 in a statement before the question is "a few": 仓库有几个老叉车工 asks no number.
+    assert not Intent.read("我们仓库有几个老叉车工一直无证在开。按国家法律,开叉车的必须持证吗?").quantity
+    assert not Intent.read("现场经理说先把货清走,拍几张照片留底就行。事故现场能这么处理吗?").quantity
+    assert Intent.read("危化品仓库一间最多住几个人。").quantity  # the last sentence is the question
+    assert not Intent.read("能不能找一家没资质但报价低的小公司来保养?哪个部门管").never_stated
+    for text in ("德邦、安能哪家便宜?帮我比比价", "七天无理由退货的运费该谁出"):
+        assert Intent.read(text).never_stated, text
+    assert Intent.read("村里的管道天然气,自治区是哪个厅来指导的?").who
+    assert not Intent.read("乌鲁木齐哪家医院能做职业病诊断").who
+    assert not Intent.read("我们大队要在公众号上辟谣,消防法原文怎么说").official
+    for text in ("危化科值班电话有没有", "应急厅信访接待时间", "12350打不通怎么办"):
+        assert Intent.read(text).official, text
+    assert Intent.read("电动自行车最快能骑多少").amount is not None
+    assert amount_stated("消防车过收费站要交过路费吗", ["消防车、消防艇前往执行火灾扑救任务，免收车辆通行费。"])
+    for text in ("药店网上卖处方药违法吗", "取水许可证归哪个部门批", "林木采伐许可证怎么办", "投连险的佣金怎么披露"):
+        intent = Intent.read(text)
+        assert intent.other_safety or intent.finance, text
+    for text in ("帮我整一份雪季安全自查表", "please make for me contract template", "卸油应急处置卡怎么编"):
+        assert Intent.read(text).advice, text
+    # The units asked for are not what a question is about (几个小时 is not answered by 2小时 of reporting).
+    assert topic_words(("司机", "连续", "小时", "人数"), lambda w: 0.0, 0.03) == ("司机", "连续")

@@ -317,3 +317,14 @@ def test_which_position_in_cantonese_is_not_who() -> None:
 
     assert mandarin("企边个位置最稳阵?要带咩装备") == "企哪个位置最稳阵?要带什么装备"
     assert mandarin("边个负责?") == "谁负责?"
+
+
+def test_typing_slips_are_tidied() -> None:
+    from retriever.lexicon import tidy
+
+    assert tidy("兵团 自己 的 清单 谁管") == "兵团自己的清单谁管"
+    assert tidy("危化品条列第五条") == "危化品条例第五条"
+    assert tidy("逐条列出") == "逐条列出"
+    # A space after a document's name ends it.
+    assert tidy("北京市消防条例 第十条") == "北京市消防条例 第十条"
+    assert tidy("道交法 实习期 司机") == "道交法 实习期司机"

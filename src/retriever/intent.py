@@ -17,7 +17,9 @@ from retriever.parse import chinese_to_int
 
 # Asks who is responsible (a duty list answers it; a law names the body).
 WHO = re.compile(
-    r"谁|哪个部门|哪个单位|哪个机构|哪家|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
+    r"谁|哪个部门|哪个单位|哪个机构|哪个(?:厅|局|委|办|队|所|站|部)|"
+    # (哪家医院, 哪家保险公司便宜 ask which business, not which body.)
+    r"哪家(?!医院|银行|公司|厂|保险|安评|店|快递|便宜|好|划算|更|靠谱)|哪级|哪一级|归哪|找哪|报哪|向哪|什么部门|什么单位|什么机构|哪些部门|哪些单位|"
     r"归口|主管|牵头|哪个(?=来|去管|管|负责|发证|批|考|查)|\bwho\b|\bwhich\s+(?:agency|department|authority|body|office|bureau|unit|government)|"
     r"responsib|in charge|oversee|supervis|\bwhich\s+(?:\w+\s+){1,2}(?:agency|department|authority|body|office|bureau)"
 )
@@ -82,7 +84,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # A fee: laws state none, except that some services are free (不得收取费用).
     (re.compile(r"收钱|收费|收不收|要钱|交钱|[交付缴花掏]多少钱|[交付缴收]多少(?!钱)|规费|费用|费(?:是|要|得)?多少|\bfees?\b|"
                 r"\bcharge"),
-     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用")),
+     re.compile(r"不得(?:向[^。；]{0,12})?收取(?:任何)?费用|免费|不收取(?:任何)?费用|免(?:收|交|缴|予收取)")),
     # Any other sum of money (直接经济损失多少钱算重大事故: a threshold in 元).
     (re.compile(r"多少钱|how much money"), re.compile(rf"{_NUMBER}万?元")),
     # A date (国家安全教育日是哪一天): a text states the month and day.
@@ -94,7 +96,7 @@ AMOUNT_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     # Speeds, distances and sizes (时速不得超过十五公里).
     # A time of day (几点到几点不让进城): a text states the hour.
     (re.compile(r"几点(?=到|至|以后|之后|以前|之前|前|后)|what time"), re.compile(rf"{_NUMBER}(?:时|点)")),
-    (re.compile(r"时速|限速|车速|多快|多少码|几码|多远|多少米|几米|几公里|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
+    (re.compile(r"时速|限速|车速|多快|最快[^，,。?？]{0,4}多少|多少码|几码|多远|多少米|几米|几公里|多少公里|多少千米|距离|多宽|多高|多深|多大面积|多少平方|"
                 r"how fast|speed limit|how far|distance|how wide|how high"),
      re.compile(rf"{_NUMBER}(?:公里|千米|米|平方米|立方米)")),
 )
@@ -126,7 +128,7 @@ NEVER_STATED = re.compile(
     r"(?:今年|去年|前年)[^，,。?？]{0,24}(?:哪几天|哪些天)|名单(?:里|上|中)[^。?？]{0,12}(?:哪几家|哪些|有谁)|"
     r"(?:那起|这起|有起|有一起|有个|那个|那件|那次|那场)[^?？]{0,30}(?:事故|火灾|爆炸|塌方|透水|的事)[^?？]{0,20}"
     r"(?:后来|最后|最终|结果|原因是|调查报告)|押金|评[^，,。?？]{0,3}职称|职称评|名单[^，,。?？]{0,4}(?:公布|出来)了|"
-    r"性价比|推荐[^，,。?？]{0,4}家|房屋征收|征收补偿|拆迁补偿|被征收|换届|工钱|欠薪|讨薪|份子钱|承包金|补贴标准|补助标准|补奖|每亩|(?:上|去)哪儿?(?:去)?讨|租金|物业费|学费|保教费|宅基地|(?:报|开|出)(?:什么|啥|多少)价|(?:报价|价格|收费|价钱)[^，,。?？]{0,2}(?:便宜|贵|高|低)|"
+    r"性价比|推荐[^，,。?？]{0,4}家|房屋征收|征收补偿|拆迁补偿|被征收|换届|工钱|欠薪|讨薪|份子钱|承包金|补贴标准|补助标准|补奖|每亩|(?:上|去)哪儿?(?:去)?讨|租金|物业费|学费|保教费|宅基地|(?:报|开|出)(?:什么|啥|多少)价|(?:报价|价格|收费|价钱)[^，,。?？]{0,2}(?:便宜|贵|高|低)(?!的)|比比?价|"
     r"\bbriber(?:y|ies)\b|\bgifts?\b|\bkickbacks?\b|which (?:labs|companies|firms|agencies) (?:in|are|can)\b|"
     # An accident named by its date (天津港8·12爆炸) or a case's outcome (…爆炸那个案子，最后判了什么): news.
     r"[0-9]{1,2}[·.][0-9]{1,2}”?[^，,。?？]{0,8}(?:爆炸|事故|火灾)|"
@@ -135,11 +137,12 @@ NEVER_STATED = re.compile(
     r"\b(?:19|20)\d\d\b[^.?]{0,40}\b(?:explosion|accident|fire|disaster|collapse|blast)|"
     # Labour disputes, tolls, a policy to buy, refunds and freight claims (加班费, 劳动仲裁的时效, 绿通车通行费,
     # 三者险买哪家, 全额退票, 按货值赔): matters of contract and labour law, not of these texts.
-    r"加班费|劳动仲裁|仲裁时效|通行费|绿通|三者险|商业险|家财险|退票|货值|"
+    r"加班费|劳动仲裁|仲裁时效|通行费|绿通|三者险|商业险|家财险|退票|退货|运费|货值|"
     r"\bprices?\b|\bwages?\b|salary|\btax(?:es)?\b|\bpensions?\b")
 # Money's safety (存款安不安全, 股票的安全边际): another sense of 安全 than the one these laws regulate.
 FINANCE = re.compile(r"股票|炒股|股市|基金|理财|存款|贷款|信用卡|\bstocks?\b|\bdeposits?\b|\bloans?\b|"
                      r"非法集资|洗钱|p2p|金融风险|骗保|保险欺诈|预售资金|资金存管|会员费|预付卡|储值卡|假钞|假币|强积金|\bmpf\b|"
+                     r"寿险|投连|万能险|分红险|年金险|重疾险|佣金|"
                      r"wealth[- ]management|financial products|"
                      r"money[- ]laundering")
 # Other kinds of safety than the one these laws regulate: food poisoning and drugs, nuclear safety,
@@ -153,7 +156,11 @@ OTHER_SAFETY = re.compile(r"食物中毒|药品安全|核安全|核电|等级保
                           r"(?:饭菜|菜品|饮料|食品|蔬菜)[^，,。?？]{0,8}抽检|抽检[^，,。?？]{0,4}不合格|"
                           r"黑客|数据泄露|信息泄露|数据出境|人脸识别|关键信息基础设施|保健品|vocs?\b|排放浓度|实验动物|动物实验|伦理审查|"
                           # Quarantine, residues in food, carbon trading (检疫章, 农药残留超标, 碳市场的配额).
-                          r"检疫|农药残留|兽药残留|残留超标|碳市场|碳交易|配额|"
+                          r"检疫|农药残留|兽药残留|残留超标|碳市场|碳交易|配额|处方药|"
+                          # Water abstraction (取水许可证, 水资源费): water-resources law.
+                          r"取水许可|取水证|水资源费|"
+                          # Felling timber (林木采伐许可证): forestry law.
+                          r"采伐许可|林木采伐|"
                           r"nuclear safety")
 # 几 after a verb in a yes-or-no question means "a few", not "how many" (招几个十七岁的小伙子，有没有坑;
 # 找我们要几张票，这样合规吗).
@@ -166,22 +173,32 @@ _INDEFINITE = re.compile(r"(?:(?<=[招请找雇要拿带买送收给叫派装挂
                          r"也得|也要))")
 # A rough number stated, not asked (雇了十几个季节工, 好几年, 几十万, 库里那几桶): no question of quantity.
 _ROUGH = re.compile(r"(?<=[十好那这])几|几(?=[十百千万])")
+# A statement before the question (仓库有几个老叉车工一直无证在开。…必须持证吗): its 几 is "a few".
+_STATEMENT = re.compile(r"[^。！!?？]*[。！!](?=.)")
+_ASKING = re.compile(r"吗|呢|么|啥|什么|怎|多少|哪|请问|问一下|想知道|告诉我|问问")
+
+
+def _stated_few(text: str) -> str:
+    """``text`` with the 几 of statements that precede the question read as 些 (a few)."""
+    return _STATEMENT.sub(lambda m: m.group(0) if _ASKING.search(m.group(0)) else m.group(0).replace("几", "些"),
+                          text)
 # Who holds an office (厅长是谁), or an office's address, telephone or hours: no regulation states them.
 OFFICIAL = re.compile(r"(?:局长|厅长|部长|主任|书记|省长|市长|县长|区长|队长|总队长|支队长|总理|会长)"
                       r"(?:是谁|叫什么|叫啥|姓什么|是哪位)|现任|哪位(?:总理|领导|局长|厅长)|(?:哪位|谁)签署|(?:由谁|谁)(?:担任|兼任)|"
                       r"地址|办公电话|联系电话|联系方式|办公时间|上班时间|官网|网址|邮箱|热线(?:电话)?(?:是|号码)|"
-                      r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|(?:app|网站|小程序|公众号)上|网上(?:报名|办理|申请)|"
+                      r"(?:哪个|什么|哪家)(?:app|网站|平台|小程序|公众号)|"
+                      r"(?:app|网站|小程序|公众号)上(?:能|可以|怎么|咋|在哪|办|查|交|申请|报名|预约|补)|网上(?:报名|办理|申请)|"
                       r"(?:在哪|去哪|到哪)(?:里|儿)?(?:报名|排队|取号)|报名入口|下载|电子版|模板|"
                       # Where to pay, which hospital, which days a clinic sees people.
                       r"(?:哪个|哪家)(?:银行|窗口|医院)|(?:去|到)哪(?:里|儿)?(?:交钱|缴费|交罚款|去交)|"
-                      r"一周哪几天|星期几|周几|礼拜几|上不上班|开不开门|电话(?:是)?多少|电话号码|(?:网点|办理点|的点)在哪|几点(?:开门|关门|上班|下班)|开门时间|"
+                      r"接待时间|打不通|一周哪几天|星期几|周几|礼拜几|上不上班|开不开门|电话(?:是)?多少|电话号码|(?:网点|办理点|的点)在哪|几点(?:开门|关门|上班|下班)|开门时间|"
                       r"(?:周六|周日|周末|礼拜六|礼拜天|星期六|星期天|节假日)(?:上班|开门|办公|营业)|"
                       # Exams: subjects, syllabus, fees (regulations require the exam, never its content).
                       r"考几门|考哪几门|考试科目|考些啥|考些什么|报名费|及格线|几分及格|"
                       r"who is the (?:current )?(?:head|director|minister|chief)|\baddress\b|phone number|"
                       r"telephone number|"
                       r"hotline number|哪条路|哪条街|打哪个电话|电话是多少|电话号码|怎么联络|"
-                      r"办公地点|哪个号码|拨哪个|打哪个号|搬到哪|搬去哪|"
+                      r"办公地点|哪个号码|拨哪个|打哪个号|搬到哪|搬去哪|值班电话(?:是多少|多少|号码|有没有|有吗|是啥|是什么|给我|发我)|"
                       r"(?:office|opening|business|consultation|visiting) hours|walk-in|website|\bapp\b|e-?mail")
 # Advice, opinions, forecasts and news (灭火器怎么用, 哪个更安全, 明年会不会放开, 今天发预警了吗):
 # no regulation gives them.
@@ -189,10 +206,10 @@ ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更
                     # 明年会不会放开 forecasts; 明年三月到期 is a date.
                     r"(?:明年|后年)[^，,。?？]{0,6}(?:会|能不能|是否|可能|有没有)|"
                     r"一步一步|一步步教|手把手|口诀|怎么背|范本|范文|哪家(?:公司|机构|单位)(?:好|靠谱|便宜|专业)?|"
-                    r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写(?!的)|怎么填(?!的)|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
+                    r"牌子|品牌|技巧|窍门|妙招|攻略|怎么写(?!的)|(?:怎么|咋)编(?![制号])|怎么填(?!的)|如何填写|怎么去领|去哪(?:里|儿)?领|往哪(?:里|儿)?(?:躲|跑)|"
                     r"(?:下一次|下次)[^，,。?？]{0,6}(?:大修|修订|修改|修正)|会不会再(?:提高|降低|涨|调整|加大)|"
                     r"教案|讲稿|课件|ppt|话术|说辞|脚本|(?:啥时候|什么时候|何时)\s*再(?:修订|修改|修正)|"
-                    r"帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|出|整理|设计|起草|拟|编|起)|"
+                    r"帮(?:我|忙)[^，,。?？]{0,6}(?:列|写|排|做|出|整|弄|搞|设计|起草|拟|编|起)|"
                     # What to do first in an emergency (先开窗户还是先去关总阀, 急救一二三步怎么弄, 往哪边跳).
                     r"先[^，,。?？]{1,10}还是先|急救[^，,。?？]{0,6}(?:步骤|怎么弄|怎么做|几步)|一二三步|按步骤|"
                     r"往哪(?:边|里|儿)?跳|怎么立案|如何立案|怎么(?:跟|和|与)[^，,。?？]{0,6}(?:沟通|交流|谈)|(?:咋|怎么|如何)修(?![订改正])|哪几家[^，,。?？]{0,8}(?:公司|机构|单位)|"
@@ -209,6 +226,7 @@ ADVICE = re.compile(r"怎么用|怎么使用|如何使用|使用方法|哪个更
                     r"(?:will|going to|expected to|likely to)\b[^.?]{0,30}\bnext year|"
                     r"next year\b[^.?]{0,20}\b(?:will|going to)\b|"
                     r"\b(?:can|could) you (?:draft|write|prepare|make)\b|\bdraft (?:a|an|me)\b|"
+                    r"\b(?:make|write|prepare) (?:for )?me\b|\btemplates?\b|"
                     r"how (?:should|do|can) (?:i|we) (?:write|structure|draft)|how to (?:write|structure|draft)|"
                     r"step[- ]by[- ]step|"
                     r"next (?:amendment|revision)|due for (?:its )?next|out for public comment|"
@@ -334,8 +352,10 @@ def _names(text: str, topic: Sequence[str]) -> bool:
 
 
 # Words that ask for the amount or qualify it (多少天, 提前, 至少, 一次 …): not what the question is about.
+# (And the units and measures asked for: 几个小时 is not what 每级上报的时间不得超过2小时 is about.)
 AMOUNT_WORDS = re.compile(r"多少|几|多久|多长|多快|多远|多大|时间|期限|有效期|时限|提前|以上|以下|以内|之内|"
-                          r"最少|最多|至少|最长|最短|最晚|最快|要交|交钱|收钱|罚多少|钱|一次|每年|每月")
+                          r"最少|最多|至少|最长|最短|最晚|最快|要交|交钱|收钱|罚多少|钱|一次|每年|每月|"
+                          r"小时|钟头|分钟|工作日|公里|米数|人数|天数|年限|时长|上限|下限|比例|百分比|数字|金额")
 
 
 def topic_words(words: Sequence[str], frequency: Callable[[str], float], limit: float) -> tuple[str, ...]:
@@ -402,7 +422,8 @@ class Intent:
     @classmethod
     def read(cls, text: str) -> Intent:
         """The intent of a normalised question (lower-case, Simplified)."""
-        counted = _ROUGH.sub("余", _INDEFINITE.sub("些", text))  # the figures asked for, without "a few" or "ten-odd"
+        # The figures asked for, without "a few" or "ten-odd".
+        counted = _stated_few(_ROUGH.sub("余", _INDEFINITE.sub("些", text)))
         return cls(
             who=bool(WHO.search(text)), duty=bool(DUTY.search(text)), obligation=bool(OBLIGATION.search(text)),
             quantity=bool(QUANTITY.search(counted)), amount=amount_asked(counted), penalty=bool(PENALTY.search(text)),

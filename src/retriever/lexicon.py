@@ -65,6 +65,18 @@ def mandarin(text: str) -> str:
     return text
 
 
+# Spaces between two Chinese characters (兵团 自己 的 清单, typed word by word) separate nothing, but
+# after a document's name (北京市消防条例 第十条, 道交法 实习期) they end it.
+_CJK_SPACE = re.compile(r"(?<=[\u4e00-\u9fff])(?<![法例则定准办条])[ \t\u3000]+(?=[\u4e00-\u9fff])")
+# 条列 typed for 条例 (危化品条列第五条); not 逐条列出, 分条列举.
+_TIAOLIE = re.compile(r"(?<![逐分条])条列(?![出举明成个])")
+
+
+def tidy(text: str) -> str:
+    """Typing slips that are never meant: spaces between Chinese characters, 条列 for 条例."""
+    return _TIAOLIE.sub("条例", _CJK_SPACE.sub("", text))
+
+
 def has_cjk(text: str) -> bool:
     """Return True when ``text`` contains at least one CJK ideograph."""
     return _CJK_RE.search(text) is not None

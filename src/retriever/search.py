@@ -42,7 +42,7 @@ from retriever.intent import (
     topic_words,
 )
 from retriever.lexical import LexicalIndex
-from retriever.lexicon import Lexicon, has_cjk, mandarin
+from retriever.lexicon import Lexicon, has_cjk, mandarin, tidy
 from retriever.parse import chinese_to_int, int_to_chinese, make_citation
 from retriever.records import LEVELS, MODES, SHARED_DEPARTMENT, Answer, Clause, DepartmentAnswer, Document, Hit, Mode
 from retriever.routing import (
@@ -72,16 +72,16 @@ _SHOW_TEXT = re.compile(r"原文|全文|原话|条文|(?:调|找|摘|列|念|贴
 _CITED_WORD = re.compile(rf"^第?[{_NUM}]+[条款项章节]$|[0-9]")
 # An item named a few words after its article, a comma allowed (第三十一条卫健委职责里的第（九）项,
 # 第六条，安全工作方案的第十项), but not after another article.
-_LATER_ITEM = re.compile(rf"(?:(?!第\s*[{_NUM}]+\s*条)[^。.?？!！]){{0,14}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
+_LATER_ITEM = re.compile(rf"(?:(?!第\s*[{_NUM}]+\s*条)[^。.?？!！]){{0,40}}?第\s*[（(]?\s*([{_NUM}]+)\s*[）)]?\s*项")
 # An article numbered in digits without 第, after a name (细则55条, 建安条例74条; not 有3条规定).
 _ARABIC_ARTICLE = re.compile(r"(?<=[法例则])\s*([0-9]{1,3})\s*条(?!例)")
 # 30.6 is 第三十条第（六）项; pm2.5 and v2.1 are not ids.
 _BARE_ID = re.compile(r"(?<![\da-z.])(\d{1,3})\.(\d{1,2})(?![\d.])")
 _ARTICLE_EN = re.compile(r"\barticle\s+(\d{1,3})(?:\s*(?:\.|item|\()\s*(\d{1,2})\)?)?", re.IGNORECASE)
-# paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3).
+# paragraph 3 of article 24, item 2 of article 10 (and article 24, paragraph 3; a point is an item).
 _PART_OF_ARTICLE_EN = re.compile(
-    r"\b(paragraph|item)\s+\(?(\d{1,2})\)?\s+of\s+article\s+(\d{1,3})\b"
-    r"|\barticle\s+(\d{1,3}),?\s+(paragraph|item)\s+\(?(\d{1,2})\)?",
+    r"\b(paragraph|item|point)\s+\(?(\d{1,2})\)?\s+of\s+article\s+(\d{1,3})\b"
+    r"|\barticle\s+(\d{1,3}),?\s+(paragraph|item|point)\s+\(?(\d{1,2})\)?",
     re.IGNORECASE)
 
 # Words that, around a department name, still ask "what are all its duties".
@@ -463,9 +463,10 @@ class Searcher:
 
     # ----- query understanding -------------------------------------------------------
     def normalize(self, text: str) -> str:
-        """NFKC (full-width → half-width), Traditional → Simplified, Cantonese words in Mandarin, lower-case ASCII."""
+        """NFKC (full-width → half-width), Traditional → Simplified, Cantonese words in Mandarin, lower-case
+        ASCII, typing slips tidied (:func:`~retriever.lexicon.tidy`)."""
         text = unicodedata.normalize("NFKC", text)
-        return mandarin(str(self._converter.convert(text))).lower()
+        return tidy(mandarin(str(self._converter.convert(text))).lower())
 
     def _correct(self, text: str) -> tuple[str, tuple[Correction, ...]]:
         """Homophone typos corrected, except inside the names of documents and places the question
@@ -1012,12 +1013,20 @@ class Searcher:
         if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
             return (self._has_laws and not intent.statistic and intent.amount is not None
-                    and stated_about(intent.amount, top_texts, self._topic(analysis)))
+                    and self._states_about(intent.amount, top_texts, self._topic(analysis)))
         if intent.who or analysis.departments or intent.domain:
             return True
         if analysis.expansions and best >= s.min_dense:
             return True
         return best >= s.min_dense_strong
+
+    @staticmethod
+    def _states_about(states: re.Pattern[str], texts: Sequence[str], topic: Sequence[str]) -> bool:
+        """Whether one of the best articles states the amount asked and names a word of the topic that
+        says what it is about (not 必须, 规定, 超过: 客运司机连续开车超过几个小时 is not answered by
+        每级上报的时间不得超过2小时), or the best article states it and names any word of the topic."""
+        subject = tuple(w for w in topic if w not in CLAIM_FILLERS) or tuple(topic)
+        return stated_about(states, texts, subject) or stated_about(states, texts[:1], topic)
 
     def _topic(self, analysis: QueryAnalysis) -> tuple[str, ...]:
         """A Chinese question's specific words and expansions (rare in the library: not 安全生产, 企业, 单位).
@@ -1291,7 +1300,8 @@ def _find_citation(text: str) -> tuple[int, int | None, int | None] | None:
         kind, part, article = ((m.group(1), m.group(2), m.group(3)) if m.group(1)
                                else (m.group(5), m.group(6), m.group(4)))
         if 0 < int(article) < 1000 and 0 < int(part) < 100:
-            return (int(article), int(part), None) if kind.lower() == "item" else (int(article), None, int(part))
+            return ((int(article), int(part), None) if kind.lower() in ("item", "point")
+                    else (int(article), None, int(part)))
     text = _ARABIC_ARTICLE.sub(r"第\1条", text)  # 细则55条第8项 is 细则第55条第8项
     for pattern in (_CITATION, _ARTICLE_EN, _BARE_ID):
         if m := pattern.search(text):
