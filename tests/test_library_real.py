@@ -189,3 +189,18 @@ def test_an_essay_about_a_cited_article_is_not_in_the_library(real_library: Sear
     assert essay.hits[0].clause.id.startswith("安全生产法(2021-06-10)#3")
     shown = real_library.search("帮我把安全生产法第十条原文调出来", k=3, mode="full")
     assert shown.route == "citation" and shown.in_scope
+
+
+def test_a_statement_of_which_one_word_alone_is_found(real_library: Searcher) -> None:
+    # 仓库 is in the closest articles; 保管员, 外地 and 安全管理人员 (the statement's point) are not.
+    rumour = real_library.search("听说危化品条例规定仓库保管员和安全管理人员只能招外地户口的人，是真的吗？", 5)
+    assert not rumour.in_scope and any("最相关的条款没有写到" in note for note in rumour.notes)
+    # Most of what the statement says is there: the article speaks of it.
+    settled = real_library.search(
+        "听说建设工程安全生产管理条例允许把工人宿舍放在还没竣工的楼里，只要配够灭火器就行，是这样吗", 5)
+    assert settled.in_scope
+    # A number of hours asked for is not answered by hours the texts state about something else.
+    hours = real_library.search("地铁列车司机一个班最多能连续开几个小时就必须换人？有没有法律写死的数字", 5)
+    assert not hours.in_scope
+    english = real_library.search("When does the new Hazardous Chemicals Safety Law take effect?", 5)
+    assert not english.in_scope and any("危险化学品安全法" in note for note in english.notes)

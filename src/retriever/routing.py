@@ -150,6 +150,7 @@ _LOCAL_RULES = re.compile(r"(?:地方|当地|本地|地方性)(?:规定|法规|�
 # 兵团自己出台的审批办法): only a text of exactly that place answers, not the national law of that name.
 # (江苏那边省里有没有专门管…的规定, 第一师应急管理局出的…检查标准: the place's own, too.)
 _OWN_LEAD = re.compile(r"(?:自己|自个儿?)(?:出台|制定|颁布|发布|印发|搞|定|出|发)?(?:了)?(?:的|有)|"
+                       r"(?:也|还)有(?:类似|同样|相似|差不多)(?:的)?|"
                        r"(?:出台|制定|印发)(?:了)?的|"
                        r"(?<=[局厅委办府])出的|(?:省里|市里|州里|那边)(?:有没有|有)(?:专门)?|单独(?:印发|出台|制定)(?:了)?的?")
 _OWN_TEXT = re.compile(rf"(?:{_OWN_LEAD.pattern})"

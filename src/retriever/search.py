@@ -1149,9 +1149,15 @@ class Searcher:
         words = tuple(w for w in specific if w not in STOPWORDS and w not in CLAIM_FILLERS
                       and not _CITED_WORD.search(w) and not figures(w) and not self._document_names.is_place(w)
                       and not any(self._document_share(w, d) >= self.settings.claim_common for d in within))
-        if not words or any(w in texts for w in words):
+        found = [w for w in words if w in texts]
+        if not words or len(found) >= 2:
             return ()
-        return words
+        # One word found speaks of the statement only when few of its words are library words at all
+        # (外籍员工不能当保管员: 保管员 is there, 外籍, 员工 and 安全管理人员 are not).
+        known = [w for w in words if self._clause_share(w) > 0]
+        if found and 2 * len(found) >= len(known):
+            return ()
+        return tuple(w for w in words if w not in found)
 
     def _listing(self, query: str, analysis: QueryAnalysis, rows: Sequence[int], scope: _Scope,
                  notes: tuple[str, ...], *, in_scope: bool = True) -> Answer:
