@@ -447,6 +447,7 @@ def test_cues_of_the_tenth_round() -> None:
     assert not Intent.read("我们仓库有几个老叉车工一直无证在开。按国家法律,开叉车的必须持证吗?").quantity
     assert not Intent.read("现场经理说先把货清走,拍几张照片留底就行。事故现场能这么处理吗?").quantity
     assert Intent.read("危化品仓库一间最多住几个人。").quantity  # the last sentence is the question
+    assert not Intent.read("撤了以后厂里要是扣大家工资咋整").never_stated  # a penalty, not a wage asked
     assert not Intent.read("能不能找一家没资质但报价低的小公司来保养?哪个部门管").never_stated
     for text in ("德邦、安能哪家便宜?帮我比比价", "七天无理由退货的运费该谁出"):
         assert Intent.read(text).never_stated, text
