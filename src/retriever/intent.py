@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from retriever.lexicon import has_cjk
 from retriever.parse import chinese_to_int
 
+# A wage asked for (工资多少), not a penalty docking it (扣工资, 扣大家工资).
+_WAGE = r"(?<![扣降低其停])(?<!扣[^，,。?？])(?<!扣[^，,。?？]{2})工资"
 # Asks who is responsible (a duty list answers it; a law names the body).
 WHO = re.compile(
     r"谁|哪个部门|哪个单位|哪个机构|哪个(?:厅|局|委|办|队|所|站|部)|"
@@ -34,7 +36,7 @@ DUTY = re.compile(r"职责|负责|分工|管哪些|管什么|duties|duty")
 # Asks for a figure of any kind; a duty list states none, laws state some.
 QUANTITY = re.compile(
     r"多少|(?<!哪)几[个天年月岁人次回遍趟级块元分层辆台名位吨米张间成具把套只支瓶桶袋箱声]|几(?:公斤|斤|升|平米|平方)|几号(?=到|至)|年龄上限|年龄限制|多大年纪|多大岁数|几点(?=到|至|以后|之后|以前|之前|前|后)|有多重|多重以[上下]|"
-    r"多重(?=[？?]|$)|(?:最高|最低|最大)[^，,。?？]{0,6}率|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|(?<![扣降低其停])(?<!扣[^，,。?？])(?<!扣[^，,。?？]{2})工资|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
+    rf"多重(?=[？?]|$)|(?:最高|最低|最大)[^，,。?？]{{0,6}}率|多久|多长时间|哪一?天(?!内)|几月几[日号]|百分之几|百分比|多远|多宽|多高|多深|多大|多快|时速|限速|比例|收费|收钱|要钱|交钱|收不收|价格|费用标准|起步价|{_WAGE}|薪资|薪水|分数线|利率|税率|起征点|报销|罚款?金额|"
     r"how much|how many|how long|how often|how soon|what date|which day|"
     r"\bprice|\bcost|\bfees?\b|\bwage|\bsalary|\brates?\b"
 )
@@ -118,7 +120,7 @@ HISTORY = re.compile(
 # Prices, wages, rates and taxes, court practice, who first proposed an idea and this year's local
 # arrangements, which safety regulations never state (票价由谁定 included).
 NEVER_STATED = re.compile(
-    r"价格|票价|起步价|房价|(?<![扣降低其停])(?<!扣[^，,。?？])(?<!扣[^，,。?？]{2})工资|薪资|薪水|月薪|年薪|养老金|退休金|公积金|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
+    rf"价格|票价|起步价|房价|{_WAGE}|薪资|薪水|月薪|年薪|养老金|退休金|公积金|利率|税率|收费标准|所得税|增值税|抵免|退税|税收优惠|减免税|"
     r"几折|打折|折扣|口号|标语|个税|个人所得税|谁排第一|排第一的是|排名第一的是|"
     # Court practice, who first proposed an idea, this year's local arrangements (司法解释, 最早由谁提出).
     r"司法解释|裁判规则|判例|法院(?:一般)?怎么判|立案追诉标准|首次提出|最早提出|由谁提出|"

@@ -1132,7 +1132,8 @@ class Searcher:
         specific words outside the names it cites (rarer in the library than ``topic_share``, as for
         amounts), less fillers (规定, 必须, 是不是), figures, places and words that ask for an amount,
         and words common in the documents it is checked ``within`` (消防安全 in 消防法 says nothing
-        about what the statement claims); one word found is enough: the article speaks of it.
+        about what the statement claims). The articles speak of it when two of its words are found,
+        or one that is at least half of its words the library has at all.
         """
         if not analysis.intent.checks:
             return ()
@@ -1153,7 +1154,7 @@ class Searcher:
         if not words or len(found) >= 2:
             return ()
         # One word found speaks of the statement only when few of its words are library words at all
-        # (外籍员工不能当保管员: 保管员 is there, 外籍, 员工 and 安全管理人员 are not).
+        # (外籍员工不能当危化品仓库保管员: 出入库 is there, 员工, 保管员 and 安全管理人员 are not).
         known = [w for w in words if self._clause_share(w) > 0]
         if found and 2 * len(found) >= len(known):
             return ()
