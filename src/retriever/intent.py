@@ -259,8 +259,8 @@ CHECKS = re.compile(r"(?:规定|要求|说|写)[^?？]*(?:是这样吗|是这样
                     # 听说安全生产法规定…，我们…也算: a rumour of what a text says.
                     r"(?:听[^，,。?？]{0,4}(?:说|讲)|据说|有人说)[^?？。]{0,14}(?:规定|要求)|"
                     r"^(?:does|do|did|is|are)\b.*\b(?:caps?|requires?|limits?|sets?|says?|allows?|bans?|mandates?)\b")
-# Words of such a statement that say nothing about its subject.
-CLAIM_FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
+# Words that say nothing about what a statement or an amount is about (规定, 必须, 超过; the document itself).
+FILLERS = frozenset(("规定", "要求", "是不是", "是否", "有没有", "这样", "是这样", "真的", "假的", "真的假的",
                            "对吧", "对不对", "没错", "这条", "这个", "必须", "应当", "应该", "可以", "不得", "不能",
                            "不准", "只能", "最多", "至少", "超过", "一定", "就是", "也就", "听说", "据说", "是说",
                            # The document itself (这个细则, 本条例).
@@ -346,6 +346,14 @@ def amount_stated(question: str, texts: Sequence[str], topic: Sequence[str] = ()
 def stated_about(states: re.Pattern[str], texts: Sequence[str], topic: Sequence[str] = ()) -> bool:
     """Whether one of ``texts`` matches ``states`` and names a word of ``topic`` (any, when empty)."""
     return any(states.search(t) and _names(t, topic) for t in texts)
+
+
+def stated_about_subject(states: re.Pattern[str], texts: Sequence[str], topic: Sequence[str]) -> bool:
+    """Whether one of the best articles ``texts`` states the amount asked and names a word of the
+    topic that says what it is about (not 必须, 规定, 超过: 客运司机连续开车超过几个小时 is not answered by
+    每级上报的时间不得超过2小时), or the best article states it and names any word of the topic."""
+    subject = tuple(w for w in topic if w not in FILLERS) or tuple(topic)
+    return stated_about(states, texts, subject) or stated_about(states, texts[:1], topic)
 
 
 def _names(text: str, topic: Sequence[str]) -> bool:
@@ -440,9 +448,9 @@ class Intent:
 
 
 __all__ = [
-    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "CHECKS", "CLAIM", "CLAIM_FILLERS", "DOMAIN_WORDS", "DUTY", "FINANCE",
+    "ADVICE", "AMOUNT_KINDS", "AMOUNT_WORDS", "CHECKS", "CLAIM", "DOMAIN_WORDS", "DUTY", "FILLERS", "FINANCE",
     "HISTORY", "NEVER_STATED", "OBLIGATION", "OFFICIAL", "OTHER_SAFETY", "PAPERS", "PAPERS_STATED", "PENALTY",
     "QUANTITY", "STANDARD", "STATISTIC", "WHO",
     "Intent",
-    "amount_asked", "amount_stated", "figures", "stated_about", "stated_figures", "topic_words",
+    "amount_asked", "amount_stated", "figures", "stated_about", "stated_about_subject", "stated_figures", "topic_words",
 ]

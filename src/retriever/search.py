@@ -33,11 +33,11 @@ from retriever.candidates import CandidateSource, FaissCandidates, Query, clause
 from retriever.embed import Embedder
 from retriever.errors import IndexMissingError, QueryError
 from retriever.intent import (
-    CLAIM_FILLERS,
+    FILLERS,
     PAPERS_STATED,
     Intent,
     figures,
-    stated_about,
+    stated_about_subject,
     stated_figures,
     topic_words,
 )
@@ -1013,20 +1013,12 @@ class Searcher:
         if intent.quantity and not intent.who and not intent.history:
             # Laws state limits and thresholds, never statistics (2023年全国火灾死了多少人).
             return (self._has_laws and not intent.statistic and intent.amount is not None
-                    and self._states_about(intent.amount, top_texts, self._topic(analysis)))
+                    and stated_about_subject(intent.amount, top_texts, self._topic(analysis)))
         if intent.who or analysis.departments or intent.domain:
             return True
         if analysis.expansions and best >= s.min_dense:
             return True
         return best >= s.min_dense_strong
-
-    @staticmethod
-    def _states_about(states: re.Pattern[str], texts: Sequence[str], topic: Sequence[str]) -> bool:
-        """Whether one of the best articles states the amount asked and names a word of the topic that
-        says what it is about (not 必须, 规定, 超过: 客运司机连续开车超过几个小时 is not answered by
-        每级上报的时间不得超过2小时), or the best article states it and names any word of the topic."""
-        subject = tuple(w for w in topic if w not in CLAIM_FILLERS) or tuple(topic)
-        return stated_about(states, texts, subject) or stated_about(states, texts[:1], topic)
 
     def _topic(self, analysis: QueryAnalysis) -> tuple[str, ...]:
         """A Chinese question's specific words and expansions (rare in the library: not 安全生产, 企业, 单位).
@@ -1147,7 +1139,7 @@ class Searcher:
             return ()
         specific = topic_words(self.segmenter.words(analysis.topic or analysis.text), self._clause_share,
                                self.settings.topic_share)
-        words = tuple(w for w in specific if w not in STOPWORDS and w not in CLAIM_FILLERS
+        words = tuple(w for w in specific if w not in STOPWORDS and w not in FILLERS
                       and not _CITED_WORD.search(w) and not figures(w) and not self._document_names.is_place(w)
                       and not any(self._document_share(w, d) >= self.settings.claim_common for d in within))
         found = [w for w in words if w in texts]
